@@ -1,0 +1,56 @@
+"""Message contracts of the Workflows engine: pydantic models are the source of truth.
+
+JSON Schema files (schemas/) and the AsyncAPI document (asyncapi.yaml) are generated
+from them by `python -m contracts.generate`.
+"""
+
+from contracts.base import SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, Actor, Message
+from contracts.codec import MAX_MESSAGE_BYTES, decode, decode_control, encode
+from contracts.dlq import DeadLetter, dead_letter
+from contracts.errors import ContractError
+from contracts.events import LIFECYCLE_EVENT_TYPES, LifecycleEvent, LifecycleEventType
+from contracts.executions import (
+    CONTROL_COMMAND_ADAPTER,
+    CancelExecution,
+    ControlCommand,
+    ParentRef,
+    PauseExecution,
+    ResumeExecution,
+    RetryExecution,
+    StartExecution,
+    TimerFired,
+)
+from contracts.steps import StepCommand, StepError, StepResult, command_id
+from contracts.topics import FUNCTION_NAME_PATTERN, Topics
+
+__all__ = [
+    "CONTROL_COMMAND_ADAPTER",
+    "FUNCTION_NAME_PATTERN",
+    "LIFECYCLE_EVENT_TYPES",
+    "MAX_MESSAGE_BYTES",
+    "SCHEMA_VERSION",
+    "SUPPORTED_SCHEMA_VERSIONS",
+    "Actor",
+    "CancelExecution",
+    "ContractError",
+    "ControlCommand",
+    "DeadLetter",
+    "LifecycleEvent",
+    "LifecycleEventType",
+    "Message",
+    "ParentRef",
+    "PauseExecution",
+    "ResumeExecution",
+    "RetryExecution",
+    "StartExecution",
+    "StepCommand",
+    "StepError",
+    "StepResult",
+    "TimerFired",
+    "Topics",
+    "command_id",
+    "dead_letter",
+    "decode",
+    "decode_control",
+    "encode",
+]

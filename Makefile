@@ -1,0 +1,54 @@
+# Workflows: one command per job. `make help` lists them.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+
+.PHONY: help install test test-unit test-integration test-e2e lint format contracts demo bench bench-quick clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the project with its dev extras (idempotent)
+
+test: $(STAMP) ## the whole suite: unit, integration (real Tansu + Redis) and end-to-end
+	$(PY) -m pytest tests -q
+
+test-unit: $(STAMP) ## fast tests, no broker
+	$(PY) -m pytest tests/unit -q
+
+test-integration: $(STAMP) ## against the real broker and Redis
+	$(PY) -m pytest tests/integration -q
+
+test-e2e: $(STAMP) ## services as separate OS processes
+	$(PY) -m pytest tests/e2e -q
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+contracts: $(STAMP) ## regenerate contracts/schemas and contracts/asyncapi.yaml from the models
+	$(PY) -m contracts.generate
+
+demo: $(STAMP) ## run the seed workflow end to end on an embedded broker
+	$(PY) -m workflows.demo
+
+bench: $(STAMP) ## benchmarks (bench/README.md)
+	$(PY) -m bench
+
+bench-quick: $(STAMP)
+	$(PY) -m bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

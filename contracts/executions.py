@@ -1,0 +1,109 @@
+"""Commands to the orchestrator: start an execution, and control a running one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter
+
+from contracts.base import Actor, Message, WireModel
+
+__all__ = [
+    "CONTROL_COMMAND_ADAPTER",
+    "CancelExecution",
+    "ControlCommand",
+    "ParentRef",
+    "PauseExecution",
+    "ResumeExecution",
+    "RetryExecution",
+    "StartExecution",
+    "TimerFired",
+]
+
+
+class ParentRef(WireModel):
+    """The parent step of a child workflow execution."""
+
+    execution_id: str
+    step_id: str
+
+
+class StartExecution(Message):
+    """Start a new execution of `workflow` (topic wf.executions.start)."""
+
+    workflow: str
+    workflow_version: int | None = Field(
+        default=None, description="Pinned definition version; null means the latest."
+    )
+    input: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(
+        default=None, description="Starts with the same key and workflow are deduplicated."
+    )
+    actor: Actor
+    parent: ParentRef | None = None
+    retry_of: str | None = Field(
+        default=None, description="Lineage: id of the execution this one re-runs."
+    )
+    notifications: dict[str, list[str]] | None = None
+
+
+def _require_kind(schema: dict[str, Any]) -> None:
+    """Mark the `kind` discriminator required in JSON Schema (the union needs it)."""
+    required = schema.setdefault("required", [])
+    if isinstance(required, list) and "kind" not in required:
+        required.insert(0, "kind")
+
+
+class _Control(Message):
+    model_config = ConfigDict(json_schema_extra=_require_kind)
+
+
+class CancelExecution(_Control):
+    """Cancel a running or paused execution."""
+
+    kind: Literal["cancel"] = "cancel"
+    reason: str | None = None
+    actor: Actor
+
+
+class PauseExecution(_Control):
+    """Pause an execution: no new steps are dispatched until resumed."""
+
+    kind: Literal["pause"] = "pause"
+    actor: Actor
+
+
+class ResumeExecution(_Control):
+    """Resume a paused execution."""
+
+    kind: Literal["resume"] = "resume"
+    actor: Actor
+
+
+class RetryExecution(_Control):
+    """Re-run an execution as `new_execution_id`, optionally from a step or with new input."""
+
+    kind: Literal["retry"] = "retry"
+    from_step: str | None = None
+    input: dict[str, Any] | None = Field(default=None, description="Edited input; null keeps it.")
+    new_execution_id: str = Field(min_length=1)
+    actor: Actor
+
+
+class TimerFired(_Control):
+    """A durable timer came due: a retry delay, a step timeout or a sleep."""
+
+    kind: Literal["timer"] = "timer"
+    timer: Literal["retry", "timeout", "sleep"]
+    step_id: str
+    attempt: int = Field(ge=1)
+    due_at: AwareDatetime
+
+
+ControlCommand = Annotated[
+    CancelExecution | PauseExecution | ResumeExecution | RetryExecution | TimerFired,
+    Field(discriminator="kind"),
+]
+"""Any command on wf.executions.control, told apart by `kind`."""
+
+CONTROL_COMMAND_ADAPTER: TypeAdapter[ControlCommand] = TypeAdapter(ControlCommand)
