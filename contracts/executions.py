@@ -44,6 +44,9 @@ class StartExecution(Message):
     retry_of: str | None = Field(
         default=None, description="Lineage: id of the execution this one re-runs."
     )
+    from_step: str | None = Field(
+        default=None, description="With retryOf: re-run from this step (default: the failed one)."
+    )
     notifications: dict[str, list[str]] | None = None
 
 
@@ -94,7 +97,7 @@ class TimerFired(_Control):
     """A durable timer came due: a retry delay, a step timeout or a sleep."""
 
     kind: Literal["timer"] = "timer"
-    timer: Literal["retry", "timeout", "sleep"]
+    timer: Literal["retry", "timeout", "execution_timeout", "sleep"]
     step_id: str
     attempt: int = Field(ge=1)
     due_at: AwareDatetime

@@ -1,0 +1,1 @@
+"""Runnable examples: the seed workflow as YAML and as Python, and example functions."""

@@ -1,0 +1,34 @@
+"""Retry delays: exponential backoff with a cap and deterministic jitter (pure, repeatable)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from services.core.definition import Backoff
+
+__all__ = ["backoff_delay_ms"]
+
+
+def _unit_interval(key: str) -> float:
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def backoff_delay_ms(backoff: Backoff, failed_attempts: int, jitter_key: str = "") -> int:
+    """Delay before the next attempt after `failed_attempts` failures (1 -> initialDelay).
+
+    `initialDelay * multiplier**(n-1)`, capped by `maxDelay`; with `jitter` j the delay is
+    spread uniformly over `[d*(1-j), d*(1+j)]` (then capped again). The jitter is derived
+    from `jitter_key` (execution, step, attempt) so a replayed transition computes the same
+    delay, yet executions failing together spread out.
+    """
+    exponent = max(failed_attempts - 1, 0)
+    delay = backoff.initial_delay * backoff.multiplier**exponent
+    if backoff.max_delay is not None:
+        delay = min(delay, backoff.max_delay)
+    if backoff.jitter:
+        spread = 2 * _unit_interval(jitter_key) - 1
+        delay = delay * (1 + backoff.jitter * spread)
+        if backoff.max_delay is not None:
+            delay = min(delay, backoff.max_delay)
+    return max(round(delay), 0)

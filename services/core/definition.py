@@ -1,0 +1,110 @@
+"""The workflow definition model: the seed's format, field for field, plus documented extensions.
+
+Field names are camelCase on the wire (YAML/JSON) and snake_case in Python. The
+`input` and `output` schemas are JSON Schema; in Python they may be given as pydantic
+model classes and are converted to JSON Schema on construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "Backoff",
+    "ErrorHandling",
+    "MetricDefinition",
+    "RetryStrategy",
+    "Step",
+    "WorkflowDefinition",
+]
+
+STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
+FUNCTION_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$"
+WORKFLOW_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class Backoff(_Model):
+    """Exponential backoff: delay(n) = initialDelay * multiplier**(n-1), capped, with jitter."""
+
+    initial_delay: int = Field(default=1000, ge=0, le=86_400_000, description="ms")
+    multiplier: float = Field(default=2.0, ge=1.0, le=100.0)
+    max_delay: int | None = Field(default=None, ge=0, le=86_400_000, description="cap, ms")
+    jitter: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of the delay")
+
+
+class RetryStrategy(_Model):
+    max_attempts: int = Field(default=1, ge=1, le=100)
+    backoff: Backoff = Field(default_factory=Backoff)
+
+
+class ErrorHandling(_Model):
+    retry_strategy: RetryStrategy | None = None
+    fallback_steps: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricDefinition(_Model):
+    """A business KPI. `value` is a template over the execution's data; `between` two step ids."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    value: str | None = None
+    between: tuple[str, str] | None = None
+    unit: str | None = None
+
+
+class Step(_Model):
+    id: str = Field(pattern=STEP_ID_PATTERN)
+    function: str = Field(pattern=FUNCTION_PATTERN)
+    input: Any = Field(default_factory=dict)
+    condition: str | None = None
+    depends_on: tuple[str, ...] | None = None
+    retry: RetryStrategy | None = None
+    timeout: int | None = Field(default=None, ge=1, le=86_400_000, description="ms")
+    description: str = ""
+
+
+def _schema_of(value: Any) -> Any:
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return value.model_json_schema()
+    return value
+
+
+class WorkflowDefinition(_Model):
+    name: str = Field(pattern=WORKFLOW_NAME_PATTERN)
+    description: str = ""
+    version: int | None = Field(default=None, ge=1)
+    input: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    output: dict[str, Any] | None = None
+    steps: tuple[Step, ...] = Field(max_length=500)
+    error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
+    metrics: tuple[MetricDefinition, ...] = ()
+    parallelism: Literal["sequential", "auto"] = "sequential"
+    output_mapping: Any = None
+    timeout: int | None = Field(default=None, ge=1, description="whole execution, ms")
+
+    @field_validator("input", "output", mode="before")
+    @classmethod
+    def _model_to_schema(cls, value: Any) -> Any:
+        return _schema_of(value)
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The definition as JSON-ready camelCase data (what the API and YAML files use)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)

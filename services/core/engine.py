@@ -1,0 +1,497 @@
+"""State transitions of an execution: pure functions (state, message, now) -> state + effects.
+
+The orchestrator and `workflows simulate` both run these. Each function mutates the
+`ExecutionState` it is given (callers load a fresh copy per message) and returns a
+`Transition` listing what must happen next: steps to dispatch, durable timers to set,
+lifecycle events to publish. A message that does not apply (a duplicate result, a stale
+timer) gives `Transition.duplicate = True` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from services.core.backoff import backoff_delay_ms
+from services.core.compiled import CompiledStep, CompiledWorkflow
+from services.core.expressions import ExpressionError, to_json_value, truthy
+from services.core.state import (
+    DONE_STEP,
+    AuditEntry,
+    ExecutionState,
+    ExecutionStatus,
+    StepRun,
+    StepStatus,
+)
+
+__all__ = [
+    "DispatchStep",
+    "SetTimer",
+    "Transition",
+    "apply_step_result",
+    "cancel_execution",
+    "fire_timer",
+    "pause_execution",
+    "resume_execution",
+    "retry_execution",
+    "start_execution",
+]
+
+TimerKind = Literal["retry", "timeout", "execution_timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchStep:
+    step_id: str
+    function: str
+    input: Any
+    attempt: int
+    deadline: datetime | None
+    fallback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    kind: TimerKind
+    step_id: str
+    attempt: int
+    due_at: datetime
+
+
+@dataclass
+class Transition:
+    state: ExecutionState
+    dispatches: list[DispatchStep] = field(default_factory=list)
+    timers: list[SetTimer] = field(default_factory=list)
+    events: list[AuditEntry] = field(default_factory=list)
+    duplicate: bool = False
+
+
+def _ms(delta: timedelta) -> int:
+    return int(delta.total_seconds() * 1000)
+
+
+class _Run:
+    """One transition in progress: the workflow, the state, the clock and the effects."""
+
+    def __init__(self, wf: CompiledWorkflow, state: ExecutionState, now: datetime) -> None:
+        self.wf = wf
+        self.state = state
+        self.now = now
+        self.out = Transition(state)
+
+    def emit(
+        self,
+        type_: str,
+        step_id: str | None = None,
+        attempt: int | None = None,
+        actor: dict[str, Any] | None = None,
+        **data: Any,
+    ) -> None:
+        entry = AuditEntry(
+            seq=len(self.state.history) + 1,
+            at=self.now,
+            type=type_,
+            step_id=step_id,
+            attempt=attempt,
+            actor=actor,
+            data=data,
+        )
+        self.state.history.append(entry)
+        self.out.events.append(entry)
+
+    def context(self) -> dict[str, Any]:
+        ctx: dict[str, Any] = {
+            "input": self.state.input,
+            "execution": {
+                "id": self.state.execution_id,
+                "workflow": self.state.workflow,
+                "version": self.state.workflow_version,
+                "startedAt": self.state.created_at.isoformat(),
+            },
+        }
+        for step_id, run in self.state.steps.items():
+            if run.status == StepStatus.SUCCEEDED:
+                ctx[step_id] = run.output
+        return ctx
+
+    # -- dispatching -------------------------------------------------------------------
+    def dispatch(self, cs: CompiledStep, run: StepRun) -> None:
+        try:
+            rendered = to_json_value(cs.input.render(self.context()))
+        except ExpressionError as exc:
+            self.fail_step(cs, run, "TemplateError", f"steps[{cs.index}].input: {exc}")
+            return
+        run.attempt += 1
+        run.status = StepStatus.RUNNING
+        run.retry_due = False
+        run.next_retry_at = None
+        run.function = (
+            cs.fallback_function if run.fallback and cs.fallback_function else cs.function
+        )
+        run.input = rendered
+        run.started_at = run.started_at or self.now
+        run.attempt_started_at = self.now
+        deadline = self.now + timedelta(milliseconds=cs.timeout_ms) if cs.timeout_ms else None
+        self.emit("step.started", cs.id, run.attempt, function=run.function, input=rendered)
+        self.out.dispatches.append(
+            DispatchStep(cs.id, run.function, rendered, run.attempt, deadline, run.fallback)
+        )
+        if deadline is not None:
+            self.out.timers.append(SetTimer("timeout", cs.id, run.attempt, deadline))
+
+    def advance(self) -> None:
+        """Dispatch every step whose dependencies are done; skip those whose condition is false."""
+        state = self.state
+        if state.status != ExecutionStatus.RUNNING or state.paused:
+            return
+        progressed = True
+        while progressed and state.status == ExecutionStatus.RUNNING:
+            progressed = False
+            for cs in self.wf.steps:
+                if state.status != ExecutionStatus.RUNNING:
+                    return
+                run = state.steps[cs.id]
+                if run.status == StepStatus.WAITING_RETRY and run.retry_due:
+                    self.dispatch(cs, run)
+                    continue
+                if run.status != StepStatus.PENDING:
+                    continue
+                if any(state.steps[dep].status not in DONE_STEP for dep in cs.depends_on):
+                    continue
+                if cs.condition is not None and not self.condition_holds(cs, run):
+                    progressed = True
+                    continue
+                if state.status == ExecutionStatus.RUNNING:
+                    self.dispatch(cs, run)
+                    progressed = True
+        if state.status == ExecutionStatus.RUNNING and all(
+            run.status in DONE_STEP for run in state.steps.values()
+        ):
+            self.complete()
+
+    def condition_holds(self, cs: CompiledStep, run: StepRun) -> bool:
+        assert cs.condition is not None
+        try:
+            value = cs.condition.evaluate(self.context())
+        except ExpressionError as exc:
+            self.fail_step(cs, run, "ConditionError", f"steps[{cs.index}].condition: {exc}")
+            return True
+        run.condition_value = to_json_value(value)
+        if truthy(value):
+            return True
+        run.status = StepStatus.SKIPPED
+        run.finished_at = self.now
+        self.emit("step.skipped", cs.id, condition=cs.step.condition, value=run.condition_value)
+        return False
+
+    # -- outcomes ------------------------------------------------------------------------
+    def succeed_step(self, cs: CompiledStep, run: StepRun, output: Any) -> None:
+        run.status = StepStatus.SUCCEEDED
+        run.output = output
+        run.error = None
+        run.finished_at = self.now
+        took = _ms(self.now - (run.attempt_started_at or self.now))
+        self.emit(
+            "step.succeeded",
+            cs.id,
+            run.attempt,
+            function=run.function,
+            output=output,
+            durationMs=took,
+            fallback=run.fallback,
+        )
+        self.advance()
+
+    def step_error(self, cs: CompiledStep, run: StepRun, error: dict[str, Any]) -> None:
+        """A failed attempt: retry with backoff, else the fallback, else fail the execution."""
+        run.error = error
+        attempts = run.attempt - run.fallback_from_attempt
+        retry = cs.retry
+        if error.get("retryable", True) and attempts < retry.max_attempts:
+            key = f"{self.state.execution_id}:{cs.id}:{run.attempt}"
+            delay = backoff_delay_ms(retry.backoff, attempts, key)
+            due = self.now + timedelta(milliseconds=delay)
+            run.status = StepStatus.WAITING_RETRY
+            run.next_retry_at = due
+            self.emit(
+                "step.retrying",
+                cs.id,
+                run.attempt,
+                function=run.function,
+                error=error,
+                delayMs=delay,
+                nextAttempt=run.attempt + 1,
+                retryAt=due.isoformat(),
+            )
+            self.out.timers.append(SetTimer("retry", cs.id, run.attempt, due))
+            return
+        if cs.fallback_function and not run.fallback:
+            self.emit("step.failed", cs.id, run.attempt, function=run.function, error=error)
+            run.fallback = True
+            run.fallback_from_attempt = run.attempt
+            self.emit("step.fallback", cs.id, run.attempt, function=cs.fallback_function)
+            self.dispatch(cs, run)
+            return
+        self.fail_step(
+            cs,
+            run,
+            str(error.get("type", "Error")),
+            f"step '{cs.id}' ({run.function}) failed after {attempts} attempt(s): "
+            f"{error.get('message', '')}",
+        )
+
+    def fail_step(self, cs: CompiledStep, run: StepRun, type_: str, message: str) -> None:
+        run.status = StepStatus.FAILED
+        run.finished_at = self.now
+        run.error = {**(run.error or {}), "type": type_, "message": message}
+        self.emit("step.failed", cs.id, run.attempt or None, function=run.function, error=run.error)
+        self.finish(ExecutionStatus.FAILED, error={**run.error, "stepId": cs.id})
+
+    def complete(self) -> None:
+        wf = self.wf
+        try:
+            if wf.output_mapping is not None:
+                output = to_json_value(wf.output_mapping.render(self.context()))
+            else:
+                done = [
+                    self.state.steps[cs.id]
+                    for cs in wf.steps
+                    if self.state.steps[cs.id].status == StepStatus.SUCCEEDED
+                ]
+                output = done[-1].output if done else {}
+        except ExpressionError as exc:
+            self.finish(ExecutionStatus.FAILED, {"type": "TemplateError", "message": str(exc)})
+            return
+        problems = wf.output_errors(output)
+        if problems:
+            message = "output does not match the output schema: " + "; ".join(problems)
+            self.finish(
+                ExecutionStatus.FAILED, {"type": "OutputValidationError", "message": message}
+            )
+            return
+        self.state.output = output
+        self.finish(ExecutionStatus.COMPLETED)
+
+    def finish(
+        self,
+        status: ExecutionStatus,
+        error: dict[str, Any] | None = None,
+        actor: dict[str, Any] | None = None,
+    ) -> None:
+        state = self.state
+        state.status = status
+        state.error = error
+        state.finished_at = self.now
+        for run in state.steps.values():
+            if run.status in (StepStatus.RUNNING, StepStatus.WAITING_RETRY):
+                run.status = StepStatus.CANCELLED
+        data: dict[str, Any] = {"durationMs": _ms(self.now - state.created_at)}
+        if status == ExecutionStatus.COMPLETED:
+            data["output"] = state.output
+        if error is not None:
+            data["error"] = error
+        self.emit(f"execution.{status.value}", actor=actor, status=status.value, **data)
+
+    def result(self) -> Transition:
+        self.state.updated_at = self.now
+        return self.out
+
+
+# -- public transitions ------------------------------------------------------------------
+def start_execution(
+    wf: CompiledWorkflow,
+    execution_id: str,
+    input_: dict[str, Any],
+    now: datetime,
+    *,
+    actor: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    notifications: dict[str, list[str]] | None = None,
+) -> Transition:
+    """A new execution: validate the input, then dispatch what can run first."""
+    state = ExecutionState(
+        execution_id=execution_id,
+        workflow=wf.name,
+        workflow_version=wf.version,
+        input=input_,
+        steps={cs.id: StepRun() for cs in wf.steps},
+        created_at=now,
+        updated_at=now,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        notifications=notifications,
+    )
+    run = _Run(wf, state, now)
+    run.emit("execution.started", actor=actor, input=input_)
+    problems = wf.input_errors(input_)
+    if problems:
+        message = "input does not match the input schema: " + "; ".join(problems)
+        run.finish(ExecutionStatus.FAILED, {"type": "InputValidationError", "message": message})
+    else:
+        if wf.definition.timeout:
+            due = now + timedelta(milliseconds=wf.definition.timeout)
+            run.out.timers.append(SetTimer("execution_timeout", "", 0, due))
+        run.advance()
+    return run.result()
+
+
+def apply_step_result(
+    wf: CompiledWorkflow,
+    state: ExecutionState,
+    step_id: str,
+    attempt: int,
+    now: datetime,
+    *,
+    ok: bool,
+    output: Any = None,
+    error: dict[str, Any] | None = None,
+) -> Transition:
+    """Apply one attempt's outcome. Stale or repeated results change nothing."""
+    run = state.steps.get(step_id)
+    if state.terminal or run is None or run.status != StepStatus.RUNNING or run.attempt != attempt:
+        return Transition(state, duplicate=True)
+    active = _Run(wf, state, now)
+    cs = wf.step(step_id)
+    if ok:
+        active.succeed_step(cs, run, output)
+    else:
+        active.step_error(cs, run, error or {"type": "Error", "message": "unknown error"})
+    return active.result()
+
+
+def fire_timer(
+    wf: CompiledWorkflow,
+    state: ExecutionState,
+    kind: str,
+    step_id: str,
+    attempt: int,
+    now: datetime,
+) -> Transition:
+    """A durable timer came due: a retry wait ended, a step or the execution timed out."""
+    if state.terminal:
+        return Transition(state, duplicate=True)
+    active = _Run(wf, state, now)
+    if kind == "execution_timeout":
+        active.finish(
+            ExecutionStatus.TIMED_OUT,
+            {"type": "ExecutionTimeout", "message": "the execution exceeded its timeout"},
+        )
+        return active.result()
+    run = state.steps.get(step_id)
+    if run is None or run.attempt != attempt:
+        return Transition(state, duplicate=True)
+    cs = wf.step(step_id)
+    if kind == "retry" and run.status == StepStatus.WAITING_RETRY and not run.retry_due:
+        run.retry_due = True
+        active.advance()
+        return active.result()
+    if kind == "timeout" and run.status == StepStatus.RUNNING:
+        limit = cs.timeout_ms
+        active.emit("step.timed_out", step_id, attempt, timeoutMs=limit)
+        active.step_error(
+            cs,
+            run,
+            {"type": "StepTimeout", "message": f"no result within {limit} ms", "retryable": True},
+        )
+        return active.result()
+    return Transition(state, duplicate=True)
+
+
+def cancel_execution(
+    wf: CompiledWorkflow,
+    state: ExecutionState,
+    now: datetime,
+    reason: str | None = None,
+    actor: dict[str, Any] | None = None,
+) -> Transition:
+    if state.terminal:
+        return Transition(state, duplicate=True)
+    active = _Run(wf, state, now)
+    error = {"type": "Cancelled", "message": reason or "cancelled"}
+    active.finish(ExecutionStatus.CANCELLED, error, actor=actor)
+    return active.result()
+
+
+def pause_execution(
+    wf: CompiledWorkflow, state: ExecutionState, now: datetime, actor: dict[str, Any] | None = None
+) -> Transition:
+    """Running steps finish; nothing new is dispatched until resume."""
+    if state.terminal or state.paused:
+        return Transition(state, duplicate=True)
+    active = _Run(wf, state, now)
+    state.paused = True
+    state.status = ExecutionStatus.PAUSED
+    active.emit("execution.paused", actor=actor)
+    return active.result()
+
+
+def resume_execution(
+    wf: CompiledWorkflow, state: ExecutionState, now: datetime, actor: dict[str, Any] | None = None
+) -> Transition:
+    if state.terminal or not state.paused:
+        return Transition(state, duplicate=True)
+    active = _Run(wf, state, now)
+    state.paused = False
+    state.status = ExecutionStatus.RUNNING
+    active.emit("execution.resumed", actor=actor)
+    active.advance()
+    return active.result()
+
+
+def retry_execution(
+    wf: CompiledWorkflow,
+    failed: ExecutionState,
+    new_execution_id: str,
+    now: datetime,
+    *,
+    from_step: str | None = None,
+    input_: dict[str, Any] | None = None,
+    actor: dict[str, Any] | None = None,
+) -> Transition:
+    """A new execution that re-runs `failed` from its failed step (or `from_step`).
+
+    Steps before that point keep their outputs; the new state links back with `retryOf`.
+    """
+    restart_at = len(wf.steps)
+    for cs in wf.steps:
+        run = failed.steps.get(cs.id)
+        if cs.id == from_step or (
+            from_step is None and (run is None or run.status not in DONE_STEP)
+        ):
+            restart_at = cs.index
+            break
+    steps: dict[str, StepRun] = {}
+    for cs in wf.steps:
+        old = failed.steps.get(cs.id)
+        keep = cs.index < restart_at and old is not None and old.status in DONE_STEP
+        steps[cs.id] = old.model_copy() if keep and old is not None else StepRun()
+    state = ExecutionState(
+        execution_id=new_execution_id,
+        workflow=failed.workflow,
+        workflow_version=failed.workflow_version,
+        input=input_ if input_ is not None else failed.input,
+        steps=steps,
+        created_at=now,
+        updated_at=now,
+        actor=actor,
+        retry_of=failed.execution_id,
+        notifications=failed.notifications,
+    )
+    active = _Run(wf, state, now)
+    restart_id = wf.steps[restart_at].id if restart_at < len(wf.steps) else None
+    active.emit(
+        "execution.started",
+        actor=actor,
+        input=state.input,
+        retryOf=failed.execution_id,
+        fromStep=restart_id,
+    )
+    problems = wf.input_errors(state.input)
+    if problems:
+        message = "input does not match the input schema: " + "; ".join(problems)
+        active.finish(ExecutionStatus.FAILED, {"type": "InputValidationError", "message": message})
+    else:
+        active.advance()
+    return active.result()

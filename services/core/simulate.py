@@ -1,0 +1,131 @@
+"""Dry run: drive a workflow through the orchestrator's own transitions with mocked steps.
+
+No broker, no Redis, no real time: timers fire on a virtual clock in due order. Each
+dispatched step takes its output from `mocks` (keyed by step id, or by function name,
+which wins when the fallback function runs), or `{}`; a step listed in `fail` fails on
+every attempt of its main function (its fallback, if any, then runs normally).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.core.compiled import CompiledWorkflow
+from services.core.engine import (
+    DispatchStep,
+    SetTimer,
+    Transition,
+    apply_step_result,
+    fire_timer,
+    start_execution,
+)
+from services.core.state import AuditEntry, ExecutionState
+
+__all__ = ["SimulationResult", "format_simulation", "simulate"]
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+STEP_LATENCY = timedelta(milliseconds=1)
+MAX_ROUNDS = 10_000
+
+
+@dataclass
+class SimulationResult:
+    state: ExecutionState
+    events: list[AuditEntry] = field(default_factory=list)
+
+    def path(self) -> dict[str, str]:
+        """step id -> its final status."""
+        return {step_id: run.status.value for step_id, run in self.state.steps.items()}
+
+
+def simulate(
+    wf: CompiledWorkflow,
+    input_: dict[str, Any],
+    mocks: dict[str, Any] | None = None,
+    fail: set[str] | frozenset[str] = frozenset(),
+    execution_id: str = "simulation",
+) -> SimulationResult:
+    mocks = mocks or {}
+    now = EPOCH
+    queue: list[tuple[datetime, int, str, Any]] = []
+    counter = 0
+
+    def absorb(transition: Transition) -> None:
+        nonlocal counter
+        for dispatch in transition.dispatches:
+            counter += 1
+            heapq.heappush(queue, (now + STEP_LATENCY, counter, "result", dispatch))
+        for timer in transition.timers:
+            counter += 1
+            heapq.heappush(queue, (timer.due_at, counter, "timer", timer))
+
+    first = start_execution(wf, execution_id, input_, now)
+    state = first.state
+    absorb(first)
+    rounds = 0
+    while queue and not state.terminal and rounds < MAX_ROUNDS:
+        rounds += 1
+        now, _, kind, item = heapq.heappop(queue)
+        if kind == "timer":
+            assert isinstance(item, SetTimer)
+            absorb(fire_timer(wf, state, item.kind, item.step_id, item.attempt, now))
+            continue
+        assert isinstance(item, DispatchStep)
+        if item.step_id in fail and not item.fallback:
+            error = {"type": "SimulatedFailure", "message": "--fail", "retryable": True}
+            step = apply_step_result(
+                wf, state, item.step_id, item.attempt, now, ok=False, error=error
+            )
+        else:
+            output = mocks.get(item.function) if item.fallback else None
+            if output is None:
+                output = mocks.get(item.step_id, mocks.get(item.function, {}))
+            step = apply_step_result(
+                wf, state, item.step_id, item.attempt, now, ok=True, output=output
+            )
+        absorb(step)
+    return SimulationResult(state=state, events=list(state.history))
+
+
+def _short(value: Any, limit: int = 100) -> str:
+    text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def format_simulation(result: SimulationResult) -> list[str]:
+    """Human-readable path: one line per transition, then the final status and output/error."""
+    lines: list[str] = []
+    for event in result.events:
+        clock = int((event.at - EPOCH).total_seconds() * 1000)
+        data = event.data
+        step = event.step_id or ""
+        match event.type:
+            case "step.started":
+                what = f"ran     {step} -> {data['function']} (attempt {event.attempt})"
+            case "step.skipped":
+                what = f"skipped {step} (condition {data['condition']} was {_short(data['value'])})"
+            case "step.retrying":
+                what = (
+                    f"retry   {step} attempt {event.attempt} failed: "
+                    f"{data['error'].get('message')}; next in {data['delayMs']} ms"
+                )
+            case "step.fallback":
+                what = f"fallback {step} -> {data['function']}"
+            case "step.succeeded":
+                what = f"ok      {step} output {_short(data['output'])}"
+            case "step.failed":
+                what = f"failed  {step}: {data['error'].get('message')}"
+            case _:
+                what = event.type
+        lines.append(f"[+{clock:>7} ms] {what}")
+    state = result.state
+    lines.append(f"status: {state.status.value}")
+    if state.error:
+        lines.append(f"error: {state.error.get('message')}")
+    else:
+        lines.append("output: " + json.dumps(state.output, indent=2, sort_keys=True, default=str))
+    return lines

@@ -1,0 +1,111 @@
+"""Kafka clients as the services use them: acks=all producer, manual-commit consumers, DLQ.
+
+Nothing here depends on the broker being Tansu; any Kafka-protocol broker works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import ConsumerRecord
+
+from contracts import dead_letter, encode
+from contracts.topics import Topics
+from services.infra.settings import Settings
+
+__all__ = ["Bus", "ensure_topics", "make_consumer"]
+
+log = structlog.get_logger(__name__)
+TOPIC_EXISTS = 36
+
+
+async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
+    """Create topics that do not exist yet (idempotent; existing ones are left as they are)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in sorted(set(names))
+            if name not in existing
+        ]
+        if wanted:
+            response = await admin.create_topics(wanted)
+            for topic, code, *_ in getattr(response, "topic_errors", []):
+                if code not in (0, TOPIC_EXISTS):
+                    raise RuntimeError(f"cannot create topic {topic}: error code {code}")
+    finally:
+        await admin.close()
+
+
+def make_consumer(settings: Settings, topics: Iterable[str], group_id: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        max_partition_fetch_bytes=max(settings.max_message_bytes * 2, 1_048_576),
+    )
+
+
+class Bus:
+    """The producer side: publish without waiting, then `flush` the pending sends together."""
+
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.topics = Topics.with_prefix(settings.topic_prefix)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            linger_ms=0,
+            max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
+        )
+        self._pending: list[asyncio.Future[Any]] = []
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.flush()
+        await self.producer.stop()
+
+    async def publish(self, topic: str, value: bytes, key: str | None = None) -> None:
+        """Queue a send; it is durable once `flush()` returns."""
+        future = await self.producer.send(topic, value, key=key.encode() if key else None)
+        self._pending.append(future)
+
+    async def flush(self) -> None:
+        """Wait for every send queued so far (by any caller) to be acknowledged."""
+        pending = list(self._pending)
+        if pending:
+            await asyncio.gather(*pending)
+            self._pending = [f for f in self._pending if not f.done()]
+
+    async def dead_letter(
+        self, record: ConsumerRecord[Any, Any], reason: str, error_type: str
+    ) -> None:
+        """Send an unprocessable record to the DLQ with its reason and original bytes."""
+        key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else None
+        letter = dead_letter(
+            source_topic=record.topic,
+            original=record.value if isinstance(record.value, bytes) else b"",
+            reason=reason,
+            error_type=error_type,
+            service=self.service,
+            partition=record.partition,
+            offset=record.offset,
+            key=key,
+        )
+        log.warning("dead_letter", topic=record.topic, offset=record.offset, reason=reason)
+        await self.publish(self.topics.dlq, encode(letter), key)

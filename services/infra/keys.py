@@ -1,0 +1,58 @@
+"""Every Redis key the engine uses. Keys of one execution share a hash tag.
+
+| key | type | holds | TTL |
+|---|---|---|---|
+| `{p}:exec:{<id>}` | hash | `rev` and `doc`, the state (JSON) | `state_ttl_s` after it ends |
+| `{p}:exec:{<id>}:outbox` | list | messages/timers not yet flushed | until flushed |
+| `{p}:executions` | zset | execution ids by start time (listing) | none (trimmed) |
+| `{p}:timers` | zset | durable timers `id|kind|step|attempt` by due time (ms) | none |
+| `{p}:def:<name>` | hash | version -> definition JSON | none |
+| `{p}:def:<name>:meta` | hash | version -> registered-at/by JSON | none |
+| `{p}:defs` | set | registered workflow names | none |
+| `{p}:idem:<workflow>:<key>` | string | execution id of an Idempotency-Key | 24 h |
+| `{p}:functions` | hash | declared HTTP functions (name -> JSON) | none |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["IDEMPOTENCY_TTL_S", "Keys"]
+
+IDEMPOTENCY_TTL_S = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "wf"
+
+    def state(self, execution_id: str) -> str:
+        return f"{self.prefix}:exec:{{{execution_id}}}"
+
+    def outbox(self, execution_id: str) -> str:
+        return f"{self.prefix}:exec:{{{execution_id}}}:outbox"
+
+    @property
+    def executions(self) -> str:
+        return f"{self.prefix}:executions"
+
+    @property
+    def timers(self) -> str:
+        return f"{self.prefix}:timers"
+
+    def definition(self, name: str) -> str:
+        return f"{self.prefix}:def:{name}"
+
+    def definition_meta(self, name: str) -> str:
+        return f"{self.prefix}:def:{name}:meta"
+
+    @property
+    def definitions(self) -> str:
+        return f"{self.prefix}:defs"
+
+    def idempotency(self, workflow: str, key: str) -> str:
+        return f"{self.prefix}:idem:{workflow}:{key}"
+
+    @property
+    def functions(self) -> str:
+        return f"{self.prefix}:functions"

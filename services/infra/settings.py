@@ -1,0 +1,32 @@
+"""Configuration, read once from the environment (prefix `WORKFLOWS_`); tests pass values."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WORKFLOWS_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    topic_prefix: str = ""
+    key_prefix: str = "wf"
+    partitions: int = Field(default=8, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    fetch_max_wait_ms: int = Field(default=5, ge=0)
+    max_batch: int = Field(default=500, ge=1)
+    timer_poll_ms: int = Field(default=50, ge=5)
+    timer_lease_ms: int = Field(default=30_000, ge=100)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    wait_timeout_s: float = Field(default=30.0, gt=0)
+    max_message_bytes: int = 1_000_000
+    functions_module: list[str] = Field(default_factory=list)
+    http_function_timeout_ms: int = 10_000
+    dashboard_url: str = "http://127.0.0.1:8000"
+    webhook_urls: list[str] = Field(default_factory=list)
+    state_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)

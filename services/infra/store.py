@@ -1,0 +1,170 @@
+"""The Redis state store: execution state with compare-and-set, an outbox, timers, definitions.
+
+An execution is one hash `{p}:exec:{<id>}` (`rev`, `doc`) plus its outbox list, both under
+the execution's hash tag, so every script touches one slot. A transition is saved with
+`save()`: one Lua script checks the revision, writes the new document and appends the
+messages and timers the transition caused to the outbox. The outbox is flushed to Kafka
+and to the timer set by the caller, and only then trimmed; after a crash the leftovers are
+flushed again (publishing twice is allowed, losing is not).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
+
+__all__ = ["StateStore"]
+
+_SAVE = """
+local rev = redis.call('HGET', KEYS[1], 'rev')
+if (rev or '0') ~= ARGV[1] then return -1 end
+local new = tonumber(ARGV[1]) + 1
+redis.call('HSET', KEYS[1], 'rev', new, 'doc', ARGV[2])
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return new
+"""
+
+_REGISTER = """
+local n = redis.call('HLEN', KEYS[1])
+if n > 0 and redis.call('HGET', KEYS[1], tostring(n)) == ARGV[1] then return {n, 0} end
+redis.call('HSET', KEYS[1], tostring(n + 1), ARGV[1])
+redis.call('HSET', KEYS[2], tostring(n + 1), ARGV[2])
+return {n + 1, 1}
+"""
+
+_CLAIM_TIMERS = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
+return due
+"""
+
+
+class StateStore:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._save = redis.register_script(_SAVE)
+        self._register = redis.register_script(_REGISTER)
+        self._claim = redis.register_script(_CLAIM_TIMERS)
+
+    # -- executions ---------------------------------------------------------------------
+    async def load(
+        self, execution_id: str, with_outbox: bool = False
+    ) -> tuple[int, str | None, list[str]]:
+        """(revision, state JSON or None, outbox entries if asked)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.keys.state(execution_id), "rev", "doc")
+            if with_outbox:
+                pipe.lrange(self.keys.outbox(execution_id), 0, -1)
+            replies = await pipe.execute()
+        rev, doc = replies[0]
+        outbox = [_text(e) for e in replies[1]] if with_outbox else []
+        return int(rev or 0), _text(doc) if doc is not None else None, outbox
+
+    async def save(
+        self, execution_id: str, rev: int, doc: str, outbox: Sequence[str], ttl_s: int = 0
+    ) -> int:
+        """Write `doc` if the revision is still `rev`; return the new revision or -1."""
+        keys = [self.keys.state(execution_id), self.keys.outbox(execution_id)]
+        result = await self._save(keys=keys, args=[str(rev), doc, str(ttl_s), *outbox])
+        return int(result)
+
+    async def get_state(self, execution_id: str) -> str | None:
+        doc = await self.redis.hget(self.keys.state(execution_id), "doc")
+        return _text(doc) if doc is not None else None
+
+    async def get_states(self, execution_ids: Sequence[str]) -> list[str | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for execution_id in execution_ids:
+                pipe.hget(self.keys.state(execution_id), "doc")
+            docs = await pipe.execute()
+        return [_text(d) if d is not None else None for d in docs]
+
+    async def trim_outboxes(
+        self, counts: dict[str, int], timers: list[tuple[str, int]], index: list[tuple[str, int]]
+    ) -> None:
+        """After a flush: set timers, index new executions, drop the flushed outbox entries."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if timers:
+                pipe.zadd(self.keys.timers, dict(timers))
+            if index:
+                pipe.zadd(self.keys.executions, dict(index))
+            for execution_id, count in counts.items():
+                if count:
+                    pipe.ltrim(self.keys.outbox(execution_id), count, -1)
+            await pipe.execute()
+
+    async def recent_executions(self, limit: int, offset: int = 0) -> list[str]:
+        ids = await self.redis.zrevrange(self.keys.executions, offset, offset + limit - 1)
+        return [_text(i) for i in ids]
+
+    # -- timers ---------------------------------------------------------------------------
+    async def claim_due_timers(self, now_ms: int, lease_ms: int, limit: int = 200) -> list[str]:
+        """Due timers, leased for `lease_ms` so a crashed claimer's timers fire again."""
+        due = await self._claim(
+            keys=[self.keys.timers], args=[str(now_ms), str(now_ms + lease_ms), str(limit)]
+        )
+        return [_text(m) for m in due]
+
+    async def drop_timers(self, members: Sequence[str]) -> None:
+        if members:
+            await self.redis.zrem(self.keys.timers, *members)
+
+    # -- definitions ----------------------------------------------------------------------
+    async def register_definition(
+        self, name: str, doc: str, meta: dict[str, Any]
+    ) -> tuple[int, bool]:
+        """Store a new immutable version (the latest if identical): (version, created)."""
+        keys = [self.keys.definition(name), self.keys.definition_meta(name)]
+        version, created = await self._register(keys=keys, args=[doc, json.dumps(meta)])
+        await self.redis.sadd(self.keys.definitions, name)
+        return int(version), bool(created)
+
+    async def get_definition(self, name: str, version: int | None = None) -> tuple[int, str] | None:
+        key = self.keys.definition(name)
+        if version is None:
+            version = int(await self.redis.hlen(key))
+            if version == 0:
+                return None
+        doc = await self.redis.hget(key, str(version))
+        return (version, _text(doc)) if doc is not None else None
+
+    async def definition_versions(self, name: str) -> dict[int, dict[str, Any]]:
+        meta = await self.redis.hgetall(self.keys.definition_meta(name))
+        return {int(_text(k)): json.loads(v) for k, v in meta.items()}
+
+    async def definition_names(self) -> list[str]:
+        return sorted(_text(n) for n in await self.redis.smembers(self.keys.definitions))
+
+    # -- idempotency ----------------------------------------------------------------------
+    async def claim_idempotency_key(self, workflow: str, key: str, execution_id: str) -> str:
+        """The execution id for this key: ours if we were first, else the earlier one."""
+        redis_key = self.keys.idempotency(workflow, key)
+        if await self.redis.set(redis_key, execution_id, nx=True, ex=IDEMPOTENCY_TTL_S):
+            return execution_id
+        existing = await self.redis.get(redis_key)
+        return _text(existing) if existing is not None else execution_id
+
+    # -- functions ------------------------------------------------------------------------
+    async def declare_function(self, name: str, spec: dict[str, Any]) -> None:
+        await self.redis.hset(self.keys.functions, name, json.dumps(spec))
+
+    async def http_functions(self) -> dict[str, dict[str, Any]]:
+        raw = await self.redis.hgetall(self.keys.functions)
+        return {_text(k): json.loads(v) for k, v in raw.items()}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,104 @@
+"""Map one decoded message onto the pure state transitions of `services.core.engine`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from contracts import (
+    CancelExecution,
+    PauseExecution,
+    ResumeExecution,
+    RetryExecution,
+    StartExecution,
+    StepResult,
+    TimerFired,
+)
+from services.core.compiled import CompiledWorkflow
+from services.core.engine import (
+    Transition,
+    apply_step_result,
+    cancel_execution,
+    fire_timer,
+    pause_execution,
+    resume_execution,
+    retry_execution,
+    start_execution,
+)
+from services.core.state import ExecutionState
+
+__all__ = ["Rejected", "transition_for"]
+
+
+class Rejected(Exception):
+    """The message cannot apply to any execution (it goes to the DLQ with this reason)."""
+
+
+def _actor(message: Any) -> dict[str, Any] | None:
+    actor = getattr(message, "actor", None)
+    return actor.model_dump(mode="json") if actor is not None else None
+
+
+def transition_for(
+    message: Any,
+    wf: CompiledWorkflow,
+    state: ExecutionState | None,
+    previous: ExecutionState | None = None,
+    now: datetime | None = None,
+) -> Transition:
+    now = now or datetime.now(UTC)
+    if isinstance(message, StartExecution):
+        if state is not None:
+            return Transition(state, duplicate=True)
+        if message.retry_of is not None:
+            if previous is None:
+                raise Rejected(f"retryOf: unknown execution '{message.retry_of}'")
+            return retry_execution(
+                wf,
+                previous,
+                message.execution_id,
+                now,
+                from_step=message.from_step,
+                input_=message.input or None,
+                actor=_actor(message),
+            )
+        return start_execution(
+            wf,
+            message.execution_id,
+            dict(message.input),
+            now,
+            actor=_actor(message),
+            idempotency_key=message.idempotency_key,
+            notifications=message.notifications,
+        )
+    if state is None:
+        raise Rejected(f"unknown execution '{message.execution_id}'")
+    if isinstance(message, StepResult):
+        error = message.error.model_dump(mode="json") if message.error else None
+        return apply_step_result(
+            wf,
+            state,
+            message.step_id,
+            message.attempt,
+            now,
+            ok=message.ok,
+            output=message.output,
+            error=error,
+        )
+    if isinstance(message, TimerFired):
+        return fire_timer(wf, state, message.timer, message.step_id, message.attempt, now)
+    if isinstance(message, CancelExecution):
+        return cancel_execution(wf, state, now, message.reason, _actor(message))
+    if isinstance(message, PauseExecution):
+        return pause_execution(wf, state, now, _actor(message))
+    if isinstance(message, ResumeExecution):
+        return resume_execution(wf, state, now, _actor(message))
+    if isinstance(message, RetryExecution):
+        if state.status.value not in ("failed", "cancelled", "timed_out"):
+            raise Rejected(
+                f"execution '{state.execution_id}' is {state.status.value}; only a "
+                "failed, cancelled or timed-out execution can be retried"
+            )
+        state.retried_by = message.new_execution_id
+        return Transition(state)
+    raise Rejected(f"unsupported message {type(message).__name__}")

@@ -1,0 +1,236 @@
+"""Orchestrator wiring: consume a batch, apply transitions per execution, flush, then commit.
+
+Offsets are committed only after every state change of the batch is saved in Redis and
+every message it caused is acknowledged by the broker (acks=all). A crash before that
+redelivers the batch: transitions already saved are seen as duplicates, and their outbox
+leftovers are published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+
+from contracts import (
+    ContractError,
+    RetryExecution,
+    StartExecution,
+    StepResult,
+    TimerFired,
+    decode,
+    decode_control,
+    encode,
+)
+from services.core.state import ExecutionState
+from services.infra.definitions import DefinitionCache
+from services.infra.kafka import Bus, ensure_topics, make_consumer
+from services.infra.keys import Keys
+from services.infra.settings import Settings
+from services.infra.store import StateStore, now_ms
+from services.orchestrator.handlers import Rejected, transition_for
+from services.orchestrator.outbox import outbox_entries
+
+__all__ = ["Orchestrator"]
+
+log = structlog.get_logger(__name__)
+GROUP = "wf-orchestrator"
+CAS_ATTEMPTS = 8
+
+
+class Orchestrator:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.store = StateStore(redis, Keys(settings.key_prefix))
+        self.definitions = DefinitionCache(self.store)
+        self.bus = Bus(settings, "orchestrator")
+        self.topics = self.bus.topics
+        self._stopping = asyncio.Event()
+        self.applied = 0
+
+    async def run(self) -> None:
+        """Consume until `stop()`; also fires due timers."""
+        topics = self.topics
+        await ensure_topics(self.settings, [*topics.fixed().values()])
+        await self.bus.start()
+        consumer = make_consumer(
+            self.settings, [topics.start, topics.step_results, topics.control], GROUP
+        )
+        await consumer.start()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._timer_loop())
+                group.create_task(self._consume(consumer))
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            await self.bus.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _consume(self, consumer: Any) -> None:
+        while not self._stopping.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
+            records = [r for rs in batch.values() for r in rs]
+            if not records:
+                continue
+            await self.process(records)
+            await consumer.commit()
+
+    # -- one batch ------------------------------------------------------------------------
+    async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        groups: dict[str, list[tuple[ConsumerRecord[Any, Any], Any]]] = defaultdict(list)
+        for record in records:
+            try:
+                message = self._decode(record)
+            except ContractError as exc:
+                await self.bus.dead_letter(record, exc.reason, exc.code)
+                continue
+            groups[message.execution_id].append((record, message))
+        counts: dict[str, int] = {}
+        timers: list[tuple[str, int]] = []
+        index: list[tuple[str, int]] = []
+        await asyncio.gather(
+            *(
+                self._process_execution(eid, items, counts, timers, index)
+                for eid, items in groups.items()
+            )
+        )
+        await self.bus.flush()
+        await self.store.trim_outboxes(counts, timers, index)
+
+    def _decode(self, record: ConsumerRecord[Any, Any]) -> Any:
+        data = record.value if isinstance(record.value, bytes) else b""
+        limit = self.settings.max_message_bytes
+        if record.topic == self.topics.start:
+            return decode(StartExecution, data, max_bytes=limit)
+        if record.topic == self.topics.step_results:
+            return decode(StepResult, data, max_bytes=limit)
+        return decode_control(data, max_bytes=limit)
+
+    async def _process_execution(
+        self,
+        execution_id: str,
+        items: list[tuple[ConsumerRecord[Any, Any], Any]],
+        counts: dict[str, int],
+        timers: list[tuple[str, int]],
+        index: list[tuple[str, int]],
+    ) -> None:
+        first = True
+        for record, message in items:
+            for _ in range(CAS_ATTEMPTS):
+                rev, doc, leftovers = await self.store.load(execution_id, with_outbox=first)
+                if first and leftovers:
+                    await self._publish(leftovers, timers, index)
+                    counts[execution_id] = counts.get(execution_id, 0) + len(leftovers)
+                first = False
+                try:
+                    entries, terminal = await self._apply(message, doc)
+                except Rejected as exc:
+                    await self.bus.dead_letter(record, str(exc), "rejected")
+                    break
+                if entries is None:
+                    break
+                ttl = self.settings.state_ttl_s if terminal else 0
+                new_rev = await self.store.save(execution_id, rev, entries[0], entries[1:], ttl)
+                if new_rev < 0:
+                    continue
+                self.applied += 1
+                await self._publish(entries[1:], timers, index)
+                counts[execution_id] = counts.get(execution_id, 0) + len(entries) - 1
+                break
+            else:
+                log.error("cas_exhausted", execution_id=execution_id)
+                raise RuntimeError(f"could not save execution {execution_id}: too much contention")
+
+    async def _apply(self, message: Any, doc: str | None) -> tuple[list[str] | None, bool]:
+        """Returns ([state JSON, *outbox entries], terminal) or (None, _) for a duplicate."""
+        state = ExecutionState.model_validate_json(doc) if doc else None
+        previous = None
+        if isinstance(message, StartExecution):
+            name, version = message.workflow, message.workflow_version
+            if message.retry_of is not None and state is None:
+                old = await self.store.get_state(message.retry_of)
+                previous = ExecutionState.model_validate_json(old) if old else None
+                if previous is not None:
+                    version = previous.workflow_version
+        elif state is not None:
+            name, version = state.workflow, state.workflow_version
+        else:
+            raise Rejected(f"unknown execution '{message.execution_id}'")
+        wf = await self.definitions.get(name, version)
+        if wf is None:
+            raise Rejected(f"unknown workflow '{name}' version {version or 'latest'}")
+        transition = transition_for(message, wf, state, previous)
+        if transition.duplicate:
+            return None, False
+        entries = outbox_entries(transition, self.topics, new=state is None)
+        if isinstance(message, RetryExecution):
+            entries.append(self._retry_start(message, transition.state))
+        return [
+            transition.state.model_dump_json(by_alias=True),
+            *entries,
+        ], transition.state.terminal
+
+    def _retry_start(self, message: RetryExecution, old: ExecutionState) -> str:
+        start = StartExecution(
+            execution_id=message.new_execution_id,
+            workflow=old.workflow,
+            workflow_version=old.workflow_version,
+            input=message.input or {},
+            actor=message.actor,
+            retry_of=old.execution_id,
+            from_step=message.from_step,
+        )
+        return json.dumps(
+            ["msg", self.topics.start, message.new_execution_id, encode(start).decode()]
+        )
+
+    async def _publish(
+        self, entries: list[str], timers: list[tuple[str, int]], index: list[tuple[str, int]]
+    ) -> None:
+        for raw in entries:
+            entry = json.loads(raw)
+            if entry[0] == "msg":
+                await self.bus.publish(entry[1], entry[3].encode(), entry[2])
+            elif entry[0] == "timer":
+                timers.append((entry[1], int(entry[2])))
+            elif entry[0] == "index":
+                index.append((entry[1], int(entry[2])))
+
+    # -- durable timers -------------------------------------------------------------------
+    async def _timer_loop(self) -> None:
+        interval = self.settings.timer_poll_ms / 1000
+        while not self._stopping.is_set():
+            try:
+                fired = await self.fire_due_timers()
+            except Exception:  # keep firing timers whatever one round hit
+                log.exception("timer_round_failed")
+                fired = 0
+            if not fired:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), interval)
+
+    async def fire_due_timers(self) -> int:
+        due = await self.store.claim_due_timers(now_ms(), self.settings.timer_lease_ms)
+        for member in due:
+            execution_id, kind, step_id, attempt = member.split("|")
+            fired = TimerFired(
+                execution_id=execution_id,
+                timer=kind,
+                step_id=step_id,
+                attempt=max(int(attempt), 1),
+                due_at=datetime.now(UTC),
+            )
+            await self.bus.publish(self.topics.control, encode(fired), execution_id)
+        await self.bus.flush()
+        await self.store.drop_timers(due)
+        return len(due)

@@ -1,0 +1,34 @@
+"""The `workflows` command line: validate, eval, simulate, schema; services and API commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from workflows.cli import definitions
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="workflows",
+        description="Declarative business workflows over Kafka, with state in Redis.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    definitions.register(commands)
+    try:
+        from workflows.cli import runtime
+    except ImportError:  # pragma: no cover - runtime commands need the service packages
+        pass
+    else:
+        runtime.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code = args.handler(args)
+    sys.exit(code)

@@ -1,0 +1,128 @@
+"""CLI commands that need nothing running: validate, eval, simulate, schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from services.core.expressions import ExpressionError, evaluate, to_json_value
+from services.core.issues import DefinitionError
+from services.core.simulate import format_simulation, simulate
+from services.core.templates import compile_template, is_template
+from workflows.files import load_definition_file
+
+__all__ = ["register"]
+
+
+def _json_arg(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(
+            f"error: {what} is not valid JSON: {exc.msg} (column {exc.colno})"
+        ) from None
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            wf = load_definition_file(path)
+        except DefinitionError as exc:
+            failed = True
+            for issue in exc.issues:
+                print(f"{path}: {issue}")
+        except OSError as exc:
+            failed = True
+            print(f"{path}: cannot read: {exc.strerror}")
+        else:
+            print(f"{path}: ok ({wf.name}, {len(wf.steps)} steps)")
+    return 1 if failed else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    context = _json_arg(args.context, "--context")
+    if not isinstance(context, dict):
+        print("error: --context must be a JSON object", file=sys.stderr)
+        return 2
+    try:
+        if is_template(args.expression):
+            value = compile_template(args.expression).render(context)
+        else:
+            value = evaluate(args.expression, context)
+    except ExpressionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(to_json_value(value)))
+    return 0
+
+
+def _mocks(pairs: list[str]) -> dict[str, Any]:
+    mocks: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --mock wants stepId=JSON, got {pair!r}")
+        mocks[key] = _json_arg(value, f"--mock {key}")
+    return mocks
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    try:
+        wf = load_definition_file(args.file)
+    except DefinitionError as exc:
+        for issue in exc.issues:
+            print(f"{args.file}: {issue}")
+        return 1
+    input_ = _json_arg(args.input, "--input")
+    result = simulate(wf, input_, _mocks(args.mock), set(args.fail))
+    for line in format_simulation(result):
+        print(line)
+    return 0 if result.state.status.value == "completed" else 1
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    import contracts
+
+    folder = Path(contracts.__file__).parent
+    print(f"JSON Schemas: {folder / 'schemas'}")
+    for path in sorted((folder / "schemas").glob("*.json")):
+        print(f"  {path.name}")
+    print(f"AsyncAPI:     {folder / 'asyncapi.yaml'}")
+    return 0
+
+
+def register(commands: Any) -> None:
+    validate = commands.add_parser("validate", help="check definition files; exit 1 on errors")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.set_defaults(handler=cmd_validate)
+
+    ev = commands.add_parser("eval", help="evaluate a template or expression against a context")
+    ev.add_argument("expression", metavar="EXPR")
+    ev.add_argument("--context", default="{}", help="JSON object, e.g. '{\"input\": {...}}'")
+    ev.set_defaults(handler=cmd_eval)
+
+    sim = commands.add_parser("simulate", help="dry-run a definition with mocked step outputs")
+    sim.add_argument("file", metavar="FILE")
+    sim.add_argument("--input", default="{}", help="the execution input, JSON")
+    sim.add_argument(
+        "--mock",
+        action="append",
+        default=[],
+        metavar="STEP=JSON",
+        help="output of a step (or of a function, e.g. a fallback); default {}",
+    )
+    sim.add_argument(
+        "--fail",
+        action="append",
+        default=[],
+        metavar="STEP",
+        help="make every attempt of this step fail (retries, then fallback)",
+    )
+    sim.set_defaults(handler=cmd_simulate)
+
+    schema = commands.add_parser("schema", help="where the message contracts live")
+    schema.set_defaults(handler=cmd_schema)

@@ -1,0 +1,71 @@
+"""CLI commands that run services: `run SERVICE...` and `dev` (everything, embedded broker)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+from typing import Any
+
+from services.infra.settings import Settings
+from workflows.runner import SERVICES, run_services
+
+__all__ = ["register"]
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if args.functions:
+        values["functions_module"] = args.functions
+    if getattr(args, "port", None):
+        values["http_port"] = args.port
+    return Settings(**values)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    asyncio.run(
+        run_services(args.services, settings, os.environ.get("WORKFLOWS_WEBHOOK_SECRET", ""))
+    )
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from workflows.embedded import redis_server, tansu
+
+    with contextlib.ExitStack() as stack:
+        bootstrap = stack.enter_context(tansu())
+        redis_url = args.redis_url or stack.enter_context(redis_server())
+        settings = _settings(args, kafka_bootstrap=bootstrap, redis_url=redis_url)
+        print(
+            f"broker {bootstrap}, redis {redis_url}, API http://{settings.http_host}:{settings.http_port}"
+        )
+        asyncio.run(run_services(SERVICES, settings))
+    return 0
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser("run", help="run services (each can run as many replicas)")
+    run.add_argument(
+        "services",
+        nargs="+",
+        choices=SERVICES,
+        metavar="SERVICE",
+        help=f"one or more of: {', '.join(SERVICES)}",
+    )
+    run.add_argument(
+        "--functions",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this module's @function definitions (dispatcher/worker)",
+    )
+    run.add_argument("--port", type=int, help="HTTP port of the trigger service")
+    run.set_defaults(handler=cmd_run)
+
+    dev = commands.add_parser("dev", help="all services in one process with an embedded broker")
+    dev.add_argument("--functions", action="append", default=[], metavar="MODULE")
+    dev.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    dev.add_argument("--redis-url", help="use this Redis instead of starting one")
+    dev.set_defaults(handler=cmd_dev)

@@ -1,0 +1,97 @@
+"""Run one or more services in this process until SIGINT/SIGTERM, then stop them gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import signal
+import sys
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import structlog
+from redis.asyncio import Redis
+
+from services.infra.settings import Settings
+
+__all__ = ["SERVICES", "build_services", "import_functions", "run_services"]
+
+SERVICES = ("trigger", "orchestrator", "dispatcher", "notifier", "worker")
+log = structlog.get_logger(__name__)
+
+
+class Service(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def import_functions(modules: Iterable[str]) -> Any:
+    """Import modules whose `@function` decorators fill the default registry; return it."""
+    from workflows.functions import default_registry
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # `--functions examples.x` from the project folder
+    for module in modules:
+        importlib.import_module(module)
+    return default_registry
+
+
+def build_services(
+    names: Iterable[str], settings: Settings, redis: Redis, webhook_secret: str = ""
+) -> list[Service]:
+    registry = import_functions(settings.functions_module)
+    built: list[Service] = []
+    for name in names:
+        if name == "orchestrator":
+            from services.orchestrator import Orchestrator
+
+            built.append(Orchestrator(settings, redis))
+        elif name == "dispatcher":
+            from services.dispatcher import Dispatcher
+
+            built.append(Dispatcher(settings, redis, registry))
+        elif name == "worker":
+            from services.worker import Worker
+
+            built.append(Worker(settings, redis, registry))
+        elif name == "notifier":
+            from services.notifier import Notifier
+
+            built.append(Notifier(settings, redis, webhook_secret=webhook_secret))
+        elif name == "trigger":
+            from services.trigger import TriggerService
+
+            built.append(TriggerService(settings))
+        else:
+            raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
+    return built
+
+
+async def run_services(
+    names: Iterable[str],
+    settings: Settings,
+    webhook_secret: str = "",
+    started: asyncio.Event | None = None,
+) -> None:
+    redis = Redis.from_url(settings.redis_url)
+    services = build_services(names, settings, redis, webhook_secret)
+    loop = asyncio.get_running_loop()
+
+    def stop_all() -> None:
+        for service in services:
+            service.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop_all)
+    try:
+        async with asyncio.TaskGroup() as group:
+            for service in services:
+                group.create_task(service.run())
+            if started is not None:
+                started.set()
+    finally:
+        await redis.aclose()
