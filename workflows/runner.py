@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from services.infra.settings import Settings
 
@@ -56,7 +56,7 @@ def build_services(
         elif name == "worker":
             from services.worker import Worker
 
-            built.append(Worker(settings, redis, registry))
+            built.append(Worker(settings, registry, redis))
         elif name == "notifier":
             from services.notifier import Notifier
 
@@ -76,7 +76,11 @@ async def run_services(
     webhook_secret: str = "",
     started: asyncio.Event | None = None,
 ) -> None:
-    redis = Redis.from_url(settings.redis_url)
+    # A blocking pool waits for a free connection instead of failing under bursts.
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
+    )
+    redis = Redis(connection_pool=pool)
     services = build_services(names, settings, redis, webhook_secret)
     loop = asyncio.get_running_loop()
 

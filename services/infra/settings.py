@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
     fetch_max_wait_ms: int = Field(default=5, ge=0)
     max_batch: int = Field(default=500, ge=1)
+    max_in_flight: int = Field(default=32, ge=1, description="executions applied concurrently")
+    redis_max_connections: int = Field(default=64, ge=4)
     timer_poll_ms: int = Field(default=50, ge=5)
     timer_lease_ms: int = Field(default=30_000, ge=100)
     http_host: str = "127.0.0.1"

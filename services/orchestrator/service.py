@@ -77,13 +77,23 @@ class Orchestrator:
         self._stopping.set()
 
     async def _consume(self, consumer: Any) -> None:
+        failures = 0
         while not self._stopping.is_set():
             batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
             records = [r for rs in batch.values() for r in rs]
             if not records:
                 continue
-            await self.process(records)
-            await consumer.commit()
+            try:
+                await self.process(records)
+                await consumer.commit()
+                failures = 0
+            except Exception:
+                # Nothing of this batch is committed: rewind and apply it again (transitions
+                # already saved are duplicates by then, their outboxes are re-flushed).
+                failures += 1
+                log.exception("batch_failed", records=len(records), failures=failures)
+                await asyncio.sleep(min(0.05 * 2**failures, 5.0))
+                await consumer.seek_to_committed(*batch.keys())
 
     # -- one batch ------------------------------------------------------------------------
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
@@ -98,12 +108,13 @@ class Orchestrator:
         counts: dict[str, int] = {}
         timers: list[tuple[str, int]] = []
         index: list[tuple[str, int]] = []
-        await asyncio.gather(
-            *(
-                self._process_execution(eid, items, counts, timers, index)
-                for eid, items in groups.items()
-            )
-        )
+        slots = asyncio.Semaphore(self.settings.max_in_flight)
+
+        async def bounded(eid: str, items: list[tuple[ConsumerRecord[Any, Any], Any]]) -> None:
+            async with slots:
+                await self._process_execution(eid, items, counts, timers, index)
+
+        await asyncio.gather(*(bounded(eid, items) for eid, items in groups.items()))
         await self.bus.flush()
         await self.store.trim_outboxes(counts, timers, index)
 

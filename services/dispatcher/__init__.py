@@ -1,0 +1,5 @@
+"""The step dispatcher: runs in-process and HTTP functions, forwards the rest to workers."""
+
+from services.dispatcher.service import Dispatcher
+
+__all__ = ["Dispatcher"]

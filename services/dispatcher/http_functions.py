@@ -1,0 +1,166 @@
+"""HTTP functions: steps run by POSTing their input to a declared URL.
+
+A declaration (`StateStore.declare_function(name, spec)`) is JSON like
+`{"url": "https://...", "method": "POST", "timeoutMs": 5000, "headers": {...}}`
+(the input is sent as the JSON body; GET and DELETE send none).
+2xx -> ok with the JSON body as output; 5xx, 408, 425, 429, timeouts and connection
+errors -> retryable; any other status -> final. An error body `{"type", "message"}` (or
+`{"error": {"type", "message"}}`) names the error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import structlog
+
+from contracts import StepCommand, StepError, StepResult
+from services.infra.settings import Settings
+from services.infra.store import StateStore
+from workflows.functions import step_result
+
+__all__ = ["HttpFunctions", "call_http_function"]
+
+log = structlog.get_logger(__name__)
+RETRYABLE_4XX = frozenset({408, 425, 429})
+_MAX_ERROR_TEXT = 500
+_BODYLESS = frozenset({"GET", "DELETE"})
+
+
+class HttpFunctions:
+    """The declared HTTP functions, read from Redis and refreshed every `refresh_s` seconds.
+
+    An unknown name refreshes sooner (at most every `miss_refresh_s`), so a function
+    declared just before its first use is not forwarded to a topic nobody reads.
+    """
+
+    def __init__(
+        self, store: StateStore, refresh_s: float = 5.0, miss_refresh_s: float = 0.5
+    ) -> None:
+        self.store = store
+        self.refresh_s = refresh_s
+        self.miss_refresh_s = miss_refresh_s
+        self._specs: dict[str, dict[str, Any]] = {}
+        self._loaded_at: float | None = None
+
+    async def specs(self, max_age_s: float | None = None) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        max_age = self.refresh_s if max_age_s is None else max_age_s
+        if self._loaded_at is None or now - self._loaded_at >= max_age:
+            try:
+                self._specs = await self.store.http_functions()
+            except Exception:  # keep the last known declarations if Redis hiccups
+                log.exception("http_functions_refresh_failed")
+                if self._loaded_at is None:
+                    raise
+            self._loaded_at = now
+        return self._specs
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        spec = (await self.specs()).get(name)
+        if spec is None:
+            spec = (await self.specs(self.miss_refresh_s)).get(name)
+        return spec
+
+
+async def call_http_function(
+    client: httpx.AsyncClient,
+    spec: dict[str, Any],
+    command: StepCommand,
+    settings: Settings,
+    *,
+    worker_id: str | None = None,
+) -> StepResult:
+    """Send the step input to the function's URL and turn the response into a StepResult."""
+    started = datetime.now(UTC)
+    bound = log.bind(execution_id=command.execution_id, step_id=command.step_id)
+    try:
+        output = await _post(client, spec, command, settings)
+    except _Failed as failed:
+        bound.info("http_function_failed", type=failed.error.type, error=failed.error.message)
+        return step_result(command, started, worker_id, error=failed.error)
+    return step_result(command, started, worker_id, output=output)
+
+
+class _Failed(Exception):
+    def __init__(self, type_: str, message: str, retryable: bool, **details: Any) -> None:
+        super().__init__(message)
+        self.error = StepError(
+            type=type_, message=message, retryable=retryable, details=details or None
+        )
+
+
+async def _post(
+    client: httpx.AsyncClient, spec: dict[str, Any], command: StepCommand, settings: Settings
+) -> Any:
+    url = spec.get("url")
+    if not isinstance(url, str) or not url:
+        raise _Failed("InvalidFunctionSpec", f"function {command.function!r} has no url", False)
+    timeout = _timeout_s(spec, command, settings)
+    if timeout <= 0:
+        raise _Failed("StepTimeout", "the step deadline passed before it started", True)
+    headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "Idempotency-Key": command.idempotency_key,
+            "X-Workflows-Execution-Id": command.execution_id,
+            "X-Workflows-Step-Id": command.step_id,
+            "X-Workflows-Attempt": str(command.attempt),
+        }
+    )
+    method = str(spec.get("method") or "POST").upper()
+    body = json.dumps(command.input, separators=(",", ":"))
+    try:
+        response = await client.request(
+            method,
+            url,
+            content=None if method in _BODYLESS else body,
+            headers=headers,
+            timeout=timeout,
+        )
+    except httpx.TimeoutException as exc:
+        raise _Failed("HttpTimeout", f"no response within {timeout:.3f}s: {exc!r}", True) from exc
+    except httpx.HTTPError as exc:
+        raise _Failed("HttpConnectionError", f"{type(exc).__name__}: {exc}", True) from exc
+    return _output(response)
+
+
+def _timeout_s(spec: dict[str, Any], command: StepCommand, settings: Settings) -> float:
+    timeout_ms = spec.get("timeoutMs") or settings.http_function_timeout_ms
+    timeout = float(timeout_ms) / 1000
+    if command.deadline is not None:
+        timeout = min(timeout, (command.deadline - datetime.now(UTC)).total_seconds())
+    return timeout
+
+
+def _output(response: httpx.Response) -> Any:
+    status = response.status_code
+    if 200 <= status < 300:
+        if status == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise _Failed("InvalidResponse", "2xx response body is not JSON", False) from exc
+    retryable = status >= 500 or status in RETRYABLE_4XX
+    type_, message = _error_from_body(response)
+    raise _Failed(type_ or f"Http{status}", message, retryable, status=status)
+
+
+def _error_from_body(response: httpx.Response) -> tuple[str | None, str]:
+    text = response.text[:_MAX_ERROR_TEXT]
+    try:
+        body = response.json()
+    except ValueError:
+        return None, f"HTTP {response.status_code}: {text}".rstrip(": ")
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        type_ = body.get("type")
+        return (type_ if isinstance(type_, str) and type_ else None), body["message"]
+    return None, f"HTTP {response.status_code}: {text}"

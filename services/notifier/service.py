@@ -1,0 +1,174 @@
+"""The notifier: tells people and systems when executions start, finish, fail.
+
+Consumes lifecycle events; for execution.started/completed/failed/cancelled/timed_out it
+logs a structured line and POSTs a signed webhook to `settings.webhook_urls` plus the
+execution's own `notifications` recipients. Deliveries run in the background (bounded),
+so a slow receiver never holds up the stream; a failed delivery is logged and counted.
+Each event is notified once (`{p}:notified:<message id>` in Redis, 24 h).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import httpx
+import structlog
+from aiokafka.structs import ConsumerRecord
+from redis.asyncio import Redis
+
+from contracts import ContractError, LifecycleEvent, decode
+from services.infra.kafka import Bus, ensure_topics, make_consumer
+from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
+from services.infra.settings import Settings
+from services.infra.store import StateStore
+from services.notifier.channels import NOTIFIED_EVENTS, WebhookChannel, recipients, webhook_payload
+
+__all__ = ["Notifier"]
+
+log = structlog.get_logger(__name__)
+GROUP = "wf-notifier"  # prefixed with settings.topic_prefix, like the topics
+
+
+class Notifier:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        *,
+        webhook_secret: str = "",
+        concurrency: int = 32,
+        max_pending: int = 1000,
+        attempts: int = 4,
+        backoff_s: float = 0.5,
+        timeout_s: float = 10.0,
+        drain_s: float = 5.0,
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.store = StateStore(redis, Keys(settings.key_prefix))
+        self.bus = Bus(settings, "notifier")
+        self.topics = self.bus.topics
+        self.webhook_secret = webhook_secret
+        self._attempts = attempts
+        self._backoff_s = backoff_s
+        self._timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(concurrency)
+        self._max_pending = max_pending
+        self._drain_s = drain_s
+        self._pending: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._webhooks: WebhookChannel | None = None
+        self.delivered = 0
+        self.failed = 0
+
+    async def run(self) -> None:
+        """Consume lifecycle events until `stop()`, then let running deliveries finish briefly."""
+        await ensure_topics(self.settings, [self.topics.events, self.topics.dlq])
+        await self.bus.start()
+        consumer = make_consumer(
+            self.settings, [self.topics.events], f"{self.settings.topic_prefix}{GROUP}"
+        )
+        client = httpx.AsyncClient()
+        self._webhooks = WebhookChannel(
+            client,
+            self.webhook_secret,
+            attempts=self._attempts,
+            backoff_s=self._backoff_s,
+            timeout_s=self._timeout_s,
+        )
+        if not self.webhook_secret:
+            log.warning("webhook_secret_not_set", hint="webhooks are sent unsigned")
+        try:
+            await consumer.start()
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
+                records = [r for rs in batch.values() for r in rs]
+                if records:
+                    await self.process(records)
+                    await consumer.commit()
+        finally:
+            await self._drain()
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            await client.aclose()
+            await self.bus.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        """Decode the batch (bad -> DLQ) and start the notifications it calls for."""
+        for record in records:
+            data = record.value if isinstance(record.value, bytes) else b""
+            try:
+                event = decode(LifecycleEvent, data, max_bytes=self.settings.max_message_bytes)
+            except ContractError as exc:
+                await self.bus.dead_letter(record, exc.reason, exc.code)
+                continue
+            if event.type in NOTIFIED_EVENTS:
+                await self._notify(event)
+        await self.bus.flush()
+
+    async def _notify(self, event: LifecycleEvent) -> None:
+        key = f"{self.settings.key_prefix}:notified:{event.message_id}"
+        if not await self.redis.set(key, "1", nx=True, ex=IDEMPOTENCY_TTL_S):
+            return  # a redelivered event: already notified
+        log.info(
+            "execution_event",
+            event_type=event.type,
+            execution_id=event.execution_id,
+            workflow=event.workflow,
+            status=event.status,
+            duration_ms=event.data.get("durationMs"),
+            error=event.data.get("error"),
+        )
+        urls, emails = recipients(
+            event.type, await self._notifications(event.execution_id), self.settings.webhook_urls
+        )
+        if emails:
+            log.info(
+                "email channel not configured", execution_id=event.execution_id, recipients=emails
+            )
+        payload = webhook_payload(event, self.settings.dashboard_url)
+        for url in urls:
+            while len(self._pending) >= self._max_pending:
+                await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(self._deliver(url, payload))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _notifications(self, execution_id: str) -> dict[str, list[str]] | None:
+        try:
+            doc = await self.store.get_state(execution_id)
+            state = json.loads(doc) if doc else {}
+        except Exception:  # no recipients of its own beats no notification at all
+            log.exception("execution_state_unreadable", execution_id=execution_id)
+            return None
+        notifications = state.get("notifications") if isinstance(state, dict) else None
+        return notifications if isinstance(notifications, dict) else None
+
+    async def _deliver(self, url: str, payload: dict[str, Any]) -> None:
+        assert self._webhooks is not None
+        try:
+            async with self._slots:
+                ok = await self._webhooks.deliver(url, payload)
+        except Exception:
+            log.exception("webhook_crashed", url=url, execution_id=payload.get("executionId"))
+            ok = False
+        if ok:
+            self.delivered += 1
+        else:
+            self.failed += 1
+
+    async def _drain(self) -> None:
+        if not self._pending:
+            return
+        _, late = await asyncio.wait(set(self._pending), timeout=self._drain_s)
+        for task in late:
+            task.cancel()
+        if late:
+            log.warning("webhooks_abandoned", count=len(late))
+            await asyncio.gather(*late, return_exceptions=True)

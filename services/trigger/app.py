@@ -1,0 +1,233 @@
+"""The FastAPI app: lifespan (Redis, Kafka producer, topics), error bodies, request metrics."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from redis.asyncio import Redis
+from starlette.exceptions import HTTPException
+
+from contracts.topics import Topics
+from services.infra.definitions import DefinitionCache
+from services.infra.kafka import Bus, ensure_topics
+from services.infra.keys import Keys
+from services.infra.settings import Settings
+from services.infra.store import StateStore
+
+__all__ = ["ACCEPTED_TTL_S", "ApiProblem", "Context", "context", "create_app"]
+
+ACCEPTED_TTL_S = 3600
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]
+]
+
+
+class ApiProblem(Exception):
+    """An error answered as `{"error": message, **extra}` with `status`."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"error": message, **extra}
+
+
+@dataclass
+class Context:
+    """What the routes share: settings, store, producer and the metrics registry."""
+
+    settings: Settings
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    redis: Redis | None = None
+    store: StateStore | None = None
+    bus: Bus | None = None
+    definitions: DefinitionCache | None = None
+    producer_started: bool = False
+    topics: Topics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.topics = Topics.with_prefix(self.settings.topic_prefix)
+
+    def accepted_key(self, execution_id: str) -> str:
+        """Marks an execution published but maybe not yet picked up by the orchestrator."""
+        return f"{self.settings.key_prefix}:accepted:{execution_id}"
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.key_prefix)
+
+    def ready(self) -> tuple[StateStore, Bus, DefinitionCache]:
+        if self.store is None or self.bus is None or self.definitions is None:
+            raise ApiProblem(503, "the service is starting up or shutting down")
+        return self.store, self.bus, self.definitions
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+class MetricsMiddleware:
+    """Counts requests by route template (bounded labels) and status."""
+
+    def __init__(self, app: ASGIApp, ctx: Context) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def capture(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = int(message["status"])
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.ctx.requests.labels(route=template, status=str(status["code"])).inc()
+            self.ctx.latency.labels(route=template).observe(time.perf_counter() - started)
+
+
+ops_router = APIRouter(tags=["operations"])
+
+
+@ops_router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops_router.get("/readyz", summary="Redis answers and the Kafka producer is started")
+async def readyz(request: Request) -> JSONResponse:
+    ctx = context(request)
+    checks = {"producer": ctx.producer_started, "redis": False}
+    if ctx.redis is not None:
+        try:
+            checks["redis"] = bool(await ctx.redis.ping())
+        except Exception:  # any connection problem means not ready
+            checks["redis"] = False
+    ok = all(checks.values())
+    body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": checks}
+    if not ok:
+        failing = ", ".join(name for name, good in checks.items() if not good)
+        body["error"] = f"not ready: {failing}"
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@ops_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(context(request).registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
+    issues = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "header")]
+        issues.append({"path": ".".join(loc) or "(body)", "message": str(error.get("msg"))})
+    return issues
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def problem(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiProblem)
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return JSONResponse({"error": message}, status_code=exc.status_code)
+
+    async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        for error in exc.errors():
+            if error.get("type") == "json_invalid":
+                reason = (error.get("ctx") or {}).get("error", "malformed")
+                where = error.get("loc", ("body", "?"))[-1]
+                message = f"request body is not valid JSON: {reason} (at character {where})"
+                return JSONResponse({"error": message}, status_code=400)
+        issues = _validation_issues(exc)
+        return JSONResponse({"error": "invalid request", "issues": issues}, status_code=422)
+
+    app.add_exception_handler(ApiProblem, problem)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
+    """The API app; its lifespan connects Redis and starts the Kafka producer."""
+    from services.trigger.routes_executions import router as executions_router
+    from services.trigger.routes_workflows import router as workflows_router
+
+    registry = CollectorRegistry()
+    ctx = Context(
+        settings=settings,
+        registry=registry,
+        requests=Counter(
+            "workflows_api_requests", "HTTP API requests", ["route", "status"], registry=registry
+        ),
+        latency=Histogram(
+            "workflows_api_request_seconds", "HTTP API latency", ["route"], registry=registry
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        client = redis if redis is not None else Redis.from_url(settings.redis_url)
+        bus = Bus(settings, "trigger")
+        await ensure_topics(settings, ctx.topics.fixed().values())
+        await bus.start()
+        ctx.redis, ctx.bus = client, bus
+        ctx.store = StateStore(client, ctx.keys)
+        ctx.definitions = DefinitionCache(ctx.store)
+        ctx.producer_started = True
+        try:
+            yield
+        finally:
+            ctx.producer_started = False
+            ctx.store = ctx.bus = ctx.definitions = None
+            await bus.stop()
+            if redis is None:
+                await client.aclose()
+
+    app = FastAPI(
+        title="Workflows API",
+        version="0.1.0",
+        description="Register workflow definitions, start executions and follow them.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    _install_error_handlers(app)
+    app.include_router(workflows_router)
+    app.include_router(executions_router)
+    app.include_router(ops_router)
+    app.add_middleware(MetricsMiddleware, ctx=ctx)
+    return app

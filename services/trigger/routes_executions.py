@@ -1,0 +1,323 @@
+"""Routes that start, inspect and control executions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated, Any
+from uuid import uuid4
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+
+from contracts import (
+    Actor,
+    CancelExecution,
+    PauseExecution,
+    ResumeExecution,
+    RetryExecution,
+    StartExecution,
+    encode,
+)
+from services.core.state import TERMINAL_EXECUTION, ExecutionState
+from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context, context
+from services.trigger.routes_workflows import NOT_FOUND, caller_id, read_json_body
+from services.trigger.schemas import (
+    CancelRequest,
+    ControlAccepted,
+    ErrorBody,
+    ExecuteAccepted,
+    ExecutionResult,
+    ExecutionSummary,
+    ExecutionView,
+    RetryAccepted,
+    RetryRequest,
+    execution_view,
+    pending_view,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["executions"])
+TERMINAL = frozenset(str(s) for s in TERMINAL_EXECUTION)
+RETRYABLE = frozenset({"failed", "cancelled", "timed_out"})
+MAX_WAIT_S = 300.0
+_INPUT_BODY = {
+    "requestBody": {
+        "description": "The execution input; must match the workflow's input schema.",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+}
+
+
+def _actor(request: Request) -> Actor:
+    caller = caller_id(request)
+    return Actor(kind="api", id=None if caller == "anonymous" else caller)
+
+
+def _input_issues(errors: list[str]) -> list[dict[str, str]]:
+    issues = []
+    for text in errors:
+        path, _, message = text.partition(": ")
+        issues.append({"path": path, "message": message or text})
+    return issues
+
+
+async def _load(ctx: Context, execution_id: str) -> ExecutionState | None:
+    store, _, _ = ctx.ready()
+    doc = await store.get_state(execution_id)
+    return ExecutionState.model_validate_json(doc) if doc is not None else None
+
+
+async def _accepted(ctx: Context, execution_id: str) -> dict[str, Any] | None:
+    store, _, _ = ctx.ready()
+    raw = await store.redis.get(ctx.accepted_key(execution_id))
+    return json.loads(raw) if raw is not None else None
+
+
+async def _mark_accepted(ctx: Context, execution_id: str, workflow: str, version: int) -> None:
+    store, _, _ = ctx.ready()
+    value = json.dumps({"workflow": workflow, "version": version})
+    await store.redis.set(ctx.accepted_key(execution_id), value, ex=ACCEPTED_TTL_S)
+
+
+async def _status(ctx: Context, execution_id: str) -> tuple[ExecutionState | None, str]:
+    """The state (if the orchestrator has it) and its status; 404 when never accepted."""
+    state = await _load(ctx, execution_id)
+    if state is not None:
+        return state, str(state.status)
+    if await _accepted(ctx, execution_id) is not None:
+        return None, "pending"
+    raise ApiProblem(404, f"execution '{execution_id}' not found")
+
+
+async def _wait(ctx: Context, execution_id: str, seconds: float) -> ExecutionState | None:
+    """Poll until terminal (5 ms, backing off to 100 ms) or the deadline; the last state seen."""
+    deadline = time.monotonic() + seconds
+    delay = 0.005
+    while True:
+        state = await _load(ctx, execution_id)
+        if state is not None and state.terminal:
+            return state
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return state
+        await asyncio.sleep(min(delay, remaining))
+        delay = min(delay * 2, 0.1)
+
+
+@router.post(
+    "/workflows/{name}/execute",
+    summary="Start an execution; with wait=true answer with its result",
+    status_code=202,
+    response_model=ExecuteAccepted,
+    responses={
+        200: {"model": ExecutionResult},
+        404: {"model": ErrorBody},
+        422: {"model": ErrorBody},
+    },
+    openapi_extra=_INPUT_BODY,
+)
+async def execute(
+    request: Request,
+    name: str,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    wait: bool = False,
+    wait_s: Annotated[float | None, Query(alias="timeout", gt=0, le=MAX_WAIT_S)] = None,
+) -> JSONResponse:
+    ctx = context(request)
+    store, bus, definitions = ctx.ready()
+    workflow = await definitions.get(name, version)
+    if workflow is None:
+        latest = await store.get_definition(name)
+        if latest is None:
+            raise ApiProblem(404, f"workflow '{name}' is not registered")
+        raise ApiProblem(404, f"workflow '{name}' has no version {version} (latest is {latest[0]})")
+    data = await read_json_body(request, default={})
+    if not isinstance(data, dict):
+        raise ApiProblem(422, f"the input of {name} must be a JSON object")
+    errors = workflow.input_errors(data)
+    if errors:
+        raise ApiProblem(
+            422, f"input does not match the input schema of {name}", issues=_input_issues(errors)
+        )
+    execution_id = uuid4().hex
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 0 < len(key) <= 255:
+        raise ApiProblem(400, "the Idempotency-Key header must be 1 to 255 characters")
+    deduplicated = False
+    if key:
+        claimed = await store.claim_idempotency_key(name, key, execution_id)
+        deduplicated, execution_id = claimed != execution_id, claimed
+    if not deduplicated:
+        start = StartExecution(
+            execution_id=execution_id,
+            workflow=name,
+            workflow_version=workflow.version,
+            input=data,
+            idempotency_key=key,
+            actor=_actor(request),
+        )
+        await _mark_accepted(ctx, execution_id, name, workflow.version)
+        try:
+            await bus.publish(ctx.topics.start, encode(start), execution_id)
+            await bus.flush()
+        except Exception as exc:  # the broker refused: undo the claim so a retry can start it
+            await store.redis.delete(ctx.accepted_key(execution_id))
+            if key:
+                await store.redis.delete(ctx.keys.idempotency(name, key))
+            raise ApiProblem(503, f"could not publish the start command: {exc}") from None
+    accepted = ExecuteAccepted(
+        execution_id=execution_id,
+        workflow=name,
+        version=workflow.version,
+        deduplicated=deduplicated,
+    )
+    if not wait:
+        return JSONResponse(accepted.wire(), status_code=202)
+    state = await _wait(ctx, execution_id, wait_s or ctx.settings.wait_timeout_s)
+    if state is None or not state.terminal:
+        status = str(state.status) if state is not None else "pending"
+        return JSONResponse({**accepted.wire(), "status": status}, status_code=202)
+    result = ExecutionResult(
+        execution_id=execution_id, status=str(state.status), output=state.output, error=state.error
+    )
+    return JSONResponse({**result.wire(), "deduplicated": deduplicated}, status_code=200)
+
+
+@router.get(
+    "/executions/{execution_id}",
+    summary="An execution's status, steps and progress",
+    response_model=ExecutionView,
+    responses=NOT_FOUND,
+)
+async def get_execution(
+    request: Request,
+    execution_id: str,
+    include_metrics: Annotated[bool, Query(alias="includeMetrics")] = False,
+    include_audit_trail: Annotated[bool, Query(alias="includeAuditTrail")] = False,
+) -> JSONResponse:
+    ctx = context(request)
+    state = await _load(ctx, execution_id)
+    if state is not None:
+        view = execution_view(state, include_metrics, include_audit_trail)
+    else:
+        accepted = await _accepted(ctx, execution_id)
+        if accepted is None:
+            raise ApiProblem(404, f"execution '{execution_id}' not found")
+        view = pending_view(execution_id, accepted, include_metrics, include_audit_trail)
+    return JSONResponse(view)
+
+
+@router.get(
+    "/executions",
+    summary="Recent executions, newest first, optionally filtered",
+    response_model=list[ExecutionSummary],
+)
+async def list_executions(
+    request: Request,
+    workflow: str | None = None,
+    status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[ExecutionSummary]:
+    store, _, _ = context(request).ready()
+    out: list[ExecutionSummary] = []
+    page, offset, scanned = max(limit, 100), 0, 0
+    while len(out) < limit and scanned < 5000:
+        ids = await store.recent_executions(page, offset)
+        if not ids:
+            break
+        offset, scanned = offset + len(ids), scanned + len(ids)
+        for doc in await store.get_states(ids):
+            if doc is None:
+                continue
+            state = ExecutionState.model_validate_json(doc)
+            if (workflow and state.workflow != workflow) or (status and state.status != status):
+                continue
+            out.append(ExecutionSummary.model_validate(execution_view(state, False, False)))
+            if len(out) >= limit:
+                break
+    return out
+
+
+async def _control(request: Request, execution_id: str, command: Any, action: str) -> JSONResponse:
+    ctx = context(request)
+    _, bus, _ = ctx.ready()
+    _, status = await _status(ctx, execution_id)
+    if status in TERMINAL:
+        raise ApiProblem(409, f"cannot {action} execution '{execution_id}': it is {status}")
+    await bus.publish(ctx.topics.control, encode(command), execution_id)
+    await bus.flush()
+    body = ControlAccepted(execution_id=execution_id, action=action)
+    return JSONResponse(body.wire(), status_code=202)
+
+
+CONTROL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"model": ControlAccepted},
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+}
+
+
+@router.post("/executions/{execution_id}/cancel", summary="Cancel", responses=CONTROL_RESPONSES)
+async def cancel(
+    request: Request, execution_id: str, body: Annotated[CancelRequest | None, Body()] = None
+) -> JSONResponse:
+    reason = body.reason if body else None
+    command = CancelExecution(execution_id=execution_id, reason=reason, actor=_actor(request))
+    return await _control(request, execution_id, command, "cancel")
+
+
+@router.post("/executions/{execution_id}/pause", summary="Pause", responses=CONTROL_RESPONSES)
+async def pause(request: Request, execution_id: str) -> JSONResponse:
+    command = PauseExecution(execution_id=execution_id, actor=_actor(request))
+    return await _control(request, execution_id, command, "pause")
+
+
+@router.post("/executions/{execution_id}/resume", summary="Resume", responses=CONTROL_RESPONSES)
+async def resume(request: Request, execution_id: str) -> JSONResponse:
+    command = ResumeExecution(execution_id=execution_id, actor=_actor(request))
+    return await _control(request, execution_id, command, "resume")
+
+
+@router.post(
+    "/executions/{execution_id}/retry",
+    summary="Re-run a failed, cancelled or timed-out execution as a new one",
+    status_code=202,
+    response_model=RetryAccepted,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def retry(
+    request: Request, execution_id: str, body: Annotated[RetryRequest | None, Body()] = None
+) -> JSONResponse:
+    ctx = context(request)
+    _, bus, definitions = ctx.ready()
+    state, status = await _status(ctx, execution_id)
+    if state is None or status not in RETRYABLE:
+        raise ApiProblem(
+            409,
+            f"cannot retry execution '{execution_id}': it is {status}"
+            " (only failed, cancelled or timed_out executions can be retried)",
+        )
+    body = body or RetryRequest()
+    workflow = await definitions.get(state.workflow, state.workflow_version)
+    if workflow is not None and body.from_step is not None and body.from_step not in workflow.by_id:
+        raise ApiProblem(422, f"fromStep: workflow {state.workflow} has no step '{body.from_step}'")
+    if workflow is not None and body.input is not None:
+        errors = workflow.input_errors(body.input)
+        if errors:
+            message = f"input does not match the input schema of {state.workflow}"
+            raise ApiProblem(422, message, issues=_input_issues(errors))
+    new_id = uuid4().hex
+    command = RetryExecution(
+        execution_id=execution_id,
+        new_execution_id=new_id,
+        from_step=body.from_step,
+        input=body.input,
+        actor=_actor(request),
+    )
+    await _mark_accepted(ctx, new_id, state.workflow, state.workflow_version)
+    await bus.publish(ctx.topics.control, encode(command), execution_id)
+    await bus.flush()
+    return JSONResponse(RetryAccepted(execution_id=new_id, retry_of=execution_id).wire(), 202)

@@ -1,0 +1,191 @@
+"""Routes for workflow definitions and declared HTTP functions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.core.issues import DefinitionError
+from services.core.loader import ParsedText, parse_definition_text
+from services.core.validation import compile_workflow
+from services.trigger.app import ApiProblem, context
+from services.trigger.schemas import (
+    ErrorBody,
+    FunctionSpec,
+    RegisterResponse,
+    VersionInfo,
+    WorkflowDetail,
+    WorkflowSummary,
+)
+
+__all__ = ["caller_id", "read_json_body", "router"]
+
+router = APIRouter()
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
+_DEFINITION_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A workflow definition (camelCase), as JSON or YAML.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+
+
+def caller_id(request: Request) -> str:
+    """The API key id an auth layer put on the request, else "anonymous"."""
+    return str(getattr(request.state, "api_key_id", None) or "anonymous")
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiProblem(400, f"request body is not valid UTF-8 (byte {exc.start})") from None
+
+
+async def read_json_body(request: Request, default: Any = None) -> Any:
+    """The JSON body, `default` when empty; 400 naming the problem when it is malformed."""
+    body = await request.body()
+    if not body.strip():
+        return default
+    try:
+        return json.loads(_text(body))
+    except json.JSONDecodeError as exc:
+        raise ApiProblem(
+            400,
+            f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from None
+
+
+def _parse_definition(request: Request, body: bytes) -> ParsedText:
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media in YAML_TYPES:
+        fmt = "yaml"
+    elif media == "application/json" or media.endswith("+json") or not media:
+        fmt = "json"
+    else:
+        raise ApiProblem(
+            415, f"unsupported content type {media!r}: send application/json or application/yaml"
+        )
+    if not body.strip():
+        raise ApiProblem(400, "request body is empty: send a workflow definition")
+    try:
+        return parse_definition_text(_text(body), fmt)
+    except DefinitionError as exc:
+        raise ApiProblem(
+            422, "invalid workflow definition", issues=[i.to_json() for i in exc.issues]
+        ) from None
+
+
+@router.post(
+    "/workflows",
+    tags=["workflows"],
+    summary="Register a workflow definition (a new immutable version unless identical)",
+    status_code=201,
+    response_model=RegisterResponse,
+    responses={200: {"model": RegisterResponse}, 422: {"model": ErrorBody}},
+    openapi_extra=_DEFINITION_BODY,
+)
+async def register_workflow(request: Request) -> JSONResponse:
+    store, _, _ = context(request).ready()
+    parsed = _parse_definition(request, await request.body())
+    try:
+        compiled = compile_workflow(parsed.data, parsed)
+    except DefinitionError as exc:
+        raise ApiProblem(
+            422, "invalid workflow definition", issues=[i.to_json() for i in exc.issues]
+        ) from None
+    wire = compiled.definition.to_wire()
+    wire.pop("version", None)
+    doc = json.dumps(wire, sort_keys=True, separators=(",", ":"))
+    meta = {"registeredAt": datetime.now(UTC).isoformat(), "registeredBy": caller_id(request)}
+    version, created = await store.register_definition(compiled.name, doc, meta)
+    body = RegisterResponse(name=compiled.name, version=version, created=created)
+    return JSONResponse(body.wire(), status_code=201 if created else 200)
+
+
+@router.get(
+    "/workflows",
+    tags=["workflows"],
+    summary="Registered workflows with their latest version",
+    response_model=list[WorkflowSummary],
+)
+async def list_workflows(request: Request) -> list[WorkflowSummary]:
+    store, _, _ = context(request).ready()
+    out = []
+    for name in await store.definition_names():
+        found = await store.get_definition(name)
+        if found is not None:
+            version, doc = found
+            description = str(json.loads(doc).get("description", ""))
+            out.append(WorkflowSummary(name=name, latest_version=version, description=description))
+    return out
+
+
+@router.get(
+    "/workflows/{name}",
+    tags=["workflows"],
+    summary="A workflow definition (latest or `version`) and its versions",
+    response_model=WorkflowDetail,
+    responses=NOT_FOUND,
+)
+async def get_workflow(
+    request: Request, name: str, version: Annotated[int | None, Query(ge=1)] = None
+) -> WorkflowDetail:
+    store, _, _ = context(request).ready()
+    found = await store.get_definition(name, version)
+    if found is None:
+        latest = await store.get_definition(name)
+        if latest is None:
+            raise ApiProblem(404, f"workflow '{name}' is not registered")
+        raise ApiProblem(404, f"workflow '{name}' has no version {version} (latest is {latest[0]})")
+    number, doc = found
+    definition = json.loads(doc)
+    versions = [
+        VersionInfo(
+            version=v,
+            registered_at=meta.get("registeredAt"),
+            registered_by=meta.get("registeredBy"),
+        )
+        for v, meta in sorted((await store.definition_versions(name)).items())
+    ]
+    return WorkflowDetail(
+        name=name,
+        version=number,
+        description=str(definition.get("description", "")),
+        definition=definition,
+        versions=versions,
+    )
+
+
+@router.post(
+    "/functions",
+    tags=["functions"],
+    summary="Declare an HTTP function the dispatcher calls for steps using it",
+    status_code=201,
+    response_model=FunctionSpec,
+)
+async def declare_function(request: Request, spec: FunctionSpec) -> FunctionSpec:
+    store, _, _ = context(request).ready()
+    await store.declare_function(spec.name, spec.wire())
+    return spec
+
+
+@router.get(
+    "/functions",
+    tags=["functions"],
+    summary="Declared HTTP functions",
+    response_model=list[FunctionSpec],
+)
+async def list_functions(request: Request) -> list[FunctionSpec]:
+    store, _, _ = context(request).ready()
+    found = await store.http_functions()
+    return [FunctionSpec.model_validate(found[name]) for name in sorted(found)]

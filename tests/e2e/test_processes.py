@@ -1,0 +1,106 @@
+"""End to end: the four services and a worker as separate OS processes, 200 executions at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from workflows import AsyncWorkflows
+from workflows.embedded import free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+EXE = str(Path(sys.executable).parent / "workflows")
+N = 200
+
+
+@pytest.fixture
+def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    prefix = f"e2e{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "WORKFLOWS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "WORKFLOWS_REDIS_URL": redis_url,
+        "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
+        "WORKFLOWS_KEY_PREFIX": prefix,
+        "WORKFLOWS_PARTITIONS": "4",
+        "PYTHONPATH": str(ROOT),
+    }
+    commands = [
+        ["run", "trigger", "--port", str(port)],
+        ["run", "orchestrator"],
+        ["run", "dispatcher"],
+        ["run", "notifier"],
+        ["run", "worker", "--functions", "tests.e2e.counting_functions"],
+    ]
+    procs = []
+    for args in commands:
+        log = (tmp_path / f"{args[1]}.log").open("wb")
+        procs.append(subprocess.Popen([EXE, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        yield f"http://127.0.0.1:{port}", prefix
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc, args in zip(procs, commands, strict=True):
+            try:
+                code = proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            assert code in (0, -15), f"{args[1]} exited with {code}: {(tmp_path / f'{args[1]}.log').read_text()[-3000:]}"
+
+
+async def _ready(wf: AsyncWorkflows, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await wf.list_workflows()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.timeout(420)
+async def test_200_concurrent_executions_across_processes(services: tuple[str, str], redis_url: str) -> None:
+    base_url, prefix = services
+    async with AsyncWorkflows(base_url, timeout=60) as wf:
+        await _ready(wf)
+        await wf.register(str(ROOT / "examples" / "customer_onboarding.yaml"))
+        inputs = [
+            {"customerId": f"c{i}", "plan": "enterprise" if i % 2 else "professional",
+             "industry": "retail", "companySize": "medium"}
+            for i in range(N)
+        ]
+        ids = await asyncio.gather(*(wf.start("customerOnboardingWorkflow", x) for x in inputs))
+        statuses = []
+        for execution_id in ids:
+            statuses.append(await wf.wait(execution_id, timeout=240))
+    assert [s["status"] for s in statuses] == ["completed"] * N
+    enterprise = N // 2
+    professional = N - enterprise
+    redis = Redis.from_url(redis_url)
+    calls = {k.decode(): int(v) for k, v in redis.hgetall(f"{prefix}:calls").items()}
+    assert calls == {
+        "setupCustomerAccount": N,
+        "sendPersonalizedEmail": N,
+        "allocateResources": N,
+        "assignAccountManager": enterprise,
+        "scheduleKickoffCall": enterprise,
+        "generateCustomerSuccessPlan": N,
+    }, calls
+    runs = [int(v) for v in redis.hgetall(f"{prefix}:runs").values()]
+    assert len(runs) == 4 * professional + 6 * enterprise and set(runs) == {1}
+    redis.close()

@@ -1,0 +1,441 @@
+"""Python client of the Workflows HTTP API: `Workflows` (sync) and `AsyncWorkflows` (asyncio).
+
+with Workflows("http://127.0.0.1:8000") as wf:
+    wf.register("examples/customer_onboarding.yaml")
+    output = wf.execute("customerOnboardingWorkflow", {"customerId": "c1", ...})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from services.core.definition import WorkflowDefinition
+from workflows.client_errors import ApiError, ExecutionFailed, ExecutionTimeout
+
+__all__ = [
+    "ApiError",
+    "AsyncWorkflows",
+    "ExecutionFailed",
+    "ExecutionTimeout",
+    "Workflows",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+TERMINAL = frozenset({"completed", "failed", "cancelled", "timed_out"})
+MAX_SERVER_WAIT_S = 300.0
+Definition = dict[str, Any] | WorkflowDefinition | str | Path
+
+
+@dataclass(frozen=True)
+class _Call:
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    content: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    wait_s: float = 0.0
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _register_call(definition: Definition) -> _Call:
+    if isinstance(definition, WorkflowDefinition):
+        return _Call("POST", "/workflows", json=definition.to_wire())
+    if isinstance(definition, dict):
+        return _Call("POST", "/workflows", json=definition)
+    path = Path(definition)
+    if path.suffix in (".yaml", ".yml", ".json"):
+        media = "application/json" if path.suffix == ".json" else "application/yaml"
+        text = path.read_text(encoding="utf-8")
+        return _Call("POST", "/workflows", content=text, headers={"content-type": media})
+    if path.suffix == ".py":
+        from workflows.files import read_definition_file
+
+        raw, _ = read_definition_file(path)
+        return _register_call(raw)
+    raise ValueError(f"cannot register {path}: expected a .yaml, .yml, .json or .py file")
+
+
+def _start_call(
+    name: str,
+    input: dict[str, Any] | None,
+    idempotency_key: str | None,
+    version: int | None,
+    wait_s: float | None = None,
+) -> _Call:
+    params: dict[str, Any] = {}
+    if version is not None:
+        params["version"] = version
+    if wait_s is not None:
+        params.update(wait="true", timeout=f"{wait_s:g}")
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    return _Call(
+        "POST",
+        f"/workflows/{_q(name)}/execute",
+        params=params,
+        json=input or {},
+        headers=headers,
+        wait_s=wait_s or 0.0,
+    )
+
+
+def _status_call(execution_id: str, metrics: bool, audit: bool) -> _Call:
+    params = {"includeMetrics": str(metrics).lower(), "includeAuditTrail": str(audit).lower()}
+    return _Call("GET", f"/executions/{_q(execution_id)}", params=params)
+
+
+def _list_executions_call(workflow: str | None, status: str | None, limit: int) -> _Call:
+    params: dict[str, Any] = {"limit": limit}
+    if workflow:
+        params["workflow"] = workflow
+    if status:
+        params["status"] = status
+    return _Call("GET", "/executions", params=params)
+
+
+def _control_call(execution_id: str, action: str, body: Any = None) -> _Call:
+    return _Call("POST", f"/executions/{_q(execution_id)}/{action}", json=body)
+
+
+def _retry_call(execution_id: str, from_step: str | None, input: dict[str, Any] | None) -> _Call:
+    body = {k: v for k, v in {"fromStep": from_step, "input": input}.items() if v is not None}
+    return _control_call(execution_id, "retry", body)
+
+
+def _function_call(
+    name: str, url: str, method: str, headers: dict[str, str] | None, timeout_ms: int | None
+) -> _Call:
+    body: dict[str, Any] = {"name": name, "url": url, "method": method, "headers": headers or {}}
+    if timeout_ms is not None:
+        body["timeoutMs"] = timeout_ms
+    return _Call("POST", "/functions", json=body)
+
+
+def _result(response: httpx.Response) -> Any:
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = response.text
+    if response.status_code >= 400:
+        error = body.get("error") if isinstance(body, dict) else None
+        raise ApiError(response.status_code, str(error or response.reason_phrase), body)
+    return body
+
+
+def _outcome(body: dict[str, Any]) -> Any:
+    """The output of a completed execution; ExecutionFailed for any other end."""
+    if body["status"] == "completed":
+        return body.get("output")
+    raise ExecutionFailed(body["executionId"], body["status"], body.get("error"))
+
+
+def _next_delay(delay: float) -> float:
+    return min(delay * 2, 0.5)
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list[dict[str, Any]]:
+    return value if isinstance(value, list) else []
+
+
+def _workflow_call(name: str, version: int | None) -> _Call:
+    params = {"version": version} if version is not None else {}
+    return _Call("GET", f"/workflows/{_q(name)}", params=params)
+
+
+class Workflows:
+    """Synchronous client (httpx.Client); use as a context manager or call `close()`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        timeout: float = 30.0,
+        *,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout, headers=headers, transport=transport
+        )
+
+    def _send(self, call: _Call) -> Any:
+        response = self._http.request(
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            content=call.content,
+            headers=call.headers,
+            timeout=self.timeout + call.wait_s,
+        )
+        return _result(response)
+
+    def register(self, definition: Definition) -> dict[str, Any]:
+        """Register a definition (dict, WorkflowDefinition or file path): name, version, created."""
+        return _d(self._send(_register_call(definition)))
+
+    def list_workflows(self) -> list[dict[str, Any]]:
+        return _l(self._send(_Call("GET", "/workflows")))
+
+    def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
+        return _d(self._send(_workflow_call(name, version)))
+
+    def start(
+        self,
+        name: str,
+        input: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        """Start an execution and return its id."""
+        return str(self._send(_start_call(name, input, idempotency_key, version))["executionId"])
+
+    def execute(
+        self,
+        name: str,
+        input: dict[str, Any] | None = None,
+        *,
+        wait: bool = True,
+        timeout: float = 30.0,
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> Any:
+        """The output (wait=True; ExecutionFailed unless completed), or the start response."""
+        if not wait:
+            return self._send(_start_call(name, input, idempotency_key, version))
+        deadline = time.monotonic() + timeout
+        server_wait = min(timeout, MAX_SERVER_WAIT_S)
+        body = self._send(_start_call(name, input, idempotency_key, version, server_wait))
+        if body["status"] not in TERMINAL:
+            body = self.wait(body["executionId"], max(deadline - time.monotonic(), 0.0))
+        return _outcome(body)
+
+    def get_status(
+        self, execution_id: str, include_metrics: bool = False, include_audit_trail: bool = False
+    ) -> dict[str, Any]:
+        return _d(self._send(_status_call(execution_id, include_metrics, include_audit_trail)))
+
+    def wait(self, execution_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll until the execution ends; its status. ExecutionTimeout at the deadline."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            status = self.get_status(execution_id)
+            remaining = deadline - time.monotonic()
+            if status["status"] in TERMINAL:
+                return status
+            if remaining <= 0:
+                raise ExecutionTimeout(execution_id, status["status"], timeout)
+            time.sleep(min(delay, remaining))
+            delay = _next_delay(delay)
+
+    def list_executions(
+        self, workflow: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        return _l(self._send(_list_executions_call(workflow, status, limit)))
+
+    def cancel(self, execution_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else None
+        return _d(self._send(_control_call(execution_id, "cancel", body)))
+
+    def pause(self, execution_id: str) -> dict[str, Any]:
+        return _d(self._send(_control_call(execution_id, "pause")))
+
+    def resume(self, execution_id: str) -> dict[str, Any]:
+        return _d(self._send(_control_call(execution_id, "resume")))
+
+    def retry(
+        self, execution_id: str, from_step: str | None = None, input: dict[str, Any] | None = None
+    ) -> str:
+        """Re-run a failed/cancelled/timed-out execution; the new execution's id."""
+        return str(self._send(_retry_call(execution_id, from_step, input))["executionId"])
+
+    def declare_function(
+        self,
+        name: str,
+        url: str,
+        method: str = "POST",
+        headers: dict[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """Declare an HTTP function the dispatcher calls for steps using `name`."""
+        return _d(self._send(_function_call(name, url, method, headers, timeout_ms)))
+
+    def list_functions(self) -> list[dict[str, Any]]:
+        return _l(self._send(_Call("GET", "/functions")))
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncWorkflows:
+    """Asyncio client (httpx.AsyncClient); use `async with` or await `aclose()`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        timeout: float = 30.0,
+        *,
+        headers: dict[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout, headers=headers, transport=transport
+        )
+
+    async def _send(self, call: _Call) -> Any:
+        response = await self._http.request(
+            call.method,
+            call.path,
+            params=call.params,
+            json=call.json,
+            content=call.content,
+            headers=call.headers,
+            timeout=self.timeout + call.wait_s,
+        )
+        return _result(response)
+
+    async def register(self, definition: Definition) -> dict[str, Any]:
+        """Register a definition (dict, WorkflowDefinition or file path): name, version, created."""
+        return _d(await self._send(_register_call(definition)))
+
+    async def list_workflows(self) -> list[dict[str, Any]]:
+        return _l(await self._send(_Call("GET", "/workflows")))
+
+    async def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
+        return _d(await self._send(_workflow_call(name, version)))
+
+    async def start(
+        self,
+        name: str,
+        input: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> str:
+        """Start an execution and return its id."""
+        started = await self._send(_start_call(name, input, idempotency_key, version))
+        return str(started["executionId"])
+
+    async def execute(
+        self,
+        name: str,
+        input: dict[str, Any] | None = None,
+        *,
+        wait: bool = True,
+        timeout: float = 30.0,  # noqa: ASYNC109 - same API as the sync client
+        idempotency_key: str | None = None,
+        version: int | None = None,
+    ) -> Any:
+        """The output (wait=True; ExecutionFailed unless completed), or the start response."""
+        if not wait:
+            return await self._send(_start_call(name, input, idempotency_key, version))
+        deadline = time.monotonic() + timeout
+        server_wait = min(timeout, MAX_SERVER_WAIT_S)
+        body = await self._send(_start_call(name, input, idempotency_key, version, server_wait))
+        if body["status"] not in TERMINAL:
+            body = await self.wait(body["executionId"], max(deadline - time.monotonic(), 0.0))
+        return _outcome(body)
+
+    async def get_status(
+        self, execution_id: str, include_metrics: bool = False, include_audit_trail: bool = False
+    ) -> dict[str, Any]:
+        return _d(
+            await self._send(_status_call(execution_id, include_metrics, include_audit_trail))
+        )
+
+    async def wait(
+        self,
+        execution_id: str,
+        timeout: float = 30.0,  # noqa: ASYNC109 - mirrors Workflows
+    ) -> dict[str, Any]:
+        """Poll until the execution ends; its status. ExecutionTimeout at the deadline."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            status = await self.get_status(execution_id)
+            remaining = deadline - time.monotonic()
+            if status["status"] in TERMINAL:
+                return status
+            if remaining <= 0:
+                raise ExecutionTimeout(execution_id, status["status"], timeout)
+            await asyncio.sleep(min(delay, remaining))
+            delay = _next_delay(delay)
+
+    async def list_executions(
+        self, workflow: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        return _l(await self._send(_list_executions_call(workflow, status, limit)))
+
+    async def cancel(self, execution_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else None
+        return _d(await self._send(_control_call(execution_id, "cancel", body)))
+
+    async def pause(self, execution_id: str) -> dict[str, Any]:
+        return _d(await self._send(_control_call(execution_id, "pause")))
+
+    async def resume(self, execution_id: str) -> dict[str, Any]:
+        return _d(await self._send(_control_call(execution_id, "resume")))
+
+    async def retry(
+        self, execution_id: str, from_step: str | None = None, input: dict[str, Any] | None = None
+    ) -> str:
+        """Re-run a failed/cancelled/timed-out execution; the new execution's id."""
+        retried = await self._send(_retry_call(execution_id, from_step, input))
+        return str(retried["executionId"])
+
+    async def declare_function(
+        self,
+        name: str,
+        url: str,
+        method: str = "POST",
+        headers: dict[str, str] | None = None,
+        timeout_ms: int | None = None,
+    ) -> dict[str, Any]:
+        """Declare an HTTP function the dispatcher calls for steps using `name`."""
+        return _d(await self._send(_function_call(name, url, method, headers, timeout_ms)))
+
+    async def list_functions(self) -> list[dict[str, Any]]:
+        return _l(await self._send(_Call("GET", "/functions")))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
