@@ -351,7 +351,7 @@ class AsyncWorkflows:
         input: dict[str, Any] | None = None,
         *,
         wait: bool = True,
-        timeout: float = 30.0,  # noqa: ASYNC109 - same API as the sync client
+        timeout: float = 30.0,
         idempotency_key: str | None = None,
         version: int | None = None,
     ) -> Any:
@@ -375,7 +375,7 @@ class AsyncWorkflows:
     async def wait(
         self,
         execution_id: str,
-        timeout: float = 30.0,  # noqa: ASYNC109 - mirrors Workflows
+        timeout: float = 30.0,
     ) -> dict[str, Any]:
         """Poll until the execution ends; its status. ExecutionTimeout at the deadline."""
         deadline = time.monotonic() + timeout

@@ -20,8 +20,18 @@ from workflows.embedded import free_port, redis_server, repo_root, tansu
 from workflows.runner import SERVICES, run_services
 
 CUSTOMERS = [
-    {"customerId": "cust_12345", "plan": "professional", "industry": "healthcare", "companySize": "medium"},
-    {"customerId": "cust_67890", "plan": "enterprise", "industry": "finance", "companySize": "large"},
+    {
+        "customerId": "cust_12345",
+        "plan": "professional",
+        "industry": "healthcare",
+        "companySize": "medium",
+    },
+    {
+        "customerId": "cust_67890",
+        "plan": "enterprise",
+        "industry": "finance",
+        "companySize": "large",
+    },
 ]
 
 
@@ -43,7 +53,9 @@ async def _scenario(base_url: str) -> bool:
         for customer in CUSTOMERS:
             execution_id = await wf.start("customerOnboardingWorkflow", customer)
             await wf.wait(execution_id, timeout=60)
-            status = await wf.get_status(execution_id, include_metrics=True, include_audit_trail=True)
+            status = await wf.get_status(
+                execution_id, include_metrics=True, include_audit_trail=True
+            )
             print(f"\n== {customer['plan']}/{customer['companySize']} -> execution {execution_id}")
             print(f"status: {status['status']}  progress: {status['progress']}")
             print("steps:")

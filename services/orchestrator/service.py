@@ -61,7 +61,9 @@ class Orchestrator:
         await ensure_topics(self.settings, [*topics.fixed().values()])
         await self.bus.start()
         consumer = make_consumer(
-            self.settings, [topics.start, topics.step_results, topics.control], GROUP
+            self.settings,
+            [topics.start, topics.step_results, topics.control],
+            f"{self.settings.topic_prefix}{GROUP}",
         )
         await consumer.start()
         try:

@@ -46,7 +46,9 @@ def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[t
     procs = []
     for args in commands:
         log = (tmp_path / f"{args[1]}.log").open("wb")
-        procs.append(subprocess.Popen([EXE, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen([EXE, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        )
     try:
         yield f"http://127.0.0.1:{port}", prefix
     finally:
@@ -58,7 +60,9 @@ def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[t
             except subprocess.TimeoutExpired:
                 proc.kill()
                 code = proc.wait()
-            assert code in (0, -15), f"{args[1]} exited with {code}: {(tmp_path / f'{args[1]}.log').read_text()[-3000:]}"
+            assert code in (0, -15), (
+                f"{args[1]} exited with {code}: {(tmp_path / f'{args[1]}.log').read_text()[-3000:]}"
+            )
 
 
 async def _ready(wf: AsyncWorkflows, timeout: float = 60) -> None:
@@ -74,14 +78,20 @@ async def _ready(wf: AsyncWorkflows, timeout: float = 60) -> None:
 
 
 @pytest.mark.timeout(420)
-async def test_200_concurrent_executions_across_processes(services: tuple[str, str], redis_url: str) -> None:
+async def test_200_concurrent_executions_across_processes(
+    services: tuple[str, str], redis_url: str
+) -> None:
     base_url, prefix = services
     async with AsyncWorkflows(base_url, timeout=60) as wf:
         await _ready(wf)
         await wf.register(str(ROOT / "examples" / "customer_onboarding.yaml"))
         inputs = [
-            {"customerId": f"c{i}", "plan": "enterprise" if i % 2 else "professional",
-             "industry": "retail", "companySize": "medium"}
+            {
+                "customerId": f"c{i}",
+                "plan": "enterprise" if i % 2 else "professional",
+                "industry": "retail",
+                "companySize": "medium",
+            }
             for i in range(N)
         ]
         ids = await asyncio.gather(*(wf.start("customerOnboardingWorkflow", x) for x in inputs))

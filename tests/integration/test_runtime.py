@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -55,8 +56,10 @@ def seed_registry(calls: Calls) -> FunctionRegistry:
     make("assignAccountManager", {"email": "am@x.com"})
     make("scheduleKickoffCall", {"meeting": "m"})
     make("sendSchedulingLink", {"link": "l"})
-    make("generateCustomerSuccessPlan", {"onboardingStatus": "in_progress", "nextSteps": ["x"],
-                                         "estimatedTimeToValue": 10})
+    make(
+        "generateCustomerSuccessPlan",
+        {"onboardingStatus": "in_progress", "nextSteps": ["x"], "estimatedTimeToValue": 10},
+    )
 
     async def blocking(data: dict[str, Any], ctx: FunctionContext) -> dict[str, Any]:
         calls.count["blocking"] += 1
@@ -109,18 +112,26 @@ async def test_seed_enterprise_runs_them(engine: Engine, calls: Calls) -> None:
 async def test_retries_follow_the_configured_backoff(engine: Engine, calls: Calls) -> None:
     raw = copy.deepcopy(SEED)
     raw["name"] = "fastRetries"
-    raw["errorHandling"]["retryStrategy"] = {"maxAttempts": 3, "backoff": {"initialDelay": 200, "multiplier": 2}}
+    raw["errorHandling"]["retryStrategy"] = {
+        "maxAttempts": 3,
+        "backoff": {"initialDelay": 200, "multiplier": 2},
+    }
     await engine.register(raw)
     calls.fail["allocateResources"] = 2
     state = await engine.wait(await engine.start("fastRetries", PRO))
     assert state.status.value == "completed", state.error
     trail = [e for e in state.history if e.step_id == "resourceAllocation"]
     assert [e.type for e in trail] == [
-        "step.started", "step.retrying", "step.started", "step.retrying", "step.started", "step.succeeded",
+        "step.started",
+        "step.retrying",
+        "step.started",
+        "step.retrying",
+        "step.started",
+        "step.succeeded",
     ]
     assert [e.data["delayMs"] for e in trail if e.type == "step.retrying"] == [200, 400]
     starts: list[datetime] = [e.at for e in trail if e.type == "step.started"]
-    gaps = [(b - a).total_seconds() * 1000 for a, b in zip(starts, starts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() * 1000 for a, b in itertools.pairwise(starts)]
     assert gaps[0] >= 200 and gaps[1] >= 400, gaps
     assert calls.count["allocateResources"] == 3
 
@@ -133,7 +144,11 @@ async def test_fallback_takes_over_when_kickoff_keeps_failing(engine: Engine, ca
     assert kickoff.fallback and kickoff.function == "sendSchedulingLink"
     assert kickoff.output == {"link": "l"}
     assert calls.count["scheduleKickoffCall"] == 3 and calls.count["sendSchedulingLink"] == 1
-    assert events(state, "scheduleKickoff")[-3:] == ["step.fallback", "step.started", "step.succeeded"]
+    assert events(state, "scheduleKickoff")[-3:] == [
+        "step.fallback",
+        "step.started",
+        "step.succeeded",
+    ]
 
 
 async def test_output_violating_the_schema_fails_clearly(engine: Engine) -> None:
@@ -149,7 +164,9 @@ async def test_output_violating_the_schema_fails_clearly(engine: Engine) -> None
 
 async def test_step_timeout_is_enforced_by_the_orchestrator(engine: Engine) -> None:
     # No worker serves this function: the command waits on its topic, only the timer can end it.
-    await engine.register({"name": "slow", "steps": [{"id": "wait", "function": "nobodyServesThis", "timeout": 150}]})
+    await engine.register(
+        {"name": "slow", "steps": [{"id": "wait", "function": "nobodyServesThis", "timeout": 150}]}
+    )
     state = await engine.wait(await engine.start("slow", {}))
     assert state.status.value == "failed"
     assert "no result within 150 ms" in state.error["message"]  # type: ignore[index]
@@ -157,12 +174,23 @@ async def test_step_timeout_is_enforced_by_the_orchestrator(engine: Engine) -> N
 
 
 async def test_cancel_stops_a_running_execution(engine: Engine, calls: Calls) -> None:
-    await engine.register({"name": "long", "steps": [{"id": "a", "function": "blocking"},
-                                                      {"id": "b", "function": "allocateResources"}]})
+    await engine.register(
+        {
+            "name": "long",
+            "steps": [
+                {"id": "a", "function": "blocking"},
+                {"id": "b", "function": "allocateResources"},
+            ],
+        }
+    )
     execution_id = await engine.start("long", {})
     await engine.wait(execution_id, status={"running"})
-    await engine.publish(engine.topics.control, CancelExecution(
-        execution_id=execution_id, reason="customer left", actor=Actor(kind="user", id="ops")))
+    await engine.publish(
+        engine.topics.control,
+        CancelExecution(
+            execution_id=execution_id, reason="customer left", actor=Actor(kind="user", id="ops")
+        ),
+    )
     state = await engine.wait(execution_id)
     assert state.status.value == "cancelled"
     assert state.error == {"type": "Cancelled", "message": "customer left"}
@@ -172,15 +200,24 @@ async def test_cancel_stops_a_running_execution(engine: Engine, calls: Calls) ->
 
 
 async def test_retry_from_the_failed_step_links_lineage(engine: Engine, calls: Calls) -> None:
-    await engine.register({"name": "fixable", "steps": [
-        {"id": "first", "function": "allocateResources"},
-        {"id": "second", "function": "fatalOnce", "input": {"seats": "{{first.seats}}"}},
-    ]})
+    await engine.register(
+        {
+            "name": "fixable",
+            "steps": [
+                {"id": "first", "function": "allocateResources"},
+                {"id": "second", "function": "fatalOnce", "input": {"seats": "{{first.seats}}"}},
+            ],
+        }
+    )
     old_id = await engine.start("fixable", {})
     failed = await engine.wait(old_id)
     assert failed.status.value == "failed" and "bad data" in failed.error["message"]  # type: ignore[index]
-    await engine.publish(engine.topics.control, RetryExecution(
-        execution_id=old_id, new_execution_id="retry-" + old_id, actor=Actor(kind="user")))
+    await engine.publish(
+        engine.topics.control,
+        RetryExecution(
+            execution_id=old_id, new_execution_id="retry-" + old_id, actor=Actor(kind="user")
+        ),
+    )
     new = await engine.wait("retry-" + old_id)
     assert new.status.value == "completed", new.error
     assert new.retry_of == old_id and new.output == {"fixed": True}
@@ -193,8 +230,14 @@ async def test_a_duplicated_step_result_changes_nothing(engine: Engine) -> None:
     execution_id = await engine.start("customerOnboardingWorkflow", PRO)
     state = await engine.wait(execution_id)
     before = state.model_dump_json()
-    duplicate = StepResult(execution_id=execution_id, command_id=command_id(execution_id, "welcomeEmail", 1),
-                           step_id="welcomeEmail", attempt=1, ok=True, output={"sent": "again"})
+    duplicate = StepResult(
+        execution_id=execution_id,
+        command_id=command_id(execution_id, "welcomeEmail", 1),
+        step_id="welcomeEmail",
+        attempt=1,
+        ok=True,
+        output={"sent": "again"},
+    )
     await engine.publish(engine.topics.step_results, duplicate)
     probe = await engine.start("customerOnboardingWorkflow", PRO)  # same partition order is not
     await engine.wait(probe)  # guaranteed, so also wait for the consumer to move on

@@ -43,7 +43,9 @@ class Engine:
         version, _ = await self.store.register_definition(wire["name"], json.dumps(wire), {})
         return version
 
-    async def start(self, workflow: str, input_: dict[str, Any], execution_id: str | None = None) -> str:
+    async def start(
+        self, workflow: str, input_: dict[str, Any], execution_id: str | None = None
+    ) -> str:
         execution_id = execution_id or uuid.uuid4().hex
         message = StartExecution(
             execution_id=execution_id, workflow=workflow, input=input_, actor=Actor(kind="api")
@@ -59,7 +61,9 @@ class Engine:
         doc = await self.store.get_state(execution_id)
         return ExecutionState.model_validate_json(doc) if doc else None
 
-    async def wait(self, execution_id: str, timeout: float = 30.0, status: set[str] | None = None) -> ExecutionState:
+    async def wait(
+        self, execution_id: str, timeout: float = 30.0, status: set[str] | None = None
+    ) -> ExecutionState:
         """Poll Redis with a deadline until the execution reaches one of `status` (terminal)."""
         wanted = status or TERMINAL
         deadline = time.monotonic() + timeout
