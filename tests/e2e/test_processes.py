@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -99,6 +100,18 @@ async def test_200_concurrent_executions_across_processes(
         for execution_id in ids:
             statuses.append(await wf.wait(execution_id, timeout=240))
     assert [s["status"] for s in statuses] == ["completed"] * N
+    shown = await asyncio.to_thread(
+        subprocess.run,
+        [EXE, "status", ids[1], "--audit", "--url", base_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    status = json.loads(shown.stdout)
+    assert (
+        status["status"] == "completed" and status["auditTrail"][0]["type"] == "execution.started"
+    )
+    assert status["steps"]["scheduleKickoff"]["status"] == "succeeded"  # ids[1] is enterprise
     enterprise = N // 2
     professional = N - enterprise
     redis = Redis.from_url(redis_url)

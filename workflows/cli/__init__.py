@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         runtime.register(commands)
+        from workflows.cli import api
+
+        api.register(commands)
     return parser
 
 

@@ -1,0 +1,100 @@
+"""CLI commands for a running trigger service: register, execute, status, list, cancel, retry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from workflows.client import Workflows
+from workflows.client_errors import ClientError
+
+__all__ = ["register"]
+
+DEFAULT_URL = os.environ.get("WORKFLOWS_API_URL", "http://127.0.0.1:8000")
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def _call(args: argparse.Namespace) -> int:
+    try:
+        with Workflows(args.url, timeout=args.http_timeout) as wf:
+            _print(args.action(wf, args))
+    except ClientError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+def _execute(wf: Workflows, args: argparse.Namespace) -> Any:
+    data = json.loads(args.input)
+    if not args.wait:
+        return wf.execute(args.name, data, wait=False, idempotency_key=args.idempotency_key)
+    return wf.execute(args.name, data, timeout=args.timeout, idempotency_key=args.idempotency_key)
+
+
+def _status(wf: Workflows, args: argparse.Namespace) -> Any:
+    return wf.get_status(args.id, include_metrics=args.metrics, include_audit_trail=args.audit)
+
+
+def _add(commands: Any, name: str, help_: str, action: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help_)
+    parser.add_argument("--url", default=DEFAULT_URL, help="trigger service (WORKFLOWS_API_URL)")
+    parser.add_argument("--http-timeout", type=float, default=60.0, help=argparse.SUPPRESS)
+    parser.set_defaults(handler=_call, action=action)
+    return parser
+
+
+def register(commands: Any) -> None:
+    reg = _add(
+        commands,
+        "register",
+        "register a definition file (new immutable version)",
+        lambda wf, a: wf.register(a.file),
+    )
+    reg.add_argument("file", metavar="FILE")
+
+    ex = _add(
+        commands,
+        "execute",
+        "start an execution; print its output (or the start response)",
+        _execute,
+    )
+    ex.add_argument("name")
+    ex.add_argument("--input", default="{}", help="JSON object")
+    ex.add_argument("--wait", action="store_true", help="wait for the output")
+    ex.add_argument("--timeout", type=float, default=30.0)
+    ex.add_argument("--idempotency-key")
+
+    st = _add(commands, "status", "an execution's status", _status)
+    st.add_argument("id")
+    st.add_argument("--audit", action="store_true", help="include the audit trail")
+    st.add_argument("--metrics", action="store_true", help="include timings")
+
+    ls = _add(
+        commands,
+        "list",
+        "recent executions",
+        lambda wf, a: wf.list_executions(workflow=a.workflow, status=a.status, limit=a.limit),
+    )
+    ls.add_argument("--workflow")
+    ls.add_argument("--status")
+    ls.add_argument("--limit", type=int, default=20)
+
+    ca = _add(
+        commands, "cancel", "cancel a running execution", lambda wf, a: wf.cancel(a.id, a.reason)
+    )
+    ca.add_argument("id")
+    ca.add_argument("--reason")
+
+    rt = _add(
+        commands,
+        "retry",
+        "re-run a failed execution from its failed step",
+        lambda wf, a: {"executionId": wf.retry(a.id, from_step=a.from_step)},
+    )
+    rt.add_argument("id")
+    rt.add_argument("--from-step")
