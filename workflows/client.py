@@ -192,6 +192,19 @@ class Workflows:
     def list_workflows(self) -> list[dict[str, Any]]:
         return _l(self._send(_Call("GET", "/workflows")))
 
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Poll `GET /readyz` until the service answers 200; TimeoutError at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self._http.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self._http.base_url} not ready after {timeout}s")
+            time.sleep(0.05)
+
     def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
         return _d(self._send(_workflow_call(name, version)))
 
@@ -329,6 +342,19 @@ class AsyncWorkflows:
 
     async def list_workflows(self) -> list[dict[str, Any]]:
         return _l(await self._send(_Call("GET", "/workflows")))
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Poll `GET /readyz` until the service answers 200; TimeoutError at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if (await self._http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self._http.base_url} not ready after {timeout}s")
+            await asyncio.sleep(0.05)
 
     async def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
         return _d(await self._send(_workflow_call(name, version)))

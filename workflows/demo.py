@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import sys
-import time
 from typing import Any
 
 from services.infra.settings import Settings
@@ -46,7 +45,7 @@ def _trail(status: dict[str, Any]) -> list[str]:
 
 async def _scenario(base_url: str) -> bool:
     async with AsyncWorkflows(base_url, timeout=60) as wf:
-        await _wait_ready(wf)
+        await wf.wait_ready()
         registered = await wf.register(str(repo_root() / "examples" / "customer_onboarding.yaml"))
         print(f"registered {registered['name']} version {registered['version']}")
         ok = True
@@ -66,18 +65,6 @@ async def _scenario(base_url: str) -> bool:
             print("\n".join(_trail(status)))
             ok = ok and status["status"] == "completed"
         return ok
-
-
-async def _wait_ready(wf: AsyncWorkflows, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await wf.list_workflows()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
 
 
 async def _main(settings: Settings) -> bool:

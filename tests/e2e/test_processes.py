@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,25 +65,13 @@ def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[t
             )
 
 
-async def _ready(wf: AsyncWorkflows, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            await wf.list_workflows()
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
 @pytest.mark.timeout(420)
 async def test_200_concurrent_executions_across_processes(
     services: tuple[str, str], redis_url: str
 ) -> None:
     base_url, prefix = services
     async with AsyncWorkflows(base_url, timeout=60) as wf:
-        await _ready(wf)
+        await wf.wait_ready(timeout=60)
         await wf.register(str(ROOT / "examples" / "customer_onboarding.yaml"))
         inputs = [
             {

@@ -171,3 +171,27 @@ async def test_async_client_mirrors_the_sync_one() -> None:
     async with AsyncWorkflows("http://api", transport=httpx.MockTransport(rec)) as wf:
         with pytest.raises(ApiError, match="409"):
             await wf.retry("e1")
+
+
+def test_wait_ready_polls_readyz_until_it_answers_200() -> None:
+    answers = iter([503, 503, 200])
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(next(answers), json={})
+
+    with Workflows("http://api", transport=httpx.MockTransport(handler)) as wf:
+        wf.wait_ready(timeout=5)
+    assert seen == ["/readyz"] * 3
+
+
+def test_wait_ready_gives_up_at_its_deadline() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503, json={})
+
+    with (
+        Workflows("http://api", transport=httpx.MockTransport(handler)) as wf,
+        pytest.raises(TimeoutError, match="not ready"),
+    ):
+        wf.wait_ready(timeout=0.1)
