@@ -24,9 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         runtime.register(commands)
-        from workflows.cli import api
+        from workflows.cli import api, dlq
 
         api.register(commands)
+        dlq.register(commands)
     return parser
 
 
