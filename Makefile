@@ -9,10 +9,11 @@ STAMP := $(VENV)/.installed
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/workers/node/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
+	if command -v npm >/dev/null; then npm ci --prefix examples/workers/node --no-audit --no-fund; fi
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev extras (idempotent)

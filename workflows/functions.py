@@ -79,6 +79,10 @@ class FunctionRegistry:
         self._functions[key] = _inspect(key, fn)
         return fn
 
+    def unregister(self, name: str) -> None:
+        """Stop serving `name` here (e.g. a worker in another language serves it)."""
+        self._functions.pop(name, None)
+
     def get(self, name: str) -> RegisteredFunction | None:
         return self._functions.get(name)
 
