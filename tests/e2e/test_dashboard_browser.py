@@ -1,0 +1,337 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright.
+
+The trigger, orchestrator, dispatcher and a worker with the seed's functions run as separate
+processes on the session's Tansu broker and redis-server. The browser starts the seed workflow
+from the generated form, watches the execution page until it completes, opens the audit trail
+and saves screenshots under `test-artifacts/dashboard/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import ConsoleMessage, Error, Page, async_playwright, expect
+
+from workflows.embedded import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"Debian's chromium is not installed ({CHROMIUM}): apt-get install -y chromium",
+    ),
+]
+ROOT = Path(__file__).resolve().parents[2]
+EXE = str(Path(sys.executable).parent / "workflows")
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+WORKFLOW = "customerOnboardingWorkflow"
+NO_VALUE = "\u2013"  # what the dashboard shows for a missing value
+# One step calls a function nobody serves, so an execution stays running until cancelled.
+CONTROLS = """
+name: dashboardControls
+description: Waits on a function no worker serves
+input:
+  type: object
+  properties:
+    note: {type: string, description: Free text}
+    count: {type: integer, minimum: 1}
+    urgent: {type: boolean}
+    tags: {type: array, items: {type: string}}
+  required: [note]
+steps:
+  - id: waitForever
+    function: neverAnswered
+    input: {note: '{{input.note}}'}
+"""
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    """The services as OS processes; yields the trigger's base URL."""
+    prefix = f"dash{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "WORKFLOWS_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "WORKFLOWS_REDIS_URL": redis_url,
+        "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
+        "WORKFLOWS_KEY_PREFIX": prefix,
+        "WORKFLOWS_PARTITIONS": "2",
+        "PYTHONPATH": str(ROOT),
+    }
+    commands = [
+        ["run", "trigger", "--port", str(port)],
+        ["run", "orchestrator"],
+        ["run", "dispatcher"],
+        ["run", "worker", "--functions", "examples.onboarding_functions"],
+    ]
+    procs = []
+    for args in commands:
+        log = (tmp_path / f"{args[1]}.log").open("wb")
+        procs.append(
+            subprocess.Popen([EXE, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc, args in zip(procs, commands, strict=True):
+            try:
+                code = proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            assert code in (0, -15), (
+                f"{args[1]} exited with {code}: {(tmp_path / f'{args[1]}.log').read_text()[-3000:]}"
+            )
+
+
+async def _ready_and_registered(base_url: str, definition: str, timeout: float = 60) -> None:
+    """Wait for the trigger's /readyz, then register the YAML `definition`."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        while True:
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("the trigger service did not become ready")
+            await asyncio.sleep(0.1)
+        response = await http.post(
+            "/workflows", content=definition, headers={"content-type": "application/yaml"}
+        )
+        assert response.status_code in (200, 201), response.text
+
+
+async def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@asynccontextmanager
+async def _browser() -> AsyncIterator[tuple[Page, list[str]]]:
+    """A laptop-sized page in headless Chromium, and the script errors it reported."""
+    problems: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        # a 404 from an optional API (workflow metrics, schedules) is logged as a load error
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            problems.append(f"console: {message.text}")
+
+    def on_page_error(error: Error) -> None:
+        problems.append(f"page error: {error}")
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1440, "height": 900})
+            page = await context.new_page()
+            page.on("console", on_console)
+            page.on("pageerror", on_page_error)
+            page.set_default_timeout(15_000)
+            yield page, problems
+        finally:
+            await browser.close()
+
+
+@pytest.mark.timeout(240)
+async def test_start_the_seed_from_the_form_and_watch_it_complete(stack: str) -> None:
+    base_url = stack
+    seed = (ROOT / "examples" / "customer_onboarding.yaml").read_text()
+    await _ready_and_registered(base_url, seed)
+    async with _browser() as (page, problems):
+        # the workflows list, with a start button per workflow
+        await page.goto(f"{base_url}/")
+        row = page.get_by_test_id(f"workflow-row-{WORKFLOW}")
+        await expect(row).to_be_visible()
+        await expect(row).to_contain_text("v1")
+
+        # the form generated from the input schema; an empty submit shows the 422 issues
+        await page.get_by_test_id(f"start-{WORKFLOW}").click()
+        await expect(page).to_have_url(re.compile(rf"#/start/{WORKFLOW}$"))
+        form = page.get_by_test_id("start-form")
+        await expect(form).to_be_visible()
+        for field in ("customerId", "plan", "industry", "companySize"):
+            await expect(page.get_by_test_id(f"field-{field}")).to_contain_text("*")
+        await page.get_by_test_id("start-submit").click()
+        await expect(page.get_by_test_id("issue-customerId")).to_have_text("required")
+        await expect(page.get_by_test_id("issue-plan")).to_have_text("required")
+        await expect(page.get_by_test_id("form-error")).to_contain_text("input schema")
+        await _shot(page, "start-form-issues")
+
+        await page.get_by_test_id("input-customerId").fill("browser-c1")
+        await page.get_by_test_id("input-plan").select_option(label="professional")
+        await page.get_by_test_id("input-industry").fill("healthcare")
+        await page.get_by_test_id("input-companySize").select_option(label="medium")
+        await _shot(page, "start-form")
+        await page.get_by_test_id("start-submit").click()
+
+        # the execution page follows the run live until it completes
+        await expect(page).to_have_url(re.compile(r"#/executions/[0-9a-f]{32}$"))
+        execution_id = page.url.rsplit("/", 1)[1]
+        status = page.get_by_test_id("execution-status")
+        await expect(status).to_have_text("completed", timeout=60_000)
+        await expect(page.get_by_test_id("live-indicator")).to_be_hidden()
+        for step in ("accountSetup", "welcomeEmail", "resourceAllocation", "createSuccessPlan"):
+            await expect(page.get_by_test_id(f"step-status-{step}")).to_have_text("succeeded")
+            await expect(page.get_by_test_id(f"step-attempts-{step}")).to_have_text("1")
+        for step in ("assignAccountManager", "scheduleKickoff"):
+            await expect(page.get_by_test_id(f"step-status-{step}")).to_have_text("skipped")
+            await expect(page.get_by_test_id(f"skipped-{step}")).to_be_visible()
+        await expect(page.get_by_test_id("fact-progress")).to_contain_text("6/6")
+        await expect(page.get_by_test_id("execution-output")).to_contain_text("onboardingStatus")
+        await expect(page.get_by_test_id("btn-retry")).to_be_disabled()
+        await expect(page.get_by_test_id("btn-pause")).to_be_disabled()
+        await expect(page.get_by_test_id("btn-cancel")).to_be_disabled()
+
+        # the audit trail opens on demand
+        audit = page.get_by_test_id("audit-trail")
+        await expect(audit).to_be_hidden()
+        await page.get_by_test_id("toggle-audit").click()
+        await expect(audit).to_be_visible()
+        await expect(audit.locator('[data-type="execution.started"]')).to_have_count(1)
+        await expect(audit.locator('[data-type="step.skipped"]')).to_have_count(2)
+        await expect(audit.locator('[data-type="execution.completed"]')).to_have_count(1)
+        await page.get_by_test_id("step-assignAccountManager").click()
+        await expect(page.get_by_test_id("step-detail-assignAccountManager")).to_contain_text(
+            'input.plan === "enterprise"'
+        )
+        await _shot(page, "execution")
+
+        # the executions list, filtered by workflow and status
+        await page.goto(f"{base_url}/#/executions?workflow={WORKFLOW}&status=completed")
+        listed = page.locator(f'[data-testid="execution-row"][data-id="{execution_id}"]')
+        await expect(listed).to_be_visible()
+        await expect(page.get_by_test_id("filter-status")).to_have_value("completed")
+        await expect(page.get_by_test_id("filter-workflow")).to_have_value(WORKFLOW)
+        await _shot(page, "executions")
+        await page.get_by_test_id("filter-status").select_option("failed")
+        await expect(page.get_by_test_id("no-executions")).to_be_visible()
+
+        # the workflows list now counts the completed run
+        await page.get_by_test_id("nav-workflows").click()
+        await expect(page.get_by_test_id(f"success-rate-{WORKFLOW}")).to_have_text("100 %")
+        await expect(page.get_by_test_id(f"p95-{WORKFLOW}")).not_to_have_text(NO_VALUE)
+        await _shot(page, "workflows")
+
+        # schedules with their next fire times, paused from the page
+        schedule = {
+            "id": "dash-hourly",
+            "workflow": WORKFLOW,
+            "cronExpression": "0 9 * * 1-5",
+            "timezone": "Europe/Berlin",
+            "input": {
+                "customerId": "sched",
+                "plan": "starter",
+                "industry": "retail",
+                "companySize": "small",
+            },
+        }
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+            created = await http.post("/schedules", json=schedule)
+        await page.get_by_test_id("nav-schedules").click()
+        if created.status_code == 404:  # the schedules API is not part of this build
+            await expect(page.get_by_test_id("schedules-unavailable")).to_be_visible()
+        else:
+            assert created.status_code == 201, created.text
+            next_times = page.get_by_test_id("schedule-next-dash-hourly").locator("div")
+            await expect(next_times).to_have_count(5)
+            await expect(page.get_by_test_id("schedule-state-dash-hourly")).to_have_text("active")
+            await _shot(page, "schedules")
+            await page.get_by_test_id("schedule-toggle-dash-hourly").click()
+            await expect(page.get_by_test_id("schedule-state-dash-hourly")).to_have_text("paused")
+            await expect(next_times).to_have_count(0)
+
+    assert not problems, problems
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        shown = (await http.get(f"/executions/{execution_id}")).json()
+    assert shown["status"] == "completed" and shown["input"]["customerId"] == "browser-c1"
+
+
+@pytest.mark.timeout(240)
+async def test_typed_form_fields_and_the_control_buttons(stack: str) -> None:
+    base_url = stack
+    await _ready_and_registered(base_url, CONTROLS)
+    async with _browser() as (page, problems):
+        await page.goto(f"{base_url}/#/start/dashboardControls")
+        await expect(page.get_by_test_id("input-count")).to_have_attribute("type", "number")
+        await expect(page.get_by_test_id("input-urgent")).to_have_attribute("type", "checkbox")
+        await expect(page.get_by_test_id("field-note")).to_contain_text("Free text")
+        await page.get_by_test_id("input-note").fill("from the browser")
+        await page.get_by_test_id("input-count").fill("3")
+        await page.get_by_test_id("input-urgent").check()
+        await page.get_by_test_id("input-tags").fill('["a", "b"')
+        await page.get_by_test_id("start-submit").click()
+        await expect(page.get_by_test_id("issue-tags")).to_contain_text("not valid JSON")
+        await page.get_by_test_id("input-tags").fill('["a", "b"]')
+        await page.get_by_test_id("start-submit").click()
+        await expect(page).to_have_url(re.compile(r"#/executions/[0-9a-f]{32}$"))
+        first_id = page.url.rsplit("/", 1)[1]
+
+        status = page.get_by_test_id("execution-status")
+        await expect(status).to_have_text("running", timeout=30_000)
+        await expect(page.get_by_test_id("live-indicator")).to_be_visible()
+        await expect(page.get_by_test_id("step-status-waitForever")).to_have_text("running")
+        await expect(page.get_by_test_id("btn-retry")).to_be_disabled()
+
+        await page.get_by_test_id("btn-pause").click()
+        await expect(status).to_have_text("paused")
+        await expect(page.get_by_test_id("btn-pause")).to_be_disabled()
+        await _shot(page, "paused")
+        await page.get_by_test_id("btn-resume").click()
+        await expect(status).to_have_text("running")
+
+        await page.get_by_test_id("btn-cancel").click()
+        await expect(status).to_have_text("cancelled")
+        await expect(page.get_by_test_id("live-indicator")).to_be_hidden()
+        await expect(page.get_by_test_id("btn-cancel")).to_be_disabled()
+        await page.get_by_test_id("toggle-audit").click()
+        audit = page.get_by_test_id("audit-trail")
+        for event in ("execution.paused", "execution.resumed", "execution.cancelled"):
+            await expect(audit.locator(f'[data-type="{event}"]')).to_have_count(1)
+        await _shot(page, "cancelled")
+
+        await page.get_by_test_id("btn-retry").click()
+        await expect(page).not_to_have_url(re.compile(rf"#/executions/{first_id}$"))
+        await expect(page).to_have_url(re.compile(r"#/executions/[0-9a-f]{32}$"))
+        second_id = page.url.rsplit("/", 1)[1]
+        await expect(status).to_have_text("running", timeout=30_000)
+        await page.get_by_test_id("btn-cancel").click()
+        await expect(status).to_have_text("cancelled")
+
+    assert not problems, problems
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        first = (await http.get(f"/executions/{first_id}")).json()
+        second = (await http.get(f"/executions/{second_id}")).json()
+    assert first["input"] == {
+        "note": "from the browser",
+        "count": 3,
+        "urgent": True,
+        "tags": ["a", "b"],
+    }
+    assert first["retriedBy"] == second_id and second["retryOf"] == first_id
