@@ -1,0 +1,1 @@
+"""Example function implementations for the template catalog (services/catalog/templates)."""
