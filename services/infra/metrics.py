@@ -1,0 +1,262 @@
+"""Prometheus metrics of the engine, registered in an injected `CollectorRegistry`.
+
+`EngineMetrics` holds every metric the services export; `EngineMetrics.of(registry)` gives
+the one instance of a registry, so the services of one process share their metrics (and one
+`/metrics` endpoint). Labels are bounded: workflow names, step ids, function names, topics,
+service names and fixed outcomes; never execution ids.
+
+| metric | type | labels |
+|---|---|---|
+| `workflows_executions_started_total` | counter | workflow |
+| `workflows_executions_finished_total` | counter | workflow, status |
+| `workflows_executions_in_flight` | gauge | workflow |
+| `workflows_execution_duration_seconds` | histogram | workflow, status |
+| `workflows_step_duration_seconds` | histogram | workflow, step, function |
+| `workflows_step_outcomes_total` | counter | workflow, step, outcome |
+| `workflows_step_retries_total` | counter | workflow, step |
+| `workflows_step_fallbacks_total` | counter | workflow, step |
+| `workflows_kpi_value` | histogram | workflow, kpi |
+| `workflows_messages_processed_total` | counter | service, topic |
+| `workflows_consumer_lag_messages` | gauge | service, topic |
+| `workflows_dlq_messages_total` | counter | service, topic |
+| `workflows_commands_routed_total` | counter | route |
+| `workflows_notifications_total` | counter | channel, outcome |
+
+The in-flight gauge is counted by the orchestrator process that applies the transitions
+(+1 on `execution.started`, -1 on a terminal event); only its sum over replicas is
+meaningful, and it is exact as long as no orchestrator restarts while executions run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.core.engine import Transition
+
+if TYPE_CHECKING:
+    from services.infra.kafka import Bus
+
+__all__ = ["EngineMetrics", "ServiceMetrics"]
+
+STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+EXECUTION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
+KPI_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10_000, 100_000)
+TERMINAL_EVENTS = frozenset(
+    {"execution.completed", "execution.failed", "execution.cancelled", "execution.timed_out"}
+)
+STEP_OUTCOMES = {
+    "step.succeeded": "succeeded",
+    "step.failed": "failed",
+    "step.skipped": "skipped",
+    "step.timed_out": "timed_out",
+}
+
+
+class EngineMetrics:
+    """Every metric of the engine, in one registry."""
+
+    _by_registry: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, EngineMetrics]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        wf, step = ["workflow"], ["workflow", "step"]
+        r = registry
+        self.executions_started = Counter(
+            "workflows_executions_started", "Executions started", wf, registry=r
+        )
+        self.executions_finished = Counter(
+            "workflows_executions_finished",
+            "Executions finished, by final status (completed, failed, cancelled, timed_out)",
+            [*wf, "status"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "workflows_executions_in_flight",
+            "Executions started and not finished, as seen by this orchestrator process",
+            wf,
+            registry=r,
+        )
+        self.execution_duration = Histogram(
+            "workflows_execution_duration_seconds",
+            "Time from an execution's start to its end",
+            [*wf, "status"],
+            buckets=EXECUTION_BUCKETS,
+            registry=r,
+        )
+        self.step_duration = Histogram(
+            "workflows_step_duration_seconds",
+            "Time from a step attempt's dispatch to its result",
+            [*step, "function"],
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self.step_outcomes = Counter(
+            "workflows_step_outcomes",
+            "Step outcomes (succeeded, failed, skipped, timed_out)",
+            [*step, "outcome"],
+            registry=r,
+        )
+        self.step_retries = Counter(
+            "workflows_step_retries", "Step retries scheduled", step, registry=r
+        )
+        self.step_fallbacks = Counter(
+            "workflows_step_fallbacks", "Fallback functions taking over a step", step, registry=r
+        )
+        self.kpi_value = Histogram(
+            "workflows_kpi_value",
+            "Business KPI values of completed executions",
+            [*wf, "kpi"],
+            buckets=KPI_BUCKETS,
+            registry=r,
+        )
+        self.messages_processed = Counter(
+            "workflows_messages_processed",
+            "Kafka messages fetched for processing",
+            ["service", "topic"],
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "workflows_consumer_lag_messages",
+            "Messages in the assigned partitions not fetched yet (high watermark - position)",
+            ["service", "topic"],
+            registry=r,
+        )
+        self.dlq_messages = Counter(
+            "workflows_dlq_messages",
+            "Messages sent to the dead-letter topic, by source topic",
+            ["service", "topic"],
+            registry=r,
+        )
+        self.commands_routed = Counter(
+            "workflows_commands_routed",
+            "Step commands routed by the dispatcher (in_process, http, forwarded)",
+            ["route"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "workflows_notifications",
+            "Notifier deliveries by channel (log, webhook) and outcome (delivered, failed)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+
+    @classmethod
+    def of(cls, registry: CollectorRegistry | None) -> EngineMetrics:
+        """The metrics registered in `registry` (made once per registry; None: a private one)."""
+        if registry is None:
+            return cls(CollectorRegistry())
+        found = cls._by_registry.get(registry)
+        if found is None:
+            found = cls._by_registry[registry] = cls(registry)
+        return found
+
+    def service(self, name: str, bus: Bus | None = None) -> ServiceMetrics:
+        """Metrics of one service; counts the dead letters `bus` sends."""
+        return ServiceMetrics(self, name, bus)
+
+    def observe_transition(self, transition: Transition) -> None:
+        """Count what a saved transition did, from its lifecycle events."""
+        workflow = transition.state.workflow
+        for event in transition.events:
+            self._observe_event(workflow, event.type, event.step_id, event.data)
+
+    def _observe_event(
+        self, workflow: str, type_: str, step_id: str | None, data: Mapping[str, Any]
+    ) -> None:
+        if type_ == "execution.started":
+            self.executions_started.labels(workflow).inc()
+            self.in_flight.labels(workflow).inc()
+        elif type_ in TERMINAL_EVENTS:
+            status = type_.removeprefix("execution.")
+            self.executions_finished.labels(workflow, status).inc()
+            self.in_flight.labels(workflow).dec()
+            seconds = _seconds(data.get("durationMs"))
+            if seconds is not None:
+                self.execution_duration.labels(workflow, status).observe(seconds)
+            kpis = data.get("kpis")
+            if type_ == "execution.completed" and isinstance(kpis, Mapping):
+                for kpi, value in kpis.items():
+                    if _number(value) is not None:
+                        self.kpi_value.labels(workflow, str(kpi)).observe(float(value))
+        elif step_id is not None:
+            self._observe_step(workflow, type_, step_id, data)
+
+    def _observe_step(
+        self, workflow: str, type_: str, step_id: str, data: Mapping[str, Any]
+    ) -> None:
+        if type_ in STEP_OUTCOMES:
+            self.step_outcomes.labels(workflow, step_id, STEP_OUTCOMES[type_]).inc()
+        elif type_ == "step.retrying":
+            self.step_retries.labels(workflow, step_id).inc()
+        elif type_ == "step.fallback":
+            self.step_fallbacks.labels(workflow, step_id).inc()
+        seconds = _seconds(data.get("durationMs"))
+        if seconds is not None and type_ in STEP_OUTCOMES:
+            function = str(data.get("function") or "")
+            self.step_duration.labels(workflow, step_id, function).observe(seconds)
+
+
+class ServiceMetrics:
+    """What one service counts of its consumer: messages per topic and lag per topic."""
+
+    def __init__(
+        self, engine: EngineMetrics, service: str, bus: Bus | None, lag_every_s: float = 1.0
+    ) -> None:
+        self.engine = engine
+        self.name = service
+        self._lag_every_s = lag_every_s
+        self._lag_at = 0.0
+        self._lag_topics: set[str] = set()
+        if bus is not None:
+            bus.on_dead_letter = self.dead_lettered
+
+    def dead_lettered(self, topic: str) -> None:
+        self.engine.dlq_messages.labels(self.name, topic).inc()
+
+    async def consumed(self, consumer: Any, batch: Mapping[Any, Sequence[Any]]) -> None:
+        """After a fetch: count its records by topic; refresh the lag at most once a second."""
+        for tp, records in batch.items():
+            if records:
+                self.engine.messages_processed.labels(self.name, tp.topic).inc(len(records))
+        now = time.monotonic()
+        if now - self._lag_at >= self._lag_every_s:
+            self._lag_at = now
+            await self.update_lag(consumer)
+
+    async def update_lag(self, consumer: Any) -> None:
+        """Set the lag of every topic this consumer has partitions of (0 for topics it lost)."""
+        lag: dict[str, int] = {}
+        for tp in list(consumer.assignment()):
+            try:
+                high = consumer.highwater(tp)
+                if high is None:  # nothing fetched from it yet
+                    continue
+                position = await asyncio.wait_for(consumer.position(tp), 0.5)
+            except Exception:  # revoked or resetting meanwhile: skip it this round
+                continue
+            lag[tp.topic] = lag.get(tp.topic, 0) + max(int(high) - int(position), 0)
+        for topic in self._lag_topics - lag.keys():
+            self.engine.consumer_lag.labels(self.name, topic).set(0)
+        for topic, value in lag.items():
+            self.engine.consumer_lag.labels(self.name, topic).set(value)
+        self._lag_topics |= lag.keys()
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _seconds(milliseconds: Any) -> float | None:
+    value = _number(milliseconds)
+    return max(value, 0.0) / 1000 if value is not None else None
