@@ -1,0 +1,185 @@
+"""Event triggers in the trigger service: match events to workflows, and consume event topics.
+
+`EventRouter` keeps the triggers of every registered workflow's latest version (refreshed
+before each event or batch: one round trip when nothing changed) and starts one execution
+per matching workflow, with the id `event_execution_id(event, workflow)` so a redelivered
+event starts nothing new. When several triggers of one workflow match, the first one that
+passes its filter supplies the input.
+
+`EventConsumer` reads the topics of `settings.event_topics` (topic -> event type, or ""
+for the JSON envelope `{"type", "id", "data"}`) in the consumer group
+`<topic prefix>wf-trigger-events`; malformed records go to the DLQ with the reason; offsets
+are committed after the start commands are acknowledged by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka.structs import ConsumerRecord
+
+from contracts import Actor, StartExecution
+from services.core.triggers import (
+    CompiledTrigger,
+    Event,
+    EventError,
+    TriggerError,
+    compile_triggers,
+    event_execution_id,
+    parse_event,
+)
+from services.infra.kafka import ensure_topics, make_consumer
+from services.trigger.app import Context
+from services.trigger.starts import queue_start
+
+__all__ = ["EVENTS_GROUP", "EventConsumer", "EventRouter", "Routed"]
+
+log = structlog.get_logger(__name__)
+EVENTS_GROUP = "wf-trigger-events"
+
+
+@dataclass
+class Routed:
+    """What one event did: executions started, and workflows that matched but did not start."""
+
+    event: Event
+    started: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+class EventRouter:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._triggers: dict[str, tuple[int, list[CompiledTrigger]]] = {}
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        """Load the triggers of workflows registered or changed since the last refresh."""
+        store, _, definitions = self.ctx.ready()
+        async with self._lock:
+            names = await store.definition_names()
+            async with store.redis.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.hlen(store.keys.definition(name))
+                latest = [int(n) for n in await pipe.execute()]
+            for name, version in zip(names, latest, strict=True):
+                known = self._triggers.get(name)
+                if version == 0 or (known is not None and known[0] == version):
+                    continue
+                workflow = await definitions.get(name, version)
+                if workflow is not None:
+                    self._triggers[name] = (version, compile_triggers(workflow.definition, version))
+            for gone in set(self._triggers) - set(names):
+                del self._triggers[gone]
+
+    def matching(self, event_type: str) -> list[CompiledTrigger]:
+        return [
+            trigger
+            for _, triggers in sorted(self._triggers.items())
+            for trigger in triggers[1]
+            if trigger.matches(event_type)
+        ]
+
+    async def route(self, event: Event) -> Routed:
+        """Queue a start for every matching workflow (call `bus.flush()` afterwards)."""
+        _, _, definitions = self.ctx.ready()
+        routed = Routed(event)
+        done: set[str] = set()
+        for trigger in self.matching(event.type):
+            if trigger.workflow in done:
+                continue
+            try:
+                data = trigger.evaluate(event.data)
+            except TriggerError as exc:
+                log.warning(
+                    "trigger_failed", event_type=event.type, event_id=event.id, error=str(exc)
+                )
+                routed.skipped.append({"workflow": trigger.workflow, "reason": str(exc)})
+                continue
+            if data is None:
+                continue  # the filter said no; another trigger of the workflow may say yes
+            done.add(trigger.workflow)
+            workflow = await definitions.get(trigger.workflow, trigger.version)
+            errors = workflow.input_errors(data) if workflow is not None else ["not registered"]
+            if errors:
+                reason = "input does not match the input schema: " + "; ".join(errors)
+                log.warning("trigger_input_invalid", workflow=trigger.workflow, reason=reason)
+                routed.skipped.append({"workflow": trigger.workflow, "reason": reason})
+                continue
+            execution_id = event_execution_id(event, trigger.workflow)
+            start = StartExecution(
+                execution_id=execution_id,
+                workflow=trigger.workflow,
+                workflow_version=trigger.version,
+                input=data,
+                idempotency_key=f"event:{event.type}:{event.id}",
+                actor=Actor(kind="event", id=event.id),
+            )
+            await queue_start(self.ctx, start, trigger.version)
+            routed.started.append(
+                {
+                    "executionId": execution_id,
+                    "workflow": trigger.workflow,
+                    "version": trigger.version,
+                }
+            )
+        log.info(
+            "event_routed",
+            event_type=event.type,
+            event_id=event.id,
+            started=[s["executionId"] for s in routed.started],
+        )
+        return routed
+
+
+class EventConsumer:
+    def __init__(self, ctx: Context, router: EventRouter) -> None:
+        self.ctx = ctx
+        self.router = router
+        self.consumed = 0
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        settings = self.ctx.settings
+        topics = sorted(settings.event_topics)
+        await ensure_topics(settings, topics)
+        consumer = make_consumer(settings, topics, f"{settings.topic_prefix}{EVENTS_GROUP}")
+        await consumer.start()
+        try:
+            while not stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=100, max_records=settings.max_batch)
+                records = [r for rs in batch.values() for r in rs]
+                if not records:
+                    continue
+                try:
+                    await self.process(records)
+                except Exception:  # not committed: read the batch again after a pause
+                    log.exception("event_batch_failed", records=len(records))
+                    await asyncio.sleep(1.0)
+                    for partition in batch:
+                        committed = await consumer.committed(partition)
+                        consumer.seek(partition, committed or 0)
+                    continue
+                await consumer.commit()
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        _, bus, _ = self.ctx.ready()
+        await self.router.refresh()
+        for record in records:
+            value = record.value if isinstance(record.value, bytes) else b""
+            mapped = self.ctx.settings.event_topics.get(record.topic, "")
+            fallback = f"{record.topic}:{record.partition}:{record.offset}"
+            try:
+                event = parse_event(value, mapped, fallback, self.ctx.settings.max_message_bytes)
+            except EventError as exc:
+                await bus.dead_letter(record, exc.reason, exc.code)
+                continue
+            await self.router.route(event)
+            self.consumed += 1
+        await bus.flush()

@@ -1,0 +1,156 @@
+"""Routes for schedules: create, list (with the next fire times), get, delete, pause, resume."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import uuid4
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from services.core.schedules import ScheduleError
+from services.infra.schedule_store import ScheduleRuntime, ScheduleStore
+from services.trigger.app import ApiProblem, Context, context
+from services.trigger.routes_workflows import NOT_FOUND, caller_id
+from services.trigger.schedule_schemas import ScheduleRecord, ScheduleRequest, ScheduleView
+from services.trigger.scheduler import from_ms, to_ms
+from services.trigger.schemas import ErrorBody
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["schedules"])
+Upcoming = Annotated[int, Query(ge=0, le=100, description="how many next fire times to show")]
+
+
+def _store(ctx: Context) -> ScheduleStore:
+    store, _, _ = ctx.ready()
+    return ScheduleStore(store.redis, ctx.settings.key_prefix)
+
+
+def _view(runtime: ScheduleRuntime, upcoming: int) -> dict[str, Any]:
+    record = ScheduleRecord.model_validate(runtime.doc)
+    spec = record.spec()
+    times = []
+    if not runtime.paused and runtime.next_ms is not None and upcoming:
+        first = from_ms(runtime.next_ms)
+        times = [first, *spec.upcoming(first, upcoming - 1)]
+    view = ScheduleView(
+        **record.model_dump(),
+        paused=runtime.paused,
+        next_fire_times=[t.astimezone(spec.timezone) for t in times],
+        fired=runtime.fired,
+        skipped=runtime.skipped,
+        last_fire_time=runtime.last_fire_time,
+        last_execution_id=runtime.last_execution_id,
+    )
+    return view.wire()
+
+
+async def _get(ctx: Context, schedule_id: str) -> ScheduleRuntime:
+    runtime = await _store(ctx).get(schedule_id)
+    if runtime is None:
+        raise ApiProblem(404, f"schedule '{schedule_id}' not found")
+    return runtime
+
+
+@router.post(
+    "/schedules",
+    summary="Create a schedule that starts a workflow on a cron expression or an interval",
+    status_code=201,
+    response_model=ScheduleView,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
+async def create_schedule(request: Request, body: ScheduleRequest) -> JSONResponse:
+    ctx = context(request)
+    _, _, definitions = ctx.ready()
+    workflow = await definitions.get(body.workflow)
+    if workflow is None:
+        raise ApiProblem(404, f"workflow '{body.workflow}' is not registered")
+    errors = workflow.input_errors(body.input)
+    if errors:
+        issues = [{"path": f"input.{e.partition(': ')[0]}", "message": e} for e in errors]
+        raise ApiProblem(
+            422, f"input does not match the input schema of {body.workflow}", issues=issues
+        )
+    now = datetime.now(UTC)
+    record = ScheduleRecord(
+        **{**body.model_dump(), "id": body.id or uuid4().hex[:12]},
+        created_at=now,
+        created_by=caller_id(request),
+    )
+    try:
+        spec = record.spec()
+    except ScheduleError as exc:
+        raise ApiProblem(422, str(exc)) from None
+    doc = json.dumps(record.model_dump(mode="json", by_alias=True))
+    store = _store(ctx)
+    if not await store.create(record.id, doc, to_ms(spec.first(now))):
+        raise ApiProblem(409, f"schedule '{record.id}' exists already")
+    runtime = await _get(ctx, record.id)
+    return JSONResponse(_view(runtime, 5), status_code=201)
+
+
+@router.get("/schedules", summary="Every schedule with its next fire times")
+async def list_schedules(request: Request, upcoming: Upcoming = 5) -> list[dict[str, Any]]:
+    store = _store(context(request))
+    out = []
+    for schedule_id in await store.ids():
+        runtime = await store.get(schedule_id)
+        if runtime is not None:
+            out.append(_view(runtime, upcoming))
+    return out
+
+
+@router.get(
+    "/schedules/{schedule_id}",
+    summary="A schedule with its next fire times",
+    response_model=ScheduleView,
+    responses=NOT_FOUND,
+)
+async def get_schedule(request: Request, schedule_id: str, upcoming: Upcoming = 5) -> JSONResponse:
+    return JSONResponse(_view(await _get(context(request), schedule_id), upcoming))
+
+
+@router.delete(
+    "/schedules/{schedule_id}",
+    summary="Delete a schedule (executions it started are kept)",
+    status_code=204,
+    responses=NOT_FOUND,
+)
+async def delete_schedule(request: Request, schedule_id: str) -> Response:
+    if not await _store(context(request)).delete(schedule_id):
+        raise ApiProblem(404, f"schedule '{schedule_id}' not found")
+    return Response(status_code=204)
+
+
+async def _set_paused(request: Request, schedule_id: str, paused: bool) -> JSONResponse:
+    ctx = context(request)
+    runtime = await _get(ctx, schedule_id)
+    next_ms = None
+    if not paused:  # occurrences that fell into the pause are not fired
+        next_ms = to_ms(ScheduleRecord.model_validate(runtime.doc).spec().first(datetime.now(UTC)))
+    if not await _store(ctx).set_paused(schedule_id, paused, next_ms):
+        raise ApiProblem(404, f"schedule '{schedule_id}' not found")
+    return JSONResponse(_view(await _get(ctx, schedule_id), 5))
+
+
+@router.post(
+    "/schedules/{schedule_id}/pause",
+    summary="Pause a schedule: nothing fires until it is resumed",
+    response_model=ScheduleView,
+    responses=NOT_FOUND,
+)
+async def pause_schedule(request: Request, schedule_id: str) -> JSONResponse:
+    return await _set_paused(request, schedule_id, True)
+
+
+@router.post(
+    "/schedules/{schedule_id}/resume",
+    summary="Resume a schedule from the next fire time after now",
+    response_model=ScheduleView,
+    responses=NOT_FOUND,
+)
+async def resume_schedule(request: Request, schedule_id: str) -> JSONResponse:
+    return await _set_paused(request, schedule_id, False)
