@@ -1,0 +1,42 @@
+"""Definition checks for built-in waits, child workflows and compensations (see validation)."""
+
+from __future__ import annotations
+
+from services.core.definition import WorkflowDefinition
+
+__all__ = ["extension_issues"]
+
+WAITS = frozenset({"waitForEvent", "approval"})
+BUILTINS = frozenset({"sleep", *WAITS})
+Loc = tuple[str | int, ...]
+
+
+def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
+    """(path, message) for each misuse of `onTimeout`, `compensate` or `workflow:<name>`."""
+    issues: list[tuple[Loc, str]] = []
+    index_of = {step.id: index for index, step in enumerate(definition.steps)}
+    for index, step in enumerate(definition.steps):
+        target = step.on_timeout
+        if target is not None:
+            loc: Loc = ("steps", index, "onTimeout")
+            if step.function not in WAITS:
+                issues.append((loc, "onTimeout only applies to waitForEvent and approval steps"))
+            elif target not in ("fail", "continue"):
+                if target not in index_of:
+                    issues.append((loc, f"unknown step '{target}' (or use fail / continue)"))
+                elif index_of[target] <= index:
+                    issues.append(
+                        (loc, f"the onTimeout step '{target}' must come after '{step.id}'")
+                    )
+        if step.compensate is not None and step.function in BUILTINS:
+            issues.append(
+                (
+                    ("steps", index, "compensate"),
+                    f"a built-in '{step.function}' step has nothing to compensate",
+                )
+            )
+        if step.function.startswith("workflow:") and step.function[9:] == definition.name:
+            issues.append(
+                (("steps", index, "function"), "a workflow cannot start itself as a child")
+            )
+    return issues
