@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: help install test test-unit test-integration test-e2e lint format contracts demo bench bench-quick clean
+.PHONY: chaos chaos-short help install test test-unit test-integration test-e2e lint format contracts demo bench bench-quick clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -44,6 +44,12 @@ contracts: $(STAMP) ## regenerate contracts/schemas and contracts/asyncapi.yaml 
 
 demo: $(STAMP) ## run the seed workflow end to end on an embedded broker
 	$(PY) -m workflows.demo
+
+chaos: $(STAMP) ## chaos suite: 500 executions under kill -9, a Redis and a broker restart (tests/chaos/README.md)
+	$(PY) -m tests.chaos.run
+
+chaos-short: $(STAMP) ## the CI form of the chaos suite (~1-2 min; also part of make test)
+	$(PY) -m tests.chaos.run --short
 
 bench: $(STAMP) ## benchmarks (bench/README.md)
 	$(PY) -m bench

@@ -17,6 +17,7 @@ from contracts.executions import (
     PauseExecution,
     ResumeExecution,
     RetryExecution,
+    SignalExecution,
     StartExecution,
     TimerFired,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "PauseExecution",
     "ResumeExecution",
     "RetryExecution",
+    "SignalExecution",
     "StartExecution",
     "StepCommand",
     "StepError",

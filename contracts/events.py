@@ -26,6 +26,12 @@ LifecycleEventType = Literal[
     "step.fallback",
     "step.timed_out",
     "execution.waiting",
+    "step.signalled",
+    "step.approval",
+    "step.escalated",
+    "step.compensating",
+    "step.compensated",
+    "step.compensation_failed",
 ]
 
 LIFECYCLE_EVENT_TYPES: tuple[LifecycleEventType, ...] = get_args(LifecycleEventType)

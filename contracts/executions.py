@@ -16,6 +16,7 @@ __all__ = [
     "PauseExecution",
     "ResumeExecution",
     "RetryExecution",
+    "SignalExecution",
     "StartExecution",
     "TimerFired",
 ]
@@ -97,14 +98,40 @@ class TimerFired(_Control):
     """A durable timer came due: a retry delay, a step timeout or a sleep."""
 
     kind: Literal["timer"] = "timer"
-    timer: Literal["retry", "timeout", "execution_timeout", "sleep"]
+    timer: Literal[
+        "retry",
+        "timeout",
+        "execution_timeout",
+        "sleep",
+        "wait_timeout",
+        "wait_escalate",
+        "compensate_retry",
+    ]
     step_id: str
     attempt: int = Field(ge=1)
     due_at: AwareDatetime
 
 
+class SignalExecution(_Control):
+    """Deliver a signal or event to a waiting step (waitForEvent, approval) of the execution."""
+
+    kind: Literal["signal"] = "signal"
+    name: str = Field(min_length=1, max_length=200, description="Event type or signal name.")
+    payload: Any = Field(default=None, description="Any JSON value; the waiting step's output.")
+    correlation: str | None = Field(default=None, max_length=1000)
+    step_id: str | None = Field(default=None, description="Only this waiting step (approvals).")
+    signal_id: str = Field(min_length=1, max_length=255, description="Deduplicates deliveries.")
+    sent_at: AwareDatetime | None = Field(default=None, description="First received (buffering).")
+    actor: Actor
+
+
 ControlCommand = Annotated[
-    CancelExecution | PauseExecution | ResumeExecution | RetryExecution | TimerFired,
+    CancelExecution
+    | PauseExecution
+    | ResumeExecution
+    | RetryExecution
+    | TimerFired
+    | SignalExecution,
     Field(discriminator="kind"),
 ]
 """Any command on wf.executions.control, told apart by `kind`."""

@@ -54,7 +54,7 @@ _EXECUTION_KEY = "executionId of the message (keeps an execution's messages in o
 _CHANNELS: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], str], ...] = (
     ("start", "start-execution", "Requests to start an execution.",
      ("trigger",), ("orchestrator",), _EXECUTION_KEY),
-    ("control", "control-command", "Cancel, pause, resume, retry and timer-fired commands.",
+    ("control", "control-command", "Cancel, pause, resume, retry, timer-fired and signal commands.",
      ("trigger", "orchestrator"), ("orchestrator",), _EXECUTION_KEY),
     ("step_commands", "step-command", "Step attempts to run, for every function.",
      ("orchestrator",), ("dispatcher",), _EXECUTION_KEY),

@@ -106,13 +106,22 @@ customerOnboardingWorkflow = WorkflowDefinition(
         fallback_steps={"scheduleKickoff": "sendSchedulingLink"},
     ),
     metrics=(
-        MetricDefinition(name="timeToFirstLogin", description="Time from signup to first login"),
+        # Neither value nor between: reported by setupCustomerAccount under `_kpis`.
+        MetricDefinition(
+            name="timeToFirstLogin", description="Time from signup to first login", unit="minutes"
+        ),
+        # Evaluated whenever an execution ends, so the mean over executions is the rate.
         MetricDefinition(
             name="onboardingCompletionRate",
             description="Percentage of customers completing onboarding",
+            value='{{execution.status === "completed" ? 100 : 0}}',
+            unit="percent",
         ),
         MetricDefinition(
-            name="timeToValue", description="Time from signup to first value realization"
+            name="timeToValue",
+            description="Time from signup to first value realization",
+            value="{{createSuccessPlan.estimatedTimeToValue}}",
+            unit="days",
         ),
     ),
 )

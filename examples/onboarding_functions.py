@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.functions import FunctionContext, function
 
 PLAN_DAYS = {"starter": 14.0, "professional": 10.0, "enterprise": 21.0}
+FIRST_LOGIN_MINUTES = {"starter": 90.0, "professional": 45.0, "enterprise": 30.0}
 
 
 class AccountInput(BaseModel):
@@ -22,9 +23,13 @@ class AccountInput(BaseModel):
 
 
 class Account(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     customerEmail: str
     companyName: str
     accountUrl: str
+    # Reported KPIs: the engine takes `_kpis` out of the step output and records them.
+    kpis: dict[str, float] = Field(default_factory=dict, alias="_kpis")
 
 
 @function("setupCustomerAccount")
@@ -34,6 +39,7 @@ def setup_customer_account(data: AccountInput, ctx: FunctionContext) -> Account:
         customerEmail=f"{slug}@customers.example.com",
         companyName=f"Company {data.customerId}",
         accountUrl=f"https://app.example.com/{slug}",
+        kpis={"timeToFirstLogin": FIRST_LOGIN_MINUTES.get(data.plan, 60.0)},
     )
 
 

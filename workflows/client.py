@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -67,6 +68,16 @@ def _register_call(definition: Definition) -> _Call:
     raise ValueError(f"cannot register {path}: expected a .yaml, .yml, .json or .py file")
 
 
+def _templates_call(text: str | None, tag: str | None) -> _Call:
+    params = {k: v for k, v in (("q", text), ("tag", tag)) if v}
+    return _Call("GET", "/templates", params=params)
+
+
+def _install_call(template_id: str, parameters: dict[str, Any] | None) -> _Call:
+    path = f"/templates/{quote(template_id, safe='')}/install"
+    return _Call("POST", path, json={"parameters": parameters or {}})
+
+
 def _start_call(
     name: str,
     input: dict[str, Any] | None,
@@ -108,6 +119,19 @@ def _control_call(execution_id: str, action: str, body: Any = None) -> _Call:
     return _Call("POST", f"/executions/{_q(execution_id)}/{action}", json=body)
 
 
+def _signal_call(execution_id: str, name: str, payload: Any, correlation: str | None) -> _Call:
+    body = {"name": name, "payload": payload, "correlation": correlation}
+    return _control_call(execution_id, "signal", {k: v for k, v in body.items() if v is not None})
+
+
+def _approve_call(
+    execution_id: str, step_id: str, approver: str, reject: bool, comment: str | None
+) -> _Call:
+    body = {"approver": approver, "decision": "reject" if reject else "approve"}
+    path = f"/executions/{_q(execution_id)}/approvals/{_q(step_id)}"
+    return _Call("POST", path, json={**body, "comment": comment} if comment else body)
+
+
 def _retry_call(execution_id: str, from_step: str | None, input: dict[str, Any] | None) -> _Call:
     body = {k: v for k, v in {"fromStep": from_step, "input": input}.items() if v is not None}
     return _control_call(execution_id, "retry", body)
@@ -120,6 +144,42 @@ def _function_call(
     if timeout_ms is not None:
         body["timeoutMs"] = timeout_ms
     return _Call("POST", "/functions", json=body)
+
+
+def _schedule_call(
+    name: str,
+    cron_expression: str | None,
+    input: dict[str, Any] | None,
+    notifications: dict[str, list[str]] | None,
+    options: dict[str, Any],
+) -> _Call:
+    body: dict[str, Any] = {"workflow": name, "input": input or {}}
+    fields = {"cronExpression": cron_expression, "notifications": notifications, **options}
+    body.update({k: v for k, v in fields.items() if v is not None})
+    return _Call("POST", "/schedules", json=body)
+
+
+def _schedule_options(
+    every: str | None,
+    timezone: str,
+    start_at: datetime | None,
+    end_at: datetime | None,
+    catch_up: str,
+    schedule_id: str | None,
+) -> dict[str, Any]:
+    return {
+        "every": every,
+        "timezone": timezone,
+        "startAt": start_at.isoformat() if start_at else None,
+        "endAt": end_at.isoformat() if end_at else None,
+        "catchUp": catch_up,
+        "id": schedule_id,
+    }
+
+
+def _event_call(event_type: str, data: Any, event_id: str | None) -> _Call:
+    headers = {"Event-Id": event_id} if event_id else {}
+    return _Call("POST", f"/events/{_q(event_type)}", json=data, headers=headers)
 
 
 def _result(response: httpx.Response) -> Any:
@@ -155,6 +215,11 @@ def _l(value: Any) -> list[dict[str, Any]]:
 def _workflow_call(name: str, version: int | None) -> _Call:
     params = {"version": version} if version is not None else {}
     return _Call("GET", f"/workflows/{_q(name)}", params=params)
+
+
+def _workflow_metrics_call(name: str, limit: int | None) -> _Call:
+    params = {"limit": limit} if limit is not None else {}
+    return _Call("GET", f"/workflows/{_q(name)}/metrics", params=params)
 
 
 class Workflows:
@@ -207,6 +272,10 @@ class Workflows:
 
     def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
         return _d(self._send(_workflow_call(name, version)))
+
+    def workflow_metrics(self, name: str, limit: int | None = None) -> dict[str, Any]:
+        """KPIs (count, mean, p50, p95), completion rate and durations over ended executions."""
+        return _d(self._send(_workflow_metrics_call(name, limit)))
 
     def start(
         self,
@@ -273,6 +342,35 @@ class Workflows:
     def resume(self, execution_id: str) -> dict[str, Any]:
         return _d(self._send(_control_call(execution_id, "resume")))
 
+    def signal(
+        self, execution_id: str, name: str, payload: Any = None, correlation: str | None = None
+    ) -> dict[str, Any]:
+        """Send a signal (event type `name`) to a waiting step of the execution."""
+        return _d(self._send(_signal_call(execution_id, name, payload, correlation)))
+
+    def signal_event(
+        self, event_type: str, correlation: str, payload: Any = None
+    ) -> dict[str, Any]:
+        """Deliver an event to the executions waiting for it with `correlation` (or buffer it)."""
+        body = {"correlation": correlation, "payload": payload}
+        return _d(self._send(_Call("POST", f"/signals/{_q(event_type)}", json=body)))
+
+    def approve(
+        self,
+        execution_id: str,
+        step_id: str,
+        approver: str,
+        *,
+        reject: bool = False,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Approve (or with `reject=True` reject) a waiting approval step as `approver`."""
+        return _d(self._send(_approve_call(execution_id, step_id, approver, reject, comment)))
+
+    def waits(self, execution_id: str) -> dict[str, Any]:
+        """The steps waiting now and what for."""
+        return _d(self._send(_Call("GET", f"/executions/{_q(execution_id)}/waits")))
+
     def retry(
         self, execution_id: str, from_step: str | None = None, input: dict[str, Any] | None = None
     ) -> str:
@@ -292,6 +390,62 @@ class Workflows:
 
     def list_functions(self) -> list[dict[str, Any]]:
         return _l(self._send(_Call("GET", "/functions")))
+
+    def list_templates(
+        self, text: str | None = None, tag: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The template catalog, filtered by text and tag."""
+        return _l(self._send(_templates_call(text, tag)))
+
+    def get_template(self, template_id: str) -> dict[str, Any]:
+        return _d(self._send(_Call("GET", f"/templates/{quote(template_id, safe='')}")))
+
+    def install_template(
+        self, template_id: str, parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Fill in a template's parameters and register the workflow: name, version, functions."""
+        return _d(self._send(_install_call(template_id, parameters)))
+
+    def schedule(
+        self,
+        name: str,
+        cron_expression: str | None = None,
+        input: dict[str, Any] | None = None,
+        notifications: dict[str, list[str]] | None = None,
+        *,
+        every: str | None = None,
+        timezone: str = "UTC",
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        catch_up: str = "none",
+        schedule_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Start `name` on a cron expression (or `every="15m"`); the schedule with its id."""
+        options = _schedule_options(every, timezone, start_at, end_at, catch_up, schedule_id)
+        call = _schedule_call(name, cron_expression, input, notifications, options)
+        return _d(self._send(call))
+
+    def list_schedules(self, upcoming: int = 5) -> list[dict[str, Any]]:
+        return _l(self._send(_Call("GET", "/schedules", params={"upcoming": upcoming})))
+
+    def get_schedule(self, schedule_id: str, upcoming: int = 5) -> dict[str, Any]:
+        call = _Call("GET", f"/schedules/{_q(schedule_id)}", params={"upcoming": upcoming})
+        return _d(self._send(call))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._send(_Call("DELETE", f"/schedules/{_q(schedule_id)}"))
+
+    def pause_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return _d(self._send(_Call("POST", f"/schedules/{_q(schedule_id)}/pause")))
+
+    def resume_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return _d(self._send(_Call("POST", f"/schedules/{_q(schedule_id)}/resume")))
+
+    def publish_event(
+        self, event_type: str, data: Any = None, event_id: str | None = None
+    ) -> dict[str, Any]:
+        """Publish an event; the executions its triggers started (`executions`)."""
+        return _d(self._send(_event_call(event_type, data, event_id)))
 
     def close(self) -> None:
         self._http.close()
@@ -358,6 +512,10 @@ class AsyncWorkflows:
 
     async def get_workflow(self, name: str, version: int | None = None) -> dict[str, Any]:
         return _d(await self._send(_workflow_call(name, version)))
+
+    async def workflow_metrics(self, name: str, limit: int | None = None) -> dict[str, Any]:
+        """KPIs (count, mean, p50, p95), completion rate and durations over ended executions."""
+        return _d(await self._send(_workflow_metrics_call(name, limit)))
 
     async def start(
         self,
@@ -431,6 +589,36 @@ class AsyncWorkflows:
     async def resume(self, execution_id: str) -> dict[str, Any]:
         return _d(await self._send(_control_call(execution_id, "resume")))
 
+    async def signal(
+        self, execution_id: str, name: str, payload: Any = None, correlation: str | None = None
+    ) -> dict[str, Any]:
+        """Send a signal (event type `name`) to a waiting step of the execution."""
+        return _d(await self._send(_signal_call(execution_id, name, payload, correlation)))
+
+    async def signal_event(
+        self, event_type: str, correlation: str, payload: Any = None
+    ) -> dict[str, Any]:
+        """Deliver an event to the executions waiting for it with `correlation` (or buffer it)."""
+        body = {"correlation": correlation, "payload": payload}
+        return _d(await self._send(_Call("POST", f"/signals/{_q(event_type)}", json=body)))
+
+    async def approve(
+        self,
+        execution_id: str,
+        step_id: str,
+        approver: str,
+        *,
+        reject: bool = False,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """Approve (or with `reject=True` reject) a waiting approval step as `approver`."""
+        call = _approve_call(execution_id, step_id, approver, reject, comment)
+        return _d(await self._send(call))
+
+    async def waits(self, execution_id: str) -> dict[str, Any]:
+        """The steps waiting now and what for."""
+        return _d(await self._send(_Call("GET", f"/executions/{_q(execution_id)}/waits")))
+
     async def retry(
         self, execution_id: str, from_step: str | None = None, input: dict[str, Any] | None = None
     ) -> str:
@@ -451,6 +639,60 @@ class AsyncWorkflows:
 
     async def list_functions(self) -> list[dict[str, Any]]:
         return _l(await self._send(_Call("GET", "/functions")))
+
+    async def list_templates(
+        self, text: str | None = None, tag: str | None = None
+    ) -> list[dict[str, Any]]:
+        return _l(await self._send(_templates_call(text, tag)))
+
+    async def get_template(self, template_id: str) -> dict[str, Any]:
+        return _d(await self._send(_Call("GET", f"/templates/{quote(template_id, safe='')}")))
+
+    async def install_template(
+        self, template_id: str, parameters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return _d(await self._send(_install_call(template_id, parameters)))
+
+    async def schedule(
+        self,
+        name: str,
+        cron_expression: str | None = None,
+        input: dict[str, Any] | None = None,
+        notifications: dict[str, list[str]] | None = None,
+        *,
+        every: str | None = None,
+        timezone: str = "UTC",
+        start_at: datetime | None = None,
+        end_at: datetime | None = None,
+        catch_up: str = "none",
+        schedule_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Start `name` on a cron expression (or `every="15m"`); the schedule with its id."""
+        options = _schedule_options(every, timezone, start_at, end_at, catch_up, schedule_id)
+        call = _schedule_call(name, cron_expression, input, notifications, options)
+        return _d(await self._send(call))
+
+    async def list_schedules(self, upcoming: int = 5) -> list[dict[str, Any]]:
+        return _l(await self._send(_Call("GET", "/schedules", params={"upcoming": upcoming})))
+
+    async def get_schedule(self, schedule_id: str, upcoming: int = 5) -> dict[str, Any]:
+        call = _Call("GET", f"/schedules/{_q(schedule_id)}", params={"upcoming": upcoming})
+        return _d(await self._send(call))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._send(_Call("DELETE", f"/schedules/{_q(schedule_id)}"))
+
+    async def pause_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return _d(await self._send(_Call("POST", f"/schedules/{_q(schedule_id)}/pause")))
+
+    async def resume_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return _d(await self._send(_Call("POST", f"/schedules/{_q(schedule_id)}/resume")))
+
+    async def publish_event(
+        self, event_type: str, data: Any = None, event_id: str | None = None
+    ) -> dict[str, Any]:
+        """Publish an event; the executions its triggers started (`executions`)."""
+        return _d(await self._send(_event_call(event_type, data, event_id)))
 
     async def aclose(self) -> None:
         await self._http.aclose()

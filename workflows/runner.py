@@ -12,8 +12,11 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import structlog
+from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from services.infra.logs import configure_logging
+from services.infra.metrics_server import MetricsServer
 from services.infra.settings import Settings
 
 __all__ = ["SERVICES", "build_services", "import_functions", "run_services"]
@@ -40,31 +43,43 @@ def import_functions(modules: Iterable[str]) -> Any:
 
 
 def build_services(
-    names: Iterable[str], settings: Settings, redis: Redis, webhook_secret: str = ""
+    names: Iterable[str],
+    settings: Settings,
+    redis: Redis,
+    webhook_secret: str = "",
+    metrics_registry: CollectorRegistry | None = None,
 ) -> list[Service]:
+    """The named services; all count into `metrics_registry` (one per process)."""
     registry = import_functions(settings.functions_module)
     built: list[Service] = []
     for name in names:
         if name == "orchestrator":
             from services.orchestrator import Orchestrator
 
-            built.append(Orchestrator(settings, redis))
+            built.append(Orchestrator(settings, redis, metrics_registry=metrics_registry))
         elif name == "dispatcher":
             from services.dispatcher import Dispatcher
 
-            built.append(Dispatcher(settings, redis, registry))
+            built.append(Dispatcher(settings, redis, registry, metrics_registry=metrics_registry))
         elif name == "worker":
             from services.worker import Worker
 
-            built.append(Worker(settings, registry, redis))
+            built.append(Worker(settings, registry, redis, metrics_registry=metrics_registry))
         elif name == "notifier":
             from services.notifier import Notifier
 
-            built.append(Notifier(settings, redis, webhook_secret=webhook_secret))
+            built.append(
+                Notifier(
+                    settings,
+                    redis,
+                    webhook_secret=webhook_secret,
+                    metrics_registry=metrics_registry,
+                )
+            )
         elif name == "trigger":
             from services.trigger import TriggerService
 
-            built.append(TriggerService(settings))
+            built.append(TriggerService(settings, metrics_registry=metrics_registry))
         else:
             raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
     return built
@@ -76,12 +91,17 @@ async def run_services(
     webhook_secret: str = "",
     started: asyncio.Event | None = None,
 ) -> None:
+    configure_logging(settings.log_level)
     # A blocking pool waits for a free connection instead of failing under bursts.
     pool = BlockingConnectionPool.from_url(
         settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
     )
     redis = Redis(connection_pool=pool)
-    services = build_services(names, settings, redis, webhook_secret)
+    metrics_registry = CollectorRegistry()
+    services = build_services(names, settings, redis, webhook_secret, metrics_registry)
+    metrics_server = MetricsServer.start(
+        metrics_registry, settings.http_host, settings.metrics_port
+    )
     loop = asyncio.get_running_loop()
 
     def stop_all() -> None:
@@ -98,4 +118,6 @@ async def run_services(
             if started is not None:
                 started.set()
     finally:
+        if metrics_server is not None:
+            metrics_server.close()
         await redis.aclose()

@@ -16,14 +16,17 @@ __all__ = [
     "Backoff",
     "ErrorHandling",
     "MetricDefinition",
+    "Notifications",
     "RetryStrategy",
     "Step",
+    "Trigger",
     "WorkflowDefinition",
 ]
 
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
-FUNCTION_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$"
+FUNCTION_PATTERN = r"^(workflow:)?[A-Za-z][A-Za-z0-9_.-]{0,200}$"  # workflow:<name> = child
 WORKFLOW_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$"
+EVENT_PATTERN_PATTERN = r"^(\*|[A-Za-z0-9_-]+)(\.(\*|[A-Za-z0-9_-]+))*$"
 
 
 class _Model(BaseModel):
@@ -64,6 +67,22 @@ class MetricDefinition(_Model):
     unit: str | None = None
 
 
+class Notifications(_Model):
+    """Recipients per outcome: e-mail addresses or `webhook:https://...` URLs."""
+
+    on_start: tuple[str, ...] = ()
+    on_complete: tuple[str, ...] = ()
+    on_failure: tuple[str, ...] = ()
+
+
+class Trigger(_Model):
+    """Start the workflow on events of type `event` (`noun.verb`, `*` matches one segment)."""
+
+    event: str = Field(pattern=EVENT_PATTERN_PATTERN, max_length=200)
+    filter: str | None = None
+    input: Any = None
+
+
 class Step(_Model):
     id: str = Field(pattern=STEP_ID_PATTERN)
     function: str = Field(pattern=FUNCTION_PATTERN)
@@ -73,6 +92,8 @@ class Step(_Model):
     retry: RetryStrategy | None = None
     timeout: int | None = Field(default=None, ge=1, le=86_400_000, description="ms")
     description: str = ""
+    compensate: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$")
+    on_timeout: str | None = Field(default=None, description="waits: step id, fail or continue")
 
 
 def _schema_of(value: Any) -> Any:
@@ -93,6 +114,8 @@ class WorkflowDefinition(_Model):
     parallelism: Literal["sequential", "auto"] = "sequential"
     output_mapping: Any = None
     timeout: int | None = Field(default=None, ge=1, description="whole execution, ms")
+    triggers: tuple[Trigger, ...] = Field(default=(), max_length=100)
+    notifications: Notifications | None = None
 
     @field_validator("input", "output", mode="before")
     @classmethod

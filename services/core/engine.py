@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from services.core import hooks
 from services.core.backoff import backoff_delay_ms
 from services.core.compiled import CompiledStep, CompiledWorkflow
 from services.core.expressions import ExpressionError, to_json_value, truthy
+from services.core.kpis import evaluate_kpis, take_reported
+from services.core.redaction import mask_input, redact, secret_values
 from services.core.state import (
     DONE_STEP,
     AuditEntry,
@@ -38,7 +41,11 @@ __all__ = [
     "start_execution",
 ]
 
-TimerKind = Literal["retry", "timeout", "execution_timeout"]
+TimerKind = Literal[
+    "retry", "timeout", "execution_timeout", "sleep", "wait_timeout", "wait_escalate",
+    "compensate_retry",
+]  # fmt: skip
+SYSTEM_ACTOR: dict[str, Any] = {"kind": "system"}  # step results and timers
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,7 @@ class Transition:
     timers: list[SetTimer] = field(default_factory=list)
     events: list[AuditEntry] = field(default_factory=list)
     duplicate: bool = False
+    effects: list[Any] = field(default_factory=list)  # waits/children (services.core.hooks)
 
 
 def _ms(delta: timedelta) -> int:
@@ -75,11 +83,19 @@ def _ms(delta: timedelta) -> int:
 class _Run:
     """One transition in progress: the workflow, the state, the clock and the effects."""
 
-    def __init__(self, wf: CompiledWorkflow, state: ExecutionState, now: datetime) -> None:
+    def __init__(
+        self,
+        wf: CompiledWorkflow,
+        state: ExecutionState,
+        now: datetime,
+        actor: dict[str, Any] | None = None,
+    ) -> None:
         self.wf = wf
         self.state = state
         self.now = now
         self.out = Transition(state)
+        self.actor = actor  # who caused this transition: the default actor of its entries
+        self.secrets = secret_values(wf.definition.input, state.input)
 
     def emit(
         self,
@@ -95,8 +111,8 @@ class _Run:
             type=type_,
             step_id=step_id,
             attempt=attempt,
-            actor=actor,
-            data=data,
+            actor=actor or self.actor,
+            data=redact(data, self.secrets),
         )
         self.state.history.append(entry)
         self.out.events.append(entry)
@@ -135,6 +151,8 @@ class _Run:
         run.attempt_started_at = self.now
         deadline = self.now + timedelta(milliseconds=cs.timeout_ms) if cs.timeout_ms else None
         self.emit("step.started", cs.id, run.attempt, function=run.function, input=rendered)
+        if hooks.on_dispatch(self, cs, run, rendered):  # built-in waits, child input checks
+            return
         self.out.dispatches.append(
             DispatchStep(cs.id, run.function, rendered, run.attempt, deadline, run.fallback)
         )
@@ -188,6 +206,7 @@ class _Run:
 
     # -- outcomes ------------------------------------------------------------------------
     def succeed_step(self, cs: CompiledStep, run: StepRun, output: Any) -> None:
+        output = take_reported(run, output)
         run.status = StepStatus.SUCCEEDED
         run.output = output
         run.error = None
@@ -280,14 +299,17 @@ class _Run:
         error: dict[str, Any] | None = None,
         actor: dict[str, Any] | None = None,
     ) -> None:
+        if hooks.before_finish(self, status, error):  # compensations first (saga)
+            return
         state = self.state
         state.status = status
         state.error = error
         state.finished_at = self.now
         for run in state.steps.values():
-            if run.status in (StepStatus.RUNNING, StepStatus.WAITING_RETRY):
+            if run.status in (StepStatus.RUNNING, StepStatus.WAITING_RETRY, StepStatus.WAITING):
                 run.status = StepStatus.CANCELLED
         data: dict[str, Any] = {"durationMs": _ms(self.now - state.created_at)}
+        data.update(evaluate_kpis(self.wf, state, self.context(), data["durationMs"]))
         if status == ExecutionStatus.COMPLETED:
             data["output"] = state.output
         if error is not None:
@@ -323,8 +345,8 @@ def start_execution(
         idempotency_key=idempotency_key,
         notifications=notifications,
     )
-    run = _Run(wf, state, now)
-    run.emit("execution.started", actor=actor, input=input_)
+    run = _Run(wf, state, now, actor)
+    run.emit("execution.started", actor=actor, input=mask_input(wf.definition.input, input_))
     problems = wf.input_errors(input_)
     if problems:
         message = "input does not match the input schema: " + "; ".join(problems)
@@ -349,10 +371,14 @@ def apply_step_result(
     error: dict[str, Any] | None = None,
 ) -> Transition:
     """Apply one attempt's outcome. Stale or repeated results change nothing."""
+    if hooks.is_compensation(step_id):
+        return hooks.apply_compensation_result(
+            wf, state, step_id, attempt, now, ok=ok, output=output, error=error
+        )
     run = state.steps.get(step_id)
     if state.terminal or run is None or run.status != StepStatus.RUNNING or run.attempt != attempt:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now)
+    active = _Run(wf, state, now, SYSTEM_ACTOR)
     cs = wf.step(step_id)
     if ok:
         active.succeed_step(cs, run, output)
@@ -372,7 +398,9 @@ def fire_timer(
     """A durable timer came due: a retry wait ended, a step or the execution timed out."""
     if state.terminal:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now)
+    if kind in hooks.TIMER_KINDS:
+        return hooks.fire_timer(wf, state, kind, step_id, attempt, now)
+    active = _Run(wf, state, now, SYSTEM_ACTOR)
     if kind == "execution_timeout":
         active.finish(
             ExecutionStatus.TIMED_OUT,
@@ -408,7 +436,7 @@ def cancel_execution(
 ) -> Transition:
     if state.terminal:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now)
+    active = _Run(wf, state, now, actor)
     error = {"type": "Cancelled", "message": reason or "cancelled"}
     active.finish(ExecutionStatus.CANCELLED, error, actor=actor)
     return active.result()
@@ -420,7 +448,7 @@ def pause_execution(
     """Running steps finish; nothing new is dispatched until resume."""
     if state.terminal or state.paused:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now)
+    active = _Run(wf, state, now, actor)
     state.paused = True
     state.status = ExecutionStatus.PAUSED
     active.emit("execution.paused", actor=actor)
@@ -432,7 +460,7 @@ def resume_execution(
 ) -> Transition:
     if state.terminal or not state.paused:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now)
+    active = _Run(wf, state, now, actor)
     state.paused = False
     state.status = ExecutionStatus.RUNNING
     active.emit("execution.resumed", actor=actor)
@@ -479,12 +507,12 @@ def retry_execution(
         retry_of=failed.execution_id,
         notifications=failed.notifications,
     )
-    active = _Run(wf, state, now)
+    active = _Run(wf, state, now, actor)
     restart_id = wf.steps[restart_at].id if restart_at < len(wf.steps) else None
     active.emit(
         "execution.started",
         actor=actor,
-        input=state.input,
+        input=mask_input(wf.definition.input, state.input),
         retryOf=failed.execution_id,
         fromStep=restart_id,
     )

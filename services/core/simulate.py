@@ -24,6 +24,7 @@ from services.core.engine import (
     start_execution,
 )
 from services.core.state import AuditEntry, ExecutionState
+from services.core.waits import deliver_signal, simulated_signals
 
 __all__ = ["SimulationResult", "format_simulation", "simulate"]
 
@@ -62,6 +63,9 @@ def simulate(
         for timer in transition.timers:
             counter += 1
             heapq.heappush(queue, (timer.due_at, counter, "timer", timer))
+        for signal in simulated_signals(transition, mocks):  # waits complete from --mock
+            counter += 1
+            heapq.heappush(queue, (now + STEP_LATENCY, counter, "signal", signal))
 
     first = start_execution(wf, execution_id, input_, now)
     state = first.state
@@ -73,6 +77,9 @@ def simulate(
         if kind == "timer":
             assert isinstance(item, SetTimer)
             absorb(fire_timer(wf, state, item.kind, item.step_id, item.attempt, now))
+            continue
+        if kind == "signal":
+            absorb(deliver_signal(wf, state, now, **item))
             continue
         assert isinstance(item, DispatchStep)
         if item.step_id in fail and not item.fallback:

@@ -42,6 +42,7 @@ class StepStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     WAITING_RETRY = "waiting_retry"
+    WAITING = "waiting"  # a built-in wait: sleep, waitForEvent, approval
     SUCCEEDED = "succeeded"
     SKIPPED = "skipped"
     FAILED = "failed"
@@ -70,6 +71,8 @@ class StepRun(_Model):
     attempt_started_at: datetime | None = None
     finished_at: datetime | None = None
     next_retry_at: datetime | None = None
+    wait: dict[str, Any] | None = None  # services.core.waits: what the waiting step waits for
+    kpis: dict[str, Any] | None = None  # what the function reported under `_kpis`
 
 
 class AuditEntry(_Model):
@@ -101,6 +104,10 @@ class ExecutionState(_Model):
     paused: bool = False
     notifications: dict[str, list[str]] | None = None
     history: list[AuditEntry] = Field(default_factory=list)
+    kpis: dict[str, float] = Field(default_factory=dict)
+    kpis_missing: dict[str, str] = Field(default_factory=dict)
+    parent: dict[str, Any] | None = None  # child workflow: {executionId, stepId, attempt}
+    compensation: dict[str, Any] | None = None  # services.core.saga: compensations in progress
 
     @property
     def terminal(self) -> bool:
@@ -112,6 +119,6 @@ class ExecutionState(_Model):
         current = [
             step_id
             for step_id, run in self.steps.items()
-            if run.status in (StepStatus.RUNNING, StepStatus.WAITING_RETRY)
+            if run.status in (StepStatus.RUNNING, StepStatus.WAITING_RETRY, StepStatus.WAITING)
         ]
         return {"done": done, "total": len(self.steps), "currentSteps": current}

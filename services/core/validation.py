@@ -16,13 +16,15 @@ from pydantic import ValidationError
 from services.core.compiled import NO_RETRY, CompiledStep, CompiledWorkflow
 from services.core.definition import WorkflowDefinition
 from services.core.expressions import ExpressionError, references
+from services.core.extension_checks import extension_issues
 from services.core.issues import DefinitionError, ValidationIssue, format_path
 from services.core.loader import ParsedText
 from services.core.templates import Template, compile_template, parse_condition
 
-__all__ = ["RESERVED_ROOTS", "compile_workflow", "validate_definition"]
+__all__ = ["RESERVED_ROOTS", "TRIGGER_ROOTS", "compile_workflow", "validate_definition"]
 
 RESERVED_ROOTS = frozenset({"input", "execution"})
+TRIGGER_ROOTS = frozenset({"event"})
 Loc = tuple[str | int, ...]
 Ref = tuple[str, ...]
 
@@ -253,6 +255,21 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             if step_id not in known:
                 checker.add(("metrics", index, "between", position), f"unknown step '{step_id}'")
 
+    for index, trigger in enumerate(definition.triggers):
+        trigger_refs: list[tuple[Loc, Ref]] = []
+        if trigger.filter is not None:
+            filter_loc: Loc = ("triggers", index, "filter")
+            _, filter_refs = checker.condition(trigger.filter, filter_loc)
+            trigger_refs += [(filter_loc, ref) for ref in filter_refs]
+        if trigger.input is not None:
+            _, refs = checker.template(trigger.input, ("triggers", index, "input"))
+            trigger_refs += [(loc, ref) for loc, rs in refs.items() for ref in rs]
+        for loc, ref in trigger_refs:
+            if ref and ref[0] not in TRIGGER_ROOTS:
+                checker.add(loc, f"unknown reference '{ref[0]}': a trigger can only read 'event'")
+
+    for loc, message in extension_issues(definition):  # onTimeout, compensate, workflow:<name>
+        checker.add(loc, message)
     if checker.issues:
         raise DefinitionError(checker.issues)
     assert input_validator is not None

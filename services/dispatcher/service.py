@@ -21,12 +21,14 @@ from typing import Any
 import httpx
 import structlog
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from contracts import ContractError, StepCommand, StepResult, decode, encode
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
+from services.infra.metrics import EngineMetrics
 from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
 from services.infra.store import StateStore
@@ -48,6 +50,7 @@ class Dispatcher:
         concurrency: int = 64,
         http_refresh_s: float = 5.0,
         worker_id: str | None = None,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry or FunctionRegistry()
@@ -62,6 +65,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
         self.counts = {"in_process": 0, "http": 0, "forwarded": 0, "dead_lettered": 0}
+        self.metrics = EngineMetrics.of(metrics_registry).service("dispatcher", self.bus)
 
     async def run(self) -> None:
         """Consume step commands until `stop()`."""
@@ -75,6 +79,7 @@ class Dispatcher:
             await consumer.start()
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
+                await self.metrics.consumed(consumer, batch)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     await self.process(records)
@@ -121,6 +126,7 @@ class Dispatcher:
         self, record: ConsumerRecord[Any, Any], command: StepCommand, route: str
     ) -> None:
         self.counts[route] += 1
+        self.metrics.engine.commands_routed.labels(route).inc()
         if route == "forwarded":
             topic = self.topics.function(command.function)
             await self.bus.publish(topic, _bytes(record), command.execution_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
@@ -71,6 +71,7 @@ class Bus:
             max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
         )
         self._pending: list[asyncio.Future[Any]] = []
+        self.on_dead_letter: Callable[[str], None] | None = None  # metrics: source topic
 
     async def start(self) -> None:
         await self.producer.start()
@@ -108,4 +109,6 @@ class Bus:
             key=key,
         )
         log.warning("dead_letter", topic=record.topic, offset=record.offset, reason=reason)
+        if self.on_dead_letter is not None:
+            self.on_dead_letter(record.topic)
         await self.publish(self.topics.dlq, encode(letter), key)

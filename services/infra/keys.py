@@ -11,15 +11,22 @@
 | `{p}:defs` | set | registered workflow names | none |
 | `{p}:idem:<workflow>:<key>` | string | execution id of an Idempotency-Key | 24 h |
 | `{p}:functions` | hash | declared HTTP functions (name -> JSON) | none |
+| `{p}:outcomes:<workflow>` | zset | one sample per ended execution by end time (ms) | 30 d |
+
+Outcome samples (`{"id", "version", "status", "durationMs", "kpis"}` JSON) feed
+`GET /workflows/{name}/metrics`; the newest `KPI_SAMPLES_CAP` are kept and the key expires
+`KPI_SAMPLES_TTL_S` after the last execution of the workflow ended.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["IDEMPOTENCY_TTL_S", "Keys"]
+__all__ = ["IDEMPOTENCY_TTL_S", "KPI_SAMPLES_CAP", "KPI_SAMPLES_TTL_S", "Keys"]
 
 IDEMPOTENCY_TTL_S = 24 * 3600
+KPI_SAMPLES_CAP = 10_000
+KPI_SAMPLES_TTL_S = 30 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +63,6 @@ class Keys:
     @property
     def functions(self) -> str:
         return f"{self.prefix}:functions"
+
+    def outcomes(self, workflow: str) -> str:
+        return f"{self.prefix}:outcomes:{workflow}"

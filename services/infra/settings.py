@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -12,6 +14,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WORKFLOWS_", extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    log_level: str = "INFO"
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_prefix: str = ""
     key_prefix: str = "wf"
@@ -25,10 +28,24 @@ class Settings(BaseSettings):
     timer_lease_ms: int = Field(default=30_000, ge=100)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    metrics_port: int = Field(default=0, ge=0, description="/metrics port; 0 = off")
     wait_timeout_s: float = Field(default=30.0, gt=0)
+    signal_buffer_s: float = Field(default=300.0, ge=0, description="early signals kept, s")
     max_message_bytes: int = 1_000_000
     functions_module: list[str] = Field(default_factory=list)
     http_function_timeout_ms: int = 10_000
     dashboard_url: str = "http://127.0.0.1:8000"
     webhook_urls: list[str] = Field(default_factory=list)
+    catalog_dirs: list[str] = Field(default_factory=list, description="extra template folders")
     state_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    scheduler_poll_ms: int = Field(default=200, ge=10, description="schedule due-check period")
+    schedule_grace_s: float = Field(default=60.0, ge=0, description="later than this is missed")
+    event_topics: dict[str, str] = Field(
+        default_factory=dict, description='topic -> event type, or "" for enveloped events'
+    )
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "workflows@localhost"

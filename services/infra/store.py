@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
+from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
 
 __all__ = ["StateStore"]
 
@@ -101,6 +101,20 @@ class StateStore:
                 if count:
                     pipe.ltrim(self.keys.outbox(execution_id), count, -1)
             await pipe.execute()
+
+    async def record_outcome(self, workflow: str, sample: str, ended_ms: int) -> None:
+        """Add an ended execution's sample (idempotent), keep the newest KPI_SAMPLES_CAP."""
+        key = self.keys.outcomes(workflow)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {sample: ended_ms})
+            pipe.zremrangebyrank(key, 0, -KPI_SAMPLES_CAP - 1)
+            pipe.expire(key, KPI_SAMPLES_TTL_S)
+            await pipe.execute()
+
+    async def outcomes(self, workflow: str, limit: int = KPI_SAMPLES_CAP) -> list[dict[str, Any]]:
+        """The newest `limit` samples of a workflow's ended executions, newest first."""
+        raw = await self.redis.zrevrange(self.keys.outcomes(workflow), 0, limit - 1)
+        return [json.loads(_text(m)) for m in raw]
 
     async def recent_executions(self, limit: int, offset: int = 0) -> list[str]:
         ids = await self.redis.zrevrange(self.keys.executions, offset, offset + limit - 1)

@@ -62,6 +62,8 @@ def recipients(
             urls.append(target)
         elif kind == "email" and target:
             emails.append(target)
+        elif "@" in recipient and ":" not in recipient:  # a bare e-mail address
+            emails.append(recipient)
         else:
             log.warning("unknown_recipient", recipient=recipient)
     return urls, emails

@@ -12,19 +12,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Coroutine
 from typing import Any
 
 import httpx
 import structlog
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from contracts import ContractError, LifecycleEvent, decode
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
+from services.infra.metrics import EngineMetrics
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 from services.notifier.channels import NOTIFIED_EVENTS, WebhookChannel, recipients, webhook_payload
+from services.notifier.email import EmailChannel, merge_notifications
 
 __all__ = ["Notifier"]
 
@@ -45,6 +49,7 @@ class Notifier:
         backoff_s: float = 0.5,
         timeout_s: float = 10.0,
         drain_s: float = 5.0,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -61,8 +66,16 @@ class Notifier:
         self._pending: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._webhooks: WebhookChannel | None = None
+        self._email = (
+            EmailChannel(
+                settings, redis, attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s
+            )
+            if settings.smtp_host
+            else None
+        )
         self.delivered = 0
         self.failed = 0
+        self.metrics = EngineMetrics.of(metrics_registry).service("notifier", self.bus)
 
     async def run(self) -> None:
         """Consume lifecycle events until `stop()`, then let running deliveries finish briefly."""
@@ -85,6 +98,7 @@ class Notifier:
             await consumer.start()
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
+                await self.metrics.consumed(consumer, batch)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     await self.process(records)
@@ -125,10 +139,13 @@ class Notifier:
             duration_ms=event.data.get("durationMs"),
             error=event.data.get("error"),
         )
+        self.metrics.engine.notifications.labels("log", "delivered").inc()
         urls, emails = recipients(
             event.type, await self._notifications(event.execution_id), self.settings.webhook_urls
         )
-        if emails:
+        for address in emails if self._email is not None else []:
+            await self._spawn(self._send_email(event, address))
+        if emails and self._email is None:
             log.info(
                 "email channel not configured", execution_id=event.execution_id, recipients=emails
             )
@@ -140,6 +157,34 @@ class Notifier:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
+    async def _spawn(self, delivery: Coroutine[Any, Any, None]) -> None:
+        while len(self._pending) >= self._max_pending:
+            await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.create_task(delivery)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _send_email(self, event: LifecycleEvent, address: str) -> None:
+        assert self._email is not None
+        try:
+            async with self._slots:
+                ok = await self._email.deliver(event, address)
+        except Exception:
+            log.exception("email_crashed", execution_id=event.execution_id)
+            ok = False
+        if ok:
+            self.delivered += 1
+        else:
+            self.failed += 1
+
+    async def _defined(self, state: dict[str, Any]) -> Any:
+        """The `notifications` of the definition version the execution runs."""
+        name, version = state.get("workflow"), state.get("workflowVersion")
+        if not isinstance(name, str) or not isinstance(version, int):
+            return None
+        found = await self.store.get_definition(name, version)
+        return json.loads(found[1]).get("notifications") if found else None
+
     async def _notifications(self, execution_id: str) -> dict[str, list[str]] | None:
         try:
             doc = await self.store.get_state(execution_id)
@@ -147,8 +192,14 @@ class Notifier:
         except Exception:  # no recipients of its own beats no notification at all
             log.exception("execution_state_unreadable", execution_id=execution_id)
             return None
-        notifications = state.get("notifications") if isinstance(state, dict) else None
-        return notifications if isinstance(notifications, dict) else None
+        if not isinstance(state, dict):
+            return None
+        try:
+            defined = await self._defined(state)
+        except Exception:  # the execution's own recipients still get told
+            log.exception("definition_unreadable", execution_id=execution_id)
+            defined = None
+        return merge_notifications(defined, state.get("notifications"))
 
     async def _deliver(self, url: str, payload: dict[str, Any]) -> None:
         assert self._webhooks is not None
@@ -158,6 +209,7 @@ class Notifier:
         except Exception:
             log.exception("webhook_crashed", url=url, execution_id=payload.get("executionId"))
             ok = False
+        self.metrics.engine.notifications.labels("webhook", "delivered" if ok else "failed").inc()
         if ok:
             self.delivered += 1
         else:

@@ -10,6 +10,7 @@ from contracts import (
     PauseExecution,
     ResumeExecution,
     RetryExecution,
+    SignalExecution,
     StartExecution,
     StepResult,
     TimerFired,
@@ -26,6 +27,8 @@ from services.core.engine import (
     start_execution,
 )
 from services.core.state import ExecutionState
+from services.core.waits import deliver_signal
+from services.orchestrator.signals import parent_of
 
 __all__ = ["Rejected", "transition_for"]
 
@@ -62,7 +65,7 @@ def transition_for(
                 input_=message.input or None,
                 actor=_actor(message),
             )
-        return start_execution(
+        started = start_execution(
             wf,
             message.execution_id,
             dict(message.input),
@@ -71,6 +74,8 @@ def transition_for(
             idempotency_key=message.idempotency_key,
             notifications=message.notifications,
         )
+        started.state.parent = parent_of(message)  # a child workflow reports to its parent
+        return started
     if state is None:
         raise Rejected(f"unknown execution '{message.execution_id}'")
     if isinstance(message, StepResult):
@@ -101,4 +106,17 @@ def transition_for(
             )
         state.retried_by = message.new_execution_id
         return Transition(state)
+    if isinstance(message, SignalExecution):
+        return deliver_signal(
+            wf,
+            state,
+            now,
+            name=message.name,
+            payload=message.payload,
+            signal_id=message.signal_id,
+            correlation=message.correlation,
+            step_id=message.step_id,
+            actor=_actor(message),
+            sent_at=message.sent_at,
+        )
     raise Rejected(f"unsupported message {type(message).__name__}")

@@ -1,4 +1,10 @@
-"""Turn a transition into outbox entries: step commands, lifecycle events, timers, index rows."""
+"""Turn a transition into outbox entries: step commands, lifecycle events, timers, index rows.
+
+Every lifecycle event is also written to the audit topic (same record, keyed by execution
+id, so one execution's entries stay in order). A transition that ends the execution adds a
+`kpi` entry: the outcome sample (status, duration, KPIs) recorded for the workflow's
+aggregates, idempotently (the member is deterministic, so a re-flush changes nothing).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,14 @@ from typing import Any
 from contracts import LifecycleEvent, StepCommand, command_id, encode
 from contracts.topics import Topics
 from services.core.engine import Transition
+from services.core.state import ExecutionState
+from services.orchestrator.signals import child_start_entry, extra_entries
 
-__all__ = ["outbox_entries", "timer_member"]
+__all__ = ["outbox_entries", "outcome_sample", "timer_member"]
+
+TERMINAL_EVENTS = frozenset(
+    {"execution.completed", "execution.failed", "execution.cancelled", "execution.timed_out"}
+)
 
 
 def timer_member(execution_id: str, kind: str, step_id: str, attempt: int) -> str:
@@ -20,6 +32,19 @@ def _ms(moment: Any) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def outcome_sample(state: ExecutionState) -> str:
+    """The aggregate sample of an ended execution (deterministic JSON: replays are no-ops)."""
+    took = (state.finished_at or state.updated_at) - state.created_at
+    sample = {
+        "id": state.execution_id,
+        "version": state.workflow_version,
+        "status": state.status.value,
+        "durationMs": int(took.total_seconds() * 1000),
+        "kpis": state.kpis,
+    }
+    return json.dumps(sample, sort_keys=True, separators=(",", ":"))
+
+
 def outbox_entries(transition: Transition, topics: Topics, new: bool = False) -> list[str]:
     state = transition.state
     eid = state.execution_id
@@ -27,6 +52,9 @@ def outbox_entries(transition: Transition, topics: Topics, new: bool = False) ->
     if new:
         entries.append(["index", eid, _ms(state.created_at)])
     for dispatch in transition.dispatches:
+        if dispatch.function.startswith("workflow:"):  # a child workflow: start it
+            entries.append(child_start_entry(state, dispatch, topics))
+            continue
         cid = command_id(eid, dispatch.step_id, dispatch.attempt)
         command = StepCommand(
             execution_id=eid,
@@ -58,4 +86,8 @@ def outbox_entries(transition: Transition, topics: Topics, new: bool = False) ->
             actor=entry.actor,
         )
         entries.append(["msg", topics.events, eid, encode(event).decode()])
+        entries.append(["msg", topics.audit, eid, encode(event).decode()])
+        if entry.type in TERMINAL_EVENTS:
+            entries.append(["kpi", state.workflow, outcome_sample(state), _ms(entry.at)])
+    entries.extend(extra_entries(transition, topics))  # waits, child results, child cancels
     return [json.dumps(e, separators=(",", ":")) for e in entries]

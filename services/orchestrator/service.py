@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from contracts import (
@@ -29,14 +30,17 @@ from contracts import (
     decode_control,
     encode,
 )
+from services.core.engine import Transition
 from services.core.state import ExecutionState
 from services.infra.definitions import DefinitionCache
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
+from services.infra.metrics import EngineMetrics
 from services.infra.settings import Settings
 from services.infra.store import StateStore, now_ms
 from services.orchestrator.handlers import Rejected, transition_for
 from services.orchestrator.outbox import outbox_entries
+from services.orchestrator.signals import ENTRY_KINDS, flush_entry, rejected_child
 
 __all__ = ["Orchestrator"]
 
@@ -46,7 +50,13 @@ CAS_ATTEMPTS = 8
 
 
 class Orchestrator:
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        *,
+        metrics_registry: CollectorRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self.store = StateStore(redis, Keys(settings.key_prefix))
         self.definitions = DefinitionCache(self.store)
@@ -54,6 +64,7 @@ class Orchestrator:
         self.topics = self.bus.topics
         self._stopping = asyncio.Event()
         self.applied = 0
+        self.metrics = EngineMetrics.of(metrics_registry).service("orchestrator", self.bus)
 
     async def run(self) -> None:
         """Consume until `stop()`; also fires due timers."""
@@ -82,6 +93,7 @@ class Orchestrator:
         failures = 0
         while not self._stopping.is_set():
             batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
+            await self.metrics.consumed(consumer, batch)
             records = [r for rs in batch.values() for r in rs]
             if not records:
                 continue
@@ -146,17 +158,19 @@ class Orchestrator:
                     counts[execution_id] = counts.get(execution_id, 0) + len(leftovers)
                 first = False
                 try:
-                    entries, terminal = await self._apply(message, doc)
+                    entries, transition = await self._apply(message, doc)
                 except Rejected as exc:
                     await self.bus.dead_letter(record, str(exc), "rejected")
+                    await rejected_child(self.bus, message, str(exc))  # fail the parent step
                     break
-                if entries is None:
+                if entries is None or transition is None:
                     break
-                ttl = self.settings.state_ttl_s if terminal else 0
+                ttl = self.settings.state_ttl_s if transition.state.terminal else 0
                 new_rev = await self.store.save(execution_id, rev, entries[0], entries[1:], ttl)
                 if new_rev < 0:
                     continue
                 self.applied += 1
+                self.metrics.engine.observe_transition(transition)
                 await self._publish(entries[1:], timers, index)
                 counts[execution_id] = counts.get(execution_id, 0) + len(entries) - 1
                 break
@@ -164,8 +178,10 @@ class Orchestrator:
                 log.error("cas_exhausted", execution_id=execution_id)
                 raise RuntimeError(f"could not save execution {execution_id}: too much contention")
 
-    async def _apply(self, message: Any, doc: str | None) -> tuple[list[str] | None, bool]:
-        """Returns ([state JSON, *outbox entries], terminal) or (None, _) for a duplicate."""
+    async def _apply(
+        self, message: Any, doc: str | None
+    ) -> tuple[list[str] | None, Transition | None]:
+        """Returns ([state JSON, *outbox entries], transition) or (None, None) for a duplicate."""
         state = ExecutionState.model_validate_json(doc) if doc else None
         previous = None
         if isinstance(message, StartExecution):
@@ -184,14 +200,14 @@ class Orchestrator:
             raise Rejected(f"unknown workflow '{name}' version {version or 'latest'}")
         transition = transition_for(message, wf, state, previous)
         if transition.duplicate:
-            return None, False
+            return None, None
         entries = outbox_entries(transition, self.topics, new=state is None)
         if isinstance(message, RetryExecution):
             entries.append(self._retry_start(message, transition.state))
         return [
             transition.state.model_dump_json(by_alias=True),
             *entries,
-        ], transition.state.terminal
+        ], transition
 
     def _retry_start(self, message: RetryExecution, old: ExecutionState) -> str:
         start = StartExecution(
@@ -218,6 +234,10 @@ class Orchestrator:
                 timers.append((entry[1], int(entry[2])))
             elif entry[0] == "index":
                 index.append((entry[1], int(entry[2])))
+            elif entry[0] == "kpi":  # idempotent: a re-flushed sample changes nothing
+                await self.store.record_outcome(entry[1], entry[2], int(entry[3]))
+            elif entry[0] in ENTRY_KINDS:  # waits: correlation index, early-signal buffer
+                await flush_entry(self.store.redis, self.bus, self.settings, entry)
 
     # -- durable timers -------------------------------------------------------------------
     async def _timer_loop(self) -> None:

@@ -182,12 +182,26 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
 
 
-def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
-    """The API app; its lifespan connects Redis and starts the Kafka producer."""
+def create_app(
+    settings: Settings,
+    redis: Redis | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """The API app; its lifespan connects Redis and starts the Kafka producer.
+
+    `/metrics` serves `metrics_registry` (shared with the other services of the process).
+    """
+    from services.trigger.background import TriggerBackground
+    from services.trigger.routes_dashboard import router as dashboard_router
+    from services.trigger.routes_events import router as events_router
     from services.trigger.routes_executions import router as executions_router
+    from services.trigger.routes_metrics import router as metrics_router
+    from services.trigger.routes_schedules import router as schedules_router
+    from services.trigger.routes_signals import router as signals_router
+    from services.trigger.routes_templates import router as templates_router
     from services.trigger.routes_workflows import router as workflows_router
 
-    registry = CollectorRegistry()
+    registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
     ctx = Context(
         settings=settings,
         registry=registry,
@@ -209,9 +223,11 @@ def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
         ctx.store = StateStore(client, ctx.keys)
         ctx.definitions = DefinitionCache(ctx.store)
         ctx.producer_started = True
+        await background.start()  # the scheduler loop and the event-topic consumer
         try:
             yield
         finally:
+            await background.stop()
             ctx.producer_started = False
             ctx.store = ctx.bus = ctx.definitions = None
             await bus.stop()
@@ -225,9 +241,16 @@ def create_app(settings: Settings, redis: Redis | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.triggers = background = TriggerBackground(ctx)
     _install_error_handlers(app)
     app.include_router(workflows_router)
     app.include_router(executions_router)
+    app.include_router(schedules_router)
+    app.include_router(events_router)
+    app.include_router(signals_router)
+    app.include_router(metrics_router)
     app.include_router(ops_router)
+    app.include_router(dashboard_router)
+    app.include_router(templates_router)
     app.add_middleware(MetricsMiddleware, ctx=ctx)
     return app

@@ -20,6 +20,7 @@ from contracts import (
     StartExecution,
     encode,
 )
+from services.core.redaction import mask_input, redact, secret_values
 from services.core.state import TERMINAL_EXECUTION, ExecutionState
 from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context, context
 from services.trigger.routes_workflows import NOT_FOUND, caller_id, read_json_body
@@ -150,7 +151,11 @@ async def execute(
     if key:
         claimed = await store.claim_idempotency_key(name, key, execution_id)
         deduplicated, execution_id = claimed != execution_id, claimed
-    if not deduplicated:
+    # A claimed key whose execution has no state yet may belong to a request that died between
+    # the claim and the publish (kill -9, or a failed undo): publish its start again, else the
+    # execution is lost. The orchestrator ignores a start for an execution that exists.
+    republish = deduplicated and await store.get_state(execution_id) is None
+    if not deduplicated or republish:
         start = StartExecution(
             execution_id=execution_id,
             workflow=name,
@@ -164,9 +169,10 @@ async def execute(
             await bus.publish(ctx.topics.start, encode(start), execution_id)
             await bus.flush()
         except Exception as exc:  # the broker refused: undo the claim so a retry can start it
-            await store.redis.delete(ctx.accepted_key(execution_id))
-            if key:
-                await store.redis.delete(ctx.keys.idempotency(name, key))
+            if not republish:  # (a republish keeps the claim: a retry publishes again)
+                await store.redis.delete(ctx.accepted_key(execution_id))
+                if key:
+                    await store.redis.delete(ctx.keys.idempotency(name, key))
             raise ApiProblem(503, f"could not publish the start command: {exc}") from None
     accepted = ExecuteAccepted(
         execution_id=execution_id,
@@ -202,6 +208,11 @@ async def get_execution(
     state = await _load(ctx, execution_id)
     if state is not None:
         view = execution_view(state, include_metrics, include_audit_trail)
+        workflow = await ctx.ready()[2].get(state.workflow, state.workflow_version)
+        if workflow is not None:  # secret input fields never leave through the API
+            schema = workflow.definition.input
+            view["input"] = mask_input(schema, state.input)
+            view["steps"] = redact(view["steps"], secret_values(schema, state.input))
     else:
         accepted = await _accepted(ctx, execution_id)
         if accepted is None:

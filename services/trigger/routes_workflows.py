@@ -9,9 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.core.compiled import CompiledWorkflow
 from services.core.issues import DefinitionError
 from services.core.loader import ParsedText, parse_definition_text
 from services.core.validation import compile_workflow
+from services.infra.store import StateStore
 from services.trigger.app import ApiProblem, context
 from services.trigger.schemas import (
     ErrorBody,
@@ -22,7 +24,7 @@ from services.trigger.schemas import (
     WorkflowSummary,
 )
 
-__all__ = ["caller_id", "read_json_body", "router"]
+__all__ = ["caller_id", "read_json_body", "router", "store_compiled"]
 
 router = APIRouter()
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
@@ -103,13 +105,20 @@ async def register_workflow(request: Request) -> JSONResponse:
         raise ApiProblem(
             422, "invalid workflow definition", issues=[i.to_json() for i in exc.issues]
         ) from None
+    body = await store_compiled(store, compiled, caller_id(request))
+    return JSONResponse(body.wire(), status_code=201 if body.created else 200)
+
+
+async def store_compiled(
+    store: StateStore, compiled: CompiledWorkflow, registered_by: str
+) -> RegisterResponse:
+    """Register a validated definition: a new immutable version unless identical to the latest."""
     wire = compiled.definition.to_wire()
     wire.pop("version", None)
     doc = json.dumps(wire, sort_keys=True, separators=(",", ":"))
-    meta = {"registeredAt": datetime.now(UTC).isoformat(), "registeredBy": caller_id(request)}
+    meta = {"registeredAt": datetime.now(UTC).isoformat(), "registeredBy": registered_by}
     version, created = await store.register_definition(compiled.name, doc, meta)
-    body = RegisterResponse(name=compiled.name, version=version, created=created)
-    return JSONResponse(body.wire(), status_code=201 if created else 200)
+    return RegisterResponse(name=compiled.name, version=version, created=created)
 
 
 @router.get(

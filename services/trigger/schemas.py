@@ -103,6 +103,8 @@ class ExecutionMetrics(ApiModel):
     step_durations_ms: dict[str, int] = Field(default_factory=dict)
     attempts: dict[str, int] = Field(default_factory=dict)
     retries: int = 0
+    kpis: dict[str, float] = Field(default_factory=dict, description="business KPIs, once ended")
+    kpis_missing: dict[str, str] = Field(default_factory=dict, description="KPI -> why no number")
 
 
 class ExecutionSummary(ApiModel):
@@ -183,6 +185,8 @@ def _metrics(state: ExecutionState) -> ExecutionMetrics:
         step_durations_ms=durations,
         attempts=attempts,
         retries=sum(max(n - 1, 0) for n in attempts.values()),
+        kpis=state.kpis,
+        kpis_missing=state.kpis_missing,
     )
 
 

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Generator
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from services.infra.settings import Settings
 from services.trigger.app import create_app
@@ -23,9 +24,11 @@ class _Server(uvicorn.Server):
 class TriggerService:
     """Serves `create_app(settings)` on `settings.http_host:http_port` until `stop()`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, metrics_registry: CollectorRegistry | None = None
+    ) -> None:
         self.settings = settings
-        self.app = create_app(settings)
+        self.app = create_app(settings, metrics_registry=metrics_registry)
         config = uvicorn.Config(
             self.app,
             host=settings.http_host,

@@ -15,10 +15,12 @@ from typing import Any
 
 import structlog
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from contracts import ContractError, StepCommand, decode, encode
 from services.infra.kafka import Bus, ensure_topics, make_consumer
+from services.infra.metrics import EngineMetrics
 from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
 from workflows.functions import FunctionRegistry, default_registry, run_function
@@ -38,6 +40,7 @@ class Worker:
         *,
         concurrency: int = 64,
         worker_id: str | None = None,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else default_registry
@@ -50,6 +53,7 @@ class Worker:
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = asyncio.Event()
         self.handled = 0
+        self.metrics = EngineMetrics.of(metrics_registry).service("worker", self.bus)
 
     async def run(self) -> None:
         """Consume the registered functions' topics until `stop()`."""
@@ -77,6 +81,7 @@ class Worker:
             log.info("worker_started", worker_id=self.worker_id, functions=self.registry.names())
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
+                await self.metrics.consumed(consumer, batch)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
                     await self.process(records)

@@ -24,10 +24,14 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         runtime.register(commands)
-        from workflows.cli import api, dlq
+        from workflows.cli import api, dlq, templates
 
         api.register(commands)
         dlq.register(commands)
+        templates.register(commands)
+        from workflows.cli import approvals
+
+        approvals.register(commands)
     return parser
 
 

@@ -20,6 +20,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
         values["functions_module"] = args.functions
     if getattr(args, "port", None):
         values["http_port"] = args.port
+    if getattr(args, "metrics_port", None):
+        values["metrics_port"] = args.metrics_port
     return Settings(**values)
 
 
@@ -62,10 +64,14 @@ def register(commands: Any) -> None:
         help="import this module's @function definitions (dispatcher/worker)",
     )
     run.add_argument("--port", type=int, help="HTTP port of the trigger service")
+    run.add_argument(
+        "--metrics-port", type=int, help="serve /metrics on this port (the trigger: on --port)"
+    )
     run.set_defaults(handler=cmd_run)
 
     dev = commands.add_parser("dev", help="all services in one process with an embedded broker")
     dev.add_argument("--functions", action="append", default=[], metavar="MODULE")
     dev.add_argument("--port", type=int, help="HTTP port (default 8000)")
+    dev.add_argument("--metrics-port", type=int, help="also serve /metrics on this port")
     dev.add_argument("--redis-url", help="use this Redis instead of starting one")
     dev.set_defaults(handler=cmd_dev)
