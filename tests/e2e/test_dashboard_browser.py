@@ -335,3 +335,45 @@ async def test_typed_form_fields_and_the_control_buttons(stack: str) -> None:
         "tags": ["a", "b"],
     }
     assert first["retriedBy"] == second_id and second["retryOf"] == first_id
+
+
+@pytest.mark.timeout(240)
+async def test_install_a_template_from_the_templates_page(stack: str) -> None:
+    base_url = stack
+    await _ready_and_registered(base_url, CONTROLS)
+    async with _browser() as (page, problems):
+        await page.goto(f"{base_url}/")
+        await page.get_by_test_id("nav-templates").click()
+        await expect(page).to_have_url(re.compile(r"#/templates$"))
+        rows = page.get_by_test_id("template-row")
+        await expect(rows.first).to_be_visible()
+        await page.get_by_test_id("template-tag").select_option("hr")
+        await expect(page).to_have_url(re.compile(r"#/templates\?tag=hr$"))
+        await expect(page.get_by_test_id("template-tag")).to_have_value("hr")
+        onboarding = page.locator('[data-testid="template-row"][data-id="employee-onboarding"]')
+        await expect(onboarding).to_be_visible()
+        for row in await rows.all():
+            assert "hr" in await row.locator(".tag").all_inner_texts()
+        await _shot(page, "templates")
+
+        await page.get_by_test_id("template-link-employee-onboarding").click()
+        await expect(page).to_have_url(re.compile(r"#/templates/employee-onboarding$"))
+        await expect(page.get_by_test_id("template-tags")).to_contain_text("hr")
+        await expect(page.get_by_test_id("template-functions")).to_contain_text("createAccounts")
+        await expect(page.get_by_test_id("template-description")).to_contain_text("new hire")
+        field = page.get_by_test_id("input-workflowName")
+        await expect(field).to_have_value("employeeOnboarding")
+        await field.fill("e2eOnboarding")
+        await page.get_by_test_id("install-submit").click()
+        await expect(page.get_by_test_id("installed-name")).to_have_text("e2eOnboarding")
+        await expect(page.get_by_test_id("installed-version")).to_have_text("v1")
+        start = page.get_by_test_id("installed-start")
+        await expect(start).to_have_attribute("href", "#/start/e2eOnboarding")
+        await _shot(page, "template-installed")
+
+        await page.get_by_test_id("nav-workflows").click()
+        await expect(page.get_by_test_id("workflow-row-e2eOnboarding")).to_contain_text("v1")
+        await page.get_by_test_id("start-e2eOnboarding").click()
+        await expect(page.get_by_test_id("field-employeeId")).to_contain_text("*")
+
+    assert not problems, problems

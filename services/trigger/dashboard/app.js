@@ -1,6 +1,6 @@
 // Workflows dashboard: a dependency-free single-page app over the trigger service's JSON API.
 // Hash routes: #/workflows, #/executions?workflow=&status=, #/executions/<id>, #/start/<workflow>,
-// #/schedules. Everything is rendered with DOM APIs (text, never HTML strings from the API).
+// #/schedules, #/templates?q=&tag=, #/templates/<id>. Everything is rendered with DOM APIs (text, never HTML strings from the API).
 
 const TERMINAL = new Set(["completed", "failed", "cancelled", "timed_out"]);
 const RETRYABLE = new Set(["failed", "cancelled", "timed_out"]);
@@ -214,6 +214,8 @@ async function route() {
     else if (parts[0] === "executions") await executionsPage(view, page, params);
     else if (parts[0] === "start" && parts[1]) await startPage(view, page, parts[1]);
     else if (parts[0] === "schedules") await schedulesPage(view, page);
+    else if (parts[0] === "templates" && parts[1]) await templatePage(view, page, parts[1]);
+    else if (parts[0] === "templates") await templatesPage(view, page, params);
     else await workflowsPage(view, page);
   } catch (err) {
     if (page.alive) fill(view, errorBox(err));
@@ -818,6 +820,111 @@ async function schedulesPage(view, page) {
       h("th", {}, "Last fire"), h("th", {}, ""))),
     body), h("div", { class: "actions" }, note)));
   if (await load()) page.every(WORKFLOWS_MS, load);
+}
+
+// ---------------------------------------------------------------- templates
+
+async function templatesPage(view, page, params) {
+  document.title = "Templates · dashboard";
+  const q = params.get("q") || "";
+  const tag = params.get("tag") || "";
+  const go = (text, t) => {
+    const query = new URLSearchParams();
+    if (text) query.set("q", text);
+    if (t) query.set("tag", t);
+    location.hash = `#/templates${query.toString() ? `?${query}` : ""}`;
+  };
+  const search = h("input", { type: "text", testid: "template-search", placeholder: "search id, title, description", value: q });
+  const tagSelect = h("select", { testid: "template-tag", onchange: () => go(search.value.trim(), tagSelect.value) },
+    h("option", { value: "" }, "any tag"));
+  const form = h("form", { class: "toolbar", testid: "template-filters",
+    onsubmit: (event) => { event.preventDefault(); go(search.value.trim(), tagSelect.value); } },
+  h("label", {}, "Search", search), h("label", {}, "Tag", tagSelect),
+  h("button", { type: "submit", testid: "template-search-submit" }, "Search"));
+  const query = new URLSearchParams();
+  if (q) query.set("q", q);
+  if (tag) query.set("tag", tag);
+  const [all, list] = await Promise.all([api("/templates"), api(`/templates${query.toString() ? `?${query}` : ""}`)]);
+  if (!page.alive) return;
+  const tags = new Set(all.flatMap((t) => t.tags || []));
+  if (tag) tags.add(tag);
+  for (const t of [...tags].sort()) tagSelect.append(h("option", { value: t }, t));
+  tagSelect.value = tag;
+  const rows = list.length
+    ? list.map((t) => h("tr", { testid: "template-row", "data-id": t.id },
+      h("td", {}, h("a", { href: `#/templates/${enc(t.id)}`, testid: `template-link-${t.id}` }, h("strong", {}, t.title || t.id)),
+        h("div", { class: "muted small mono" }, t.id)),
+      h("td", { class: "muted" }, t.description || ""),
+      h("td", {}, (t.tags || []).map((x) => h("span", { class: "tag" }, x))),
+      h("td", {}, h("a", { class: "button primary", href: `#/templates/${enc(t.id)}` }, "Install…"))))
+    : h("tr", {}, h("td", { colspan: 4, class: "empty", testid: "no-templates" }, "No templates match."));
+  fill(view, h("h1", {}, "Templates", h("span", { class: "sub", testid: "templates-count" }, `${list.length} of ${all.length}`)),
+    form,
+    h("div", { class: "panel" }, h("table", { testid: "templates-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Template"), h("th", {}, "Description"), h("th", {}, "Tags"), h("th", {}, ""))),
+      h("tbody", { testid: "templates-body" }, rows))));
+}
+
+async function templatePage(view, page, id) {
+  document.title = `Template ${id} · dashboard`;
+  const t = await api(`/templates/${enc(id)}`);
+  if (!page.alive) return;
+  const schema = t.parameters && typeof t.parameters === "object" ? t.parameters : {};
+  const props = schema.properties && typeof schema.properties === "object" ? schema.properties : {};
+  const required = new Set(Array.isArray(schema.required) ? schema.required : []);
+  const fields = fieldOrder(Object.keys(props), [...required]).map((key) => buildField(key, props[key] || {}, required.has(key)));
+  const formError = h("div", { class: "form-error", testid: "form-error", hidden: true });
+  const result = h("div", { class: "panel", testid: "install-result", hidden: true });
+  const submit = h("button", { type: "submit", class: "primary", testid: "install-submit" }, "Install");
+  const form = h("form", { class: "start panel", novalidate: true, testid: "install-form", onsubmit: onSubmit },
+    h("h2", {}, "Install"),
+    fields.length ? fields.map((f) => f.el) : h("p", { class: "muted" }, "This template has no parameters."),
+    h("div", { class: "form-actions" }, submit, h("a", { href: "#/templates" }, "Back"), formError));
+  const functions = t.functionNames || [];
+  fill(view,
+    h("div", { class: "crumbs" }, h("a", { href: "#/templates" }, "← Templates")),
+    h("h1", {}, t.title || t.id, h("span", { class: "sub mono" }, t.id)),
+    h("div", { class: "panel", testid: "template-detail" },
+      h("p", { testid: "template-description" }, t.description || ""),
+      h("div", { class: "facts" },
+        h("div", {}, h("span", {}, "Tags"), h("strong", { testid: "template-tags" }, (t.tags || []).join(", ") || "–")),
+        h("div", {}, h("span", {}, "Functions"), h("strong", { testid: "template-functions" }, functions.join(", ") || "–")),
+        h("div", {}, h("span", {}, "Function module"), h("strong", { class: "mono" }, t.functions || "–"))),
+      h("h2", { class: "spaced" }, "Parameters"), pretty(schema)),
+    form, result);
+
+  async function onSubmit(event) {
+    event.preventDefault();
+    formError.hidden = true;
+    const parameters = {};
+    let bad = false;
+    for (const f of fields) {
+      showIssue(f, null);
+      try {
+        const value = f.read();
+        if (value !== undefined) parameters[f.key] = value;
+      } catch (err) {
+        showIssue(f, err.message);
+        bad = true;
+      }
+    }
+    if (bad) return;
+    submit.disabled = true;
+    try {
+      const wf = await api(`/templates/${enc(id)}/install`, { method: "POST", body: { parameters } });
+      result.hidden = false;
+      fill(result, h("strong", {}, "Installed "),
+        h("span", { class: "mono", testid: "installed-name" }, wf.name), " ",
+        h("span", { testid: "installed-version" }, `v${wf.version}`), " ",
+        h("a", { class: "button primary", href: `#/start/${enc(wf.name)}`, testid: "installed-start" }, `Start ${wf.name}`), " ",
+        h("a", { class: "button", href: "#/workflows" }, "All workflows"));
+    } catch (err) {
+      formError.hidden = false;
+      formError.textContent = [err.message, ...((err.body && err.body.issues) || []).map((i) => `${i.path}: ${i.message}`)].join(" · ");
+    } finally {
+      submit.disabled = false;
+    }
+  }
 }
 
 window.addEventListener("hashchange", route);
