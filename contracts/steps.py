@@ -59,6 +59,11 @@ class StepResult(Message):
     worker_id: str | None = None
     started_at: AwareDatetime | None = None
     finished_at: AwareDatetime | None = None
+    call: dict[str, Any] | None = Field(
+        default=None,
+        description="What the attempt called, for the audit trail, e.g. an HTTP function's "
+        "`{method, url, status, durationMs}`; never header values or secrets.",
+    )
 
     @model_validator(mode="after")
     def _ok_matches_error(self) -> Self:

@@ -80,6 +80,11 @@ def _ms(delta: timedelta) -> int:
     return int(delta.total_seconds() * 1000)
 
 
+def _with_call(call: dict[str, Any] | None) -> dict[str, Any]:
+    """Audit data for what a step attempt called (StepResult.call), when it says."""
+    return {"call": call} if call else {}
+
+
 class _Run:
     """One transition in progress: the workflow, the state, the clock and the effects."""
 
@@ -205,7 +210,9 @@ class _Run:
         return False
 
     # -- outcomes ------------------------------------------------------------------------
-    def succeed_step(self, cs: CompiledStep, run: StepRun, output: Any) -> None:
+    def succeed_step(
+        self, cs: CompiledStep, run: StepRun, output: Any, call: dict[str, Any] | None = None
+    ) -> None:
         output = take_reported(run, output)
         run.status = StepStatus.SUCCEEDED
         run.output = output
@@ -220,10 +227,17 @@ class _Run:
             output=output,
             durationMs=took,
             fallback=run.fallback,
+            **_with_call(call),
         )
         self.advance()
 
-    def step_error(self, cs: CompiledStep, run: StepRun, error: dict[str, Any]) -> None:
+    def step_error(
+        self,
+        cs: CompiledStep,
+        run: StepRun,
+        error: dict[str, Any],
+        call: dict[str, Any] | None = None,
+    ) -> None:
         """A failed attempt: retry with backoff, else the fallback, else fail the execution."""
         run.error = error
         attempts = run.attempt - run.fallback_from_attempt
@@ -243,11 +257,19 @@ class _Run:
                 delayMs=delay,
                 nextAttempt=run.attempt + 1,
                 retryAt=due.isoformat(),
+                **_with_call(call),
             )
             self.out.timers.append(SetTimer("retry", cs.id, run.attempt, due))
             return
         if cs.fallback_function and not run.fallback:
-            self.emit("step.failed", cs.id, run.attempt, function=run.function, error=error)
+            self.emit(
+                "step.failed",
+                cs.id,
+                run.attempt,
+                function=run.function,
+                error=error,
+                **_with_call(call),
+            )
             run.fallback = True
             run.fallback_from_attempt = run.attempt
             self.emit("step.fallback", cs.id, run.attempt, function=cs.fallback_function)
@@ -259,13 +281,28 @@ class _Run:
             str(error.get("type", "Error")),
             f"step '{cs.id}' ({run.function}) failed after {attempts} attempt(s): "
             f"{error.get('message', '')}",
+            call,
         )
 
-    def fail_step(self, cs: CompiledStep, run: StepRun, type_: str, message: str) -> None:
+    def fail_step(
+        self,
+        cs: CompiledStep,
+        run: StepRun,
+        type_: str,
+        message: str,
+        call: dict[str, Any] | None = None,
+    ) -> None:
         run.status = StepStatus.FAILED
         run.finished_at = self.now
         run.error = {**(run.error or {}), "type": type_, "message": message}
-        self.emit("step.failed", cs.id, run.attempt or None, function=run.function, error=run.error)
+        self.emit(
+            "step.failed",
+            cs.id,
+            run.attempt or None,
+            function=run.function,
+            error=run.error,
+            **_with_call(call),
+        )
         self.finish(ExecutionStatus.FAILED, error={**run.error, "stepId": cs.id})
 
     def complete(self) -> None:
@@ -369,8 +406,12 @@ def apply_step_result(
     ok: bool,
     output: Any = None,
     error: dict[str, Any] | None = None,
+    call: dict[str, Any] | None = None,
 ) -> Transition:
-    """Apply one attempt's outcome. Stale or repeated results change nothing."""
+    """Apply one attempt's outcome. Stale or repeated results change nothing.
+
+    `call` (StepResult.call: what the attempt called) goes into the step's audit data.
+    """
     if hooks.is_compensation(step_id):
         return hooks.apply_compensation_result(
             wf, state, step_id, attempt, now, ok=ok, output=output, error=error
@@ -381,9 +422,10 @@ def apply_step_result(
     active = _Run(wf, state, now, SYSTEM_ACTOR)
     cs = wf.step(step_id)
     if ok:
-        active.succeed_step(cs, run, output)
+        active.succeed_step(cs, run, output, call)
     else:
-        active.step_error(cs, run, error or {"type": "Error", "message": "unknown error"})
+        error = error or {"type": "Error", "message": "unknown error"}
+        active.step_error(cs, run, error, call)
     return active.result()
 
 

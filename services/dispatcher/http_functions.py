@@ -6,11 +6,19 @@ A declaration (`StateStore.declare_function(name, spec)`) is JSON like
 2xx -> ok with the JSON body as output; 5xx, 408, 425, 429, timeouts and connection
 errors -> retryable; any other status -> final. An error body `{"type", "message"}` (or
 `{"error": {"type", "message"}}`) names the error.
+
+Header values may reference secrets as `${secret:NAME}`: resolved at call time from the
+environment (`WORKFLOWS_SECRET_<NAME>`) or the JSON object in `Settings.secrets_file`; a
+missing one is a final `MissingSecret` error naming it. The result's `call`
+(`{method, url, status, durationMs}`) reaches the audit trail; header values never do, and
+resolved secret values are scrubbed from error messages.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +37,8 @@ log = structlog.get_logger(__name__)
 RETRYABLE_4XX = frozenset({408, 425, 429})
 _MAX_ERROR_TEXT = 500
 _BODYLESS = frozenset({"GET", "DELETE"})
+_SECRET_REF = re.compile(r"\$\{secret:([A-Za-z0-9_.-]+)\}")
+SECRET_ENV_PREFIX = "WORKFLOWS_SECRET_"
 
 
 class HttpFunctions:
@@ -78,12 +88,66 @@ async def call_http_function(
     """Send the step input to the function's URL and turn the response into a StepResult."""
     started = datetime.now(UTC)
     bound = log.bind(execution_id=command.execution_id, step_id=command.step_id)
+    method = str(spec.get("method") or "POST").upper()
+    call: dict[str, Any] = {"method": method, "url": spec.get("url"), "status": None}
+    secrets: list[str] = []
+    clock = time.monotonic()
     try:
-        output = await _post(client, spec, command, settings)
+        output = await _post(client, spec, command, settings, call, secrets)
     except _Failed as failed:
-        bound.info("http_function_failed", type=failed.error.type, error=failed.error.message)
-        return step_result(command, started, worker_id, error=failed.error)
-    return step_result(command, started, worker_id, output=output)
+        call["durationMs"] = round((time.monotonic() - clock) * 1000)
+        error = failed.error.model_copy(update={"message": _scrub(failed.error.message, secrets)})
+        bound.info("http_function_failed", type=error.type, error=error.message, **call)
+        result = step_result(command, started, worker_id, error=error)
+        return result.model_copy(update={"call": call})
+    call["durationMs"] = round((time.monotonic() - clock) * 1000)
+    bound.info("http_function_called", **call)
+    result = step_result(command, started, worker_id, output=output)
+    return result.model_copy(update={"call": call})
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for value in sorted(secrets, key=len, reverse=True):
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+def _secret(name: str, settings: Settings) -> str:
+    value = os.environ.get(SECRET_ENV_PREFIX + name)
+    if value is not None:
+        return value
+    if settings.secrets_file:
+        try:
+            with open(settings.secrets_file, encoding="utf-8") as fh:
+                stored = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise _Failed(
+                "SecretsFileError",
+                f"cannot read the secrets file {settings.secrets_file}: {type(exc).__name__}",
+                False,
+            ) from None
+        if not isinstance(stored, dict):
+            raise _Failed("SecretsFileError", "the secrets file must hold a JSON object", False)
+        if isinstance(stored.get(name), str):
+            return str(stored[name])
+    raise _Failed(
+        "MissingSecret",
+        f"secret {name!r} is not set ({SECRET_ENV_PREFIX}{name} or the secrets file)",
+        False,
+        secret=name,
+    )
+
+
+def _resolve_headers(raw: dict[str, Any], settings: Settings, secrets: list[str]) -> dict[str, str]:
+    """Header values with `${secret:NAME}` replaced; the resolved values go to `secrets`."""
+
+    def resolve(match: re.Match[str]) -> str:
+        value = _secret(match.group(1), settings)
+        secrets.append(value)
+        return value
+
+    return {str(k): _SECRET_REF.sub(resolve, str(v)) for k, v in raw.items()}
 
 
 class _Failed(Exception):
@@ -95,7 +159,12 @@ class _Failed(Exception):
 
 
 async def _post(
-    client: httpx.AsyncClient, spec: dict[str, Any], command: StepCommand, settings: Settings
+    client: httpx.AsyncClient,
+    spec: dict[str, Any],
+    command: StepCommand,
+    settings: Settings,
+    call: dict[str, Any],
+    secrets: list[str],
 ) -> Any:
     url = spec.get("url")
     if not isinstance(url, str) or not url:
@@ -103,7 +172,7 @@ async def _post(
     timeout = _timeout_s(spec, command, settings)
     if timeout <= 0:
         raise _Failed("StepTimeout", "the step deadline passed before it started", True)
-    headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
+    headers = _resolve_headers(spec.get("headers") or {}, settings, secrets)
     headers.update(
         {
             "Content-Type": "application/json",
@@ -113,7 +182,7 @@ async def _post(
             "X-Workflows-Attempt": str(command.attempt),
         }
     )
-    method = str(spec.get("method") or "POST").upper()
+    method = call["method"]
     body = json.dumps(command.input, separators=(",", ":"))
     try:
         response = await client.request(
@@ -127,6 +196,7 @@ async def _post(
         raise _Failed("HttpTimeout", f"no response within {timeout:.3f}s: {exc!r}", True) from exc
     except httpx.HTTPError as exc:
         raise _Failed("HttpConnectionError", f"{type(exc).__name__}: {exc}", True) from exc
+    call["status"] = response.status_code
     return _output(response)
 
 

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = 1_000_000
     functions_module: list[str] = Field(default_factory=list)
     http_function_timeout_ms: int = 10_000
+    secrets_file: str = Field(default="", description="JSON object for ${secret:NAME} headers")
     dashboard_url: str = "http://127.0.0.1:8000"
     webhook_urls: list[str] = Field(default_factory=list)
     catalog_dirs: list[str] = Field(default_factory=list, description="extra template folders")

@@ -89,6 +89,7 @@ def transition_for(
             ok=message.ok,
             output=message.output,
             error=error,
+            call=message.call,
         )
     if isinstance(message, TimerFired):
         return fire_timer(wf, state, message.timer, message.step_id, message.attempt, now)

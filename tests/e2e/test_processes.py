@@ -89,7 +89,7 @@ async def test_200_concurrent_executions_across_processes(
     assert [s["status"] for s in statuses] == ["completed"] * N
     shown = await asyncio.to_thread(
         subprocess.run,
-        [EXE, "status", ids[1], "--audit", "--url", base_url],
+        [EXE, "status", ids[1], "--audit", "--json", "--url", base_url],
         capture_output=True,
         text=True,
         check=True,

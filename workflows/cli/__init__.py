@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from workflows.cli import definitions
+from workflows.cli import definitions, render
 
 __all__ = ["build_parser", "main"]
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         from workflows.cli import approvals
 
         approvals.register(commands)
+    render.register(commands)
     return parser
 
 

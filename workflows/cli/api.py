@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+import time
 from typing import Any
 
-from workflows.client import Workflows
-from workflows.client_errors import ClientError
+from workflows.cli.render import executions_table, progress_line, status_view
+from workflows.client import TERMINAL, Workflows, _outcome
+from workflows.client_errors import ClientError, ExecutionTimeout
 
 __all__ = ["register"]
 
@@ -22,7 +25,12 @@ def _print(value: Any) -> None:
 def _call(args: argparse.Namespace) -> int:
     try:
         with Workflows(args.url, timeout=args.http_timeout) as wf:
-            _print(args.action(wf, args))
+            result = args.action(wf, args)
+            render = getattr(args, "render", None)
+            if render is not None and not args.json:
+                print(render(result))
+            else:
+                _print(result)
     except ClientError as exc:
         print(f"error: {exc}")
         return 1
@@ -33,7 +41,31 @@ def _execute(wf: Workflows, args: argparse.Namespace) -> Any:
     data = json.loads(args.input)
     if not args.wait:
         return wf.execute(args.name, data, wait=False, idempotency_key=args.idempotency_key)
+    if sys.stderr.isatty():
+        return _execute_with_progress(wf, args, data)
     return wf.execute(args.name, data, timeout=args.timeout, idempotency_key=args.idempotency_key)
+
+
+def _execute_with_progress(wf: Workflows, args: argparse.Namespace, data: Any) -> Any:
+    """Start, then poll get_status, redrawing one progress line on stderr until it ends."""
+    started = time.monotonic()
+    execution_id = wf.start(args.name, data, idempotency_key=args.idempotency_key)
+    width = 0
+    try:
+        while True:
+            status = wf.get_status(execution_id)
+            line = progress_line(status, time.monotonic() - started)
+            sys.stderr.write("\r" + line.ljust(width))
+            sys.stderr.flush()
+            width = len(line)
+            if status["status"] in TERMINAL:
+                return _outcome(status)
+            if time.monotonic() - started > args.timeout:
+                raise ExecutionTimeout(execution_id, status["status"], args.timeout)
+            time.sleep(0.25)
+    finally:
+        sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def _status(wf: Workflows, args: argparse.Namespace) -> Any:
@@ -71,6 +103,8 @@ def register(commands: Any) -> None:
 
     st = _add(commands, "status", "an execution's status", _status)
     st.add_argument("id")
+    st.add_argument("--json", action="store_true", help="print the raw JSON")
+    st.set_defaults(render=status_view)
     st.add_argument("--audit", action="store_true", help="include the audit trail")
     st.add_argument("--metrics", action="store_true", help="include timings")
 
@@ -83,6 +117,8 @@ def register(commands: Any) -> None:
     ls.add_argument("--workflow")
     ls.add_argument("--status")
     ls.add_argument("--limit", type=int, default=20)
+    ls.add_argument("--json", action="store_true", help="print the raw JSON")
+    ls.set_defaults(render=executions_table)
 
     ca = _add(
         commands, "cancel", "cancel a running execution", lambda wf, a: wf.cancel(a.id, a.reason)

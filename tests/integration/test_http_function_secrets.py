@@ -1,0 +1,149 @@
+"""HTTP functions with `${secret:NAME}` headers, over the real broker, Redis and a loopback server.
+
+The header reaches the server with the secret's value; the audit trail records the call
+(method, URL, status, duration) but never the secret, and neither do the logs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from services.infra.settings import Settings
+from tests.support.runtime import Engine, running_engine
+from workflows.functions import FunctionRegistry
+
+pytestmark = pytest.mark.integration
+
+ENV_SECRET = "tok-env-5f1c9a77d2"
+FILE_SECRET = "tenant-file-83be01"
+
+
+class Server:
+    """POST /ok -> 200; /reject -> 400 whose message echoes the Authorization header."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((self.path, dict(self.headers.items())))
+                if self.path == "/ok":
+                    status, reply = 200, {"accepted": True}
+                else:
+                    status = 400
+                    reply = {"message": f"bad credentials {self.headers['Authorization']}"}
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    running = Server()
+    running.thread.start()
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+@pytest.fixture
+async def engine(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Engine]:
+    monkeypatch.setenv("WORKFLOWS_SECRET_PARTNER_TOKEN", ENV_SECRET)
+    secrets_file = tmp_path / "secrets.json"
+    secrets_file.write_text(json.dumps({"tenant": FILE_SECRET}))
+    configured = settings.model_copy(update={"secrets_file": str(secrets_file)})
+    async with running_engine(configured, FunctionRegistry()) as running:
+        yield running
+
+
+def _workflow(name: str, function: str) -> dict[str, Any]:
+    return {"name": name, "steps": [{"id": "call", "function": function, "input": {"a": 1}}]}
+
+
+async def _run(engine: Engine, name: str, function: str, spec: dict[str, Any]) -> Any:
+    await engine.store.declare_function(function, spec)
+    await engine.register(_workflow(name, function))
+    return await engine.wait(await engine.start(name, {}))
+
+
+async def test_secret_headers_reach_the_server_and_only_the_call_reaches_the_audit_trail(
+    engine: Engine, server: Server
+) -> None:
+    headers = {
+        "Authorization": "Bearer ${secret:PARTNER_TOKEN}",
+        "X-Tenant": "${secret:tenant}",
+        "X-Plain": "visible",
+    }
+    with structlog.testing.capture_logs() as logs:
+        state = await _run(
+            engine, "secretCall", "partnerCall", {"url": f"{server.url}/ok", "headers": headers}
+        )
+    assert state.status.value == "completed", state.error
+    path, received = server.requests[0]
+    assert path == "/ok"
+    assert received["Authorization"] == f"Bearer {ENV_SECRET}"
+    assert received["X-Tenant"] == FILE_SECRET
+    assert received["X-Plain"] == "visible"
+
+    succeeded = next(e for e in state.history if e.type == "step.succeeded")
+    call = succeeded.data["call"]
+    assert {k: call[k] for k in ("method", "url", "status")} == {
+        "method": "POST",
+        "url": f"{server.url}/ok",
+        "status": 200,
+    }
+    assert isinstance(call["durationMs"], int) and call["durationMs"] >= 0
+    stored = state.model_dump_json()
+    assert ENV_SECRET not in stored and FILE_SECRET not in stored
+    assert "${secret:PARTNER_TOKEN}" not in stored  # header values are not recorded at all
+    logged = json.dumps(logs, default=str)
+    assert "http_function_called" in logged
+    assert ENV_SECRET not in logged and FILE_SECRET not in logged
+
+
+async def test_a_missing_secret_is_a_final_error_naming_it(engine: Engine, server: Server) -> None:
+    spec = {"url": f"{server.url}/ok", "headers": {"X-Key": "${secret:NOT_THERE}"}}
+    state = await _run(engine, "missingSecret", "needsSecret", spec)
+    assert state.status.value == "failed"
+    assert state.error is not None and state.error["type"] == "MissingSecret"
+    assert "NOT_THERE" in state.error["message"]
+    assert state.steps["call"].attempt == 1  # final: not retried
+    assert server.requests == []  # nothing was sent
+    failed = next(e for e in state.history if e.type == "step.failed")
+    assert failed.data["call"]["status"] is None
+    assert failed.data["call"]["url"] == f"{server.url}/ok"
+
+
+async def test_a_secret_echoed_in_an_error_is_scrubbed(engine: Engine, server: Server) -> None:
+    spec = {"url": f"{server.url}/reject", "headers": {"Authorization": "${secret:PARTNER_TOKEN}"}}
+    with structlog.testing.capture_logs() as logs:
+        state = await _run(engine, "rejected", "rejectingCall", spec)
+    assert state.status.value == "failed"
+    assert server.requests[0][1]["Authorization"] == ENV_SECRET
+    assert state.error is not None and "bad credentials ***" in state.error["message"]
+    failed = next(e for e in state.history if e.type == "step.failed")
+    assert failed.data["call"]["status"] == 400
+    assert ENV_SECRET not in state.model_dump_json()
+    assert ENV_SECRET not in json.dumps(logs, default=str)
