@@ -45,7 +45,7 @@ def webhook_payload(event: LifecycleEvent, dashboard_url: str) -> dict[str, Any]
         "status": event.status,
         "durationMs": event.data.get("durationMs"),
         "error": event.data.get("error"),
-        "link": f"{dashboard_url.rstrip('/')}/executions/{event.execution_id}",
+        "link": f"{dashboard_url.rstrip('/')}/#/executions/{event.execution_id}",
     }
 
 

@@ -142,7 +142,7 @@ async def test_signed_webhook_with_retry(
         "status": "completed",
         "durationMs": 1234,
         "error": None,
-        "link": f"http://dash/executions/{eid}",
+        "link": f"http://dash/#/executions/{eid}",
     }
 
 
@@ -188,6 +188,6 @@ def test_recipients_and_payload_helpers() -> None:
     )
     assert recipients("execution.completed", None, []) == ([], [])
     payload = webhook_payload(event("e1", "execution.started"), "http://d/")
-    assert payload["link"] == "http://d/executions/e1" and payload["durationMs"] is None
+    assert payload["link"] == "http://d/#/executions/e1" and payload["durationMs"] is None
     mac = hmac.new(b"k", b"1.{}", hashlib.sha256).hexdigest()
     assert sign("k", "1", "{}") == f"sha256={mac}"
