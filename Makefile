@@ -4,19 +4,24 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: chaos chaos-short help install test test-unit test-integration test-e2e lint format contracts demo bench bench-quick clean
+.PHONY: chaos chaos-short multihost dashboard-assets help install test test-unit test-integration test-cluster test-e2e lint format contracts demo bench bench-quick clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml examples/workers/node/package-lock.json
+$(STAMP): pyproject.toml examples/workers/node/package-lock.json services/trigger/editor-src/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
 	if command -v npm >/dev/null; then npm ci --prefix examples/workers/node --no-audit --no-fund; fi
+	if command -v npm >/dev/null; then npm ci --prefix services/trigger/editor-src --no-audit --no-fund; fi
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev extras (idempotent)
+
+dashboard-assets: ## rebuild the dashboard editor's bundle (CodeMirror 6, committed) from services/trigger/editor-src
+	npm ci --prefix services/trigger/editor-src --no-audit --no-fund
+	npm run --prefix services/trigger/editor-src build
 
 test: $(STAMP) ## the whole suite: unit, integration (real Tansu + Redis) and end-to-end
 	$(PY) -m pytest tests -q
@@ -26,6 +31,9 @@ test-unit: $(STAMP) ## fast tests, no broker
 
 test-integration: $(STAMP) ## against the real broker and Redis
 	$(PY) -m pytest tests/integration -q
+
+test-cluster: $(STAMP) ## the integration suite against a local Redis Cluster (3 masters + 3 replicas)
+	WORKFLOWS_TEST_REDIS=cluster $(PY) -m pytest tests/integration -q
 
 test-e2e: $(STAMP) ## services as separate OS processes
 	$(PY) -m pytest tests/e2e -q
@@ -50,6 +58,9 @@ chaos: $(STAMP) ## chaos suite: 500 executions under kill -9, a Redis and a brok
 
 chaos-short: $(STAMP) ## the CI form of the chaos suite (~1-2 min; also part of make test)
 	$(PY) -m tests.chaos.run --short
+
+multihost: $(STAMP) ## services on 9 hosts (network namespaces, needs root): cut one off, kill another (docs/scaling.md)
+	$(PY) -m tests.multihost.run
 
 bench: $(STAMP) ## benchmarks (bench/README.md)
 	$(PY) -m bench

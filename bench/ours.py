@@ -85,6 +85,7 @@ class OurEngine:
             "WORKFLOWS_REDIS_URL": s.redis_url,
             "WORKFLOWS_TOPIC_PREFIX": s.topic_prefix,
             "WORKFLOWS_KEY_PREFIX": s.key_prefix,
+            "WORKFLOWS_AUTH": "off",
             "WORKFLOWS_MAX_MESSAGE_BYTES": str(s.max_message_bytes),
             "PYTHONPATH": str(ROOT),
             **self.extra_env,

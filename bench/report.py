@@ -233,11 +233,10 @@ def _payload(systems: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         "### Payload size (10-step executions, each step outputs N bytes)",
         "",
-        "Claim check is **not implemented** in this engine yet: every step output travels "
-        "inline in the result message, the execution state in Redis (rewritten on every "
-        "transition, so a 10-step run with 256 KB outputs rewrites up to ~2.5 MB per hop) "
-        "and the `step.succeeded` event. `WORKFLOWS_MAX_MESSAGE_BYTES` is raised to 4 MB "
-        "for the whole run.",
+        "Outputs above `WORKFLOWS_PAYLOAD_INLINE_MAX_BYTES` (64 KiB by default) are stored "
+        "once in Redis under the execution's hash tag and travel by reference (claim check); "
+        "smaller ones travel inline in the result message, the execution state and the "
+        "`step.succeeded` event. `WORKFLOWS_MAX_MESSAGE_BYTES` is raised to 4 MB for the run.",
         "",
     ]
     sizes = sorted(

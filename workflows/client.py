@@ -8,6 +8,7 @@ with Workflows("http://127.0.0.1:8000") as wf:
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +20,13 @@ from urllib.parse import quote
 import httpx
 
 from services.core.definition import WorkflowDefinition
-from workflows.client_errors import ApiError, ExecutionFailed, ExecutionTimeout
+from workflows.client_errors import (
+    ApiError,
+    AuthenticationError,
+    ExecutionFailed,
+    ExecutionTimeout,
+    PermissionDenied,
+)
 
 __all__ = [
     "ApiError",
@@ -189,8 +196,18 @@ def _result(response: httpx.Response) -> Any:
         body = response.text
     if response.status_code >= 400:
         error = body.get("error") if isinstance(body, dict) else None
-        raise ApiError(response.status_code, str(error or response.reason_phrase), body)
+        kind = _ERRORS.get(response.status_code, ApiError)
+        raise kind(response.status_code, str(error or response.reason_phrase), body)
     return body
+
+
+_ERRORS: dict[int, type[ApiError]] = {401: AuthenticationError, 403: PermissionDenied}
+
+
+def _auth_headers(headers: dict[str, str] | None, api_key: str | None) -> dict[str, str]:
+    """`headers` plus `Authorization: Bearer <api_key or WORKFLOWS_API_KEY>` when there is one."""
+    key = api_key if api_key is not None else os.environ.get("WORKFLOWS_API_KEY", "")
+    return {**({"Authorization": f"Bearer {key}"} if key else {}), **(headers or {})}
 
 
 def _outcome(body: dict[str, Any]) -> Any:
@@ -232,10 +249,15 @@ class Workflows:
         *,
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
+        """`api_key` (default: env WORKFLOWS_API_KEY) is sent as `Authorization: Bearer`."""
         self.timeout = timeout
         self._http = httpx.Client(
-            base_url=base_url, timeout=timeout, headers=headers, transport=transport
+            base_url=base_url,
+            timeout=timeout,
+            headers=_auth_headers(headers, api_key),
+            transport=transport,
         )
 
     def _send(self, call: _Call) -> Any:
@@ -472,10 +494,15 @@ class AsyncWorkflows:
         *,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        api_key: str | None = None,
     ) -> None:
+        """`api_key` (default: env WORKFLOWS_API_KEY) is sent as `Authorization: Bearer`."""
         self.timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=base_url, timeout=timeout, headers=headers, transport=transport
+            base_url=base_url,
+            timeout=timeout,
+            headers=_auth_headers(headers, api_key),
+            transport=transport,
         )
 
     async def _send(self, call: _Call) -> Any:

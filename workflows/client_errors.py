@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "ClientError", "ExecutionFailed", "ExecutionTimeout"]
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "ClientError",
+    "ExecutionFailed",
+    "ExecutionTimeout",
+    "PermissionDenied",
+]
 
 
 class ClientError(Exception):
@@ -23,6 +30,14 @@ class ApiError(ClientError):
         if isinstance(issues, list) and issues:
             detail = "; " + "; ".join(_issue_text(i) for i in issues[:5])
         super().__init__(f"HTTP {status_code}: {error}{detail}")
+
+
+class AuthenticationError(ApiError):
+    """401: no API key, or an unknown or revoked one (pass `api_key=` or set WORKFLOWS_API_KEY)."""
+
+
+class PermissionDenied(ApiError):
+    """403: the API key lacks the scope the call needs (the message names it)."""
 
 
 def _issue_text(issue: Any) -> str:

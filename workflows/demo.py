@@ -90,6 +90,7 @@ def main() -> None:
             http_port=free_port(),
             functions_module=["examples.onboarding_functions"],
             partitions=2,
+            auth="off",  # a local demo, like `workflows dev`
         )
         ok = asyncio.run(_main(settings))
     print("\ndemo finished:", "both executions completed" if ok else "FAILED")

@@ -13,10 +13,11 @@ from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry
-from redis.asyncio import BlockingConnectionPool, Redis
 
+from services.infra.health import HealthProbe
 from services.infra.logs import configure_logging
 from services.infra.metrics_server import MetricsServer
+from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.settings import Settings
 
 __all__ = ["SERVICES", "build_services", "import_functions", "run_services"]
@@ -45,7 +46,7 @@ def import_functions(modules: Iterable[str]) -> Any:
 def build_services(
     names: Iterable[str],
     settings: Settings,
-    redis: Redis,
+    redis: RedisClient,
     webhook_secret: str = "",
     metrics_registry: CollectorRegistry | None = None,
 ) -> list[Service]:
@@ -92,17 +93,15 @@ async def run_services(
     started: asyncio.Event | None = None,
 ) -> None:
     configure_logging(settings.log_level)
-    # A blocking pool waits for a free connection instead of failing under bursts.
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=settings.redis_max_connections, timeout=30
-    )
-    redis = Redis(connection_pool=pool)
+    # A bounded pool: one server's waits for a free connection instead of failing under bursts.
+    redis = connect_redis(settings, pooled=True)
     metrics_registry = CollectorRegistry()
     services = build_services(names, settings, redis, webhook_secret, metrics_registry)
-    metrics_server = MetricsServer.start(
-        metrics_registry, settings.http_host, settings.metrics_port
-    )
     loop = asyncio.get_running_loop()
+    probe = HealthProbe.of(loop, redis, services)  # /readyz: Redis + the Kafka consumers
+    metrics_server = MetricsServer.start(
+        metrics_registry, settings.http_host, settings.metrics_port, probe.check_threadsafe
+    )
 
     def stop_all() -> None:
         for service in services:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from services.core.limits import RateLimit
+
 __all__ = [
     "Backoff",
     "ErrorHandling",
@@ -24,8 +26,10 @@ __all__ = [
 ]
 
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
-FUNCTION_PATTERN = r"^(workflow:)?[A-Za-z][A-Za-z0-9_.-]{0,200}$"  # workflow:<name> = child
-WORKFLOW_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$"
+# `<namespace>~` qualifies names stored by the API for a namespace (services.core.namespaces)
+_QUALIFIER = r"(?:[a-z0-9][a-z0-9-]{0,62}~)?"
+FUNCTION_PATTERN = rf"^(workflow:{_QUALIFIER})?[A-Za-z][A-Za-z0-9_.-]{{0,200}}$"  # child
+WORKFLOW_NAME_PATTERN = rf"^{_QUALIFIER}[A-Za-z][A-Za-z0-9_.-]{{0,200}}$"
 EVENT_PATTERN_PATTERN = r"^(\*|[A-Za-z0-9_-]+)(\.(\*|[A-Za-z0-9_-]+))*$"
 
 
@@ -116,6 +120,9 @@ class WorkflowDefinition(_Model):
     timeout: int | None = Field(default=None, ge=1, description="whole execution, ms")
     triggers: tuple[Trigger, ...] = Field(default=(), max_length=100)
     notifications: Notifications | None = None
+    rate_limit: RateLimit | None = Field(
+        default=None, description="executions admitted per period (services.core.limits)"
+    )
 
     @field_validator("input", "output", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ Header values may reference secrets as `${secret:NAME}`: resolved at call time f
 environment (`WORKFLOWS_SECRET_<NAME>`) or the JSON object in `Settings.secrets_file`; a
 missing one is a final `MissingSecret` error naming it. The result's `call`
 (`{method, url, status, durationMs}`) reaches the audit trail; header values never do, and
-resolved secret values are scrubbed from error messages.
+resolved secret values are scrubbed from error messages and from the output.
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ async def call_http_function(
         return result.model_copy(update={"call": call})
     call["durationMs"] = round((time.monotonic() - clock) * 1000)
     bound.info("http_function_called", **call)
+    output = _scrub_value(output, secrets)  # a server echoing a secret must not store it
     result = step_result(command, started, worker_id, output=output)
     return result.model_copy(update={"call": call})
 
@@ -111,6 +112,19 @@ def _scrub(text: str, secrets: list[str]) -> str:
         if value:
             text = text.replace(value, "***")
     return text
+
+
+def _scrub_value(value: Any, secrets: list[str]) -> Any:
+    """`value` (JSON) with every resolved secret in its strings replaced by `***`."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return _scrub(value, secrets)
+    if isinstance(value, dict):
+        return {_scrub(str(k), secrets): _scrub_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_value(v, secrets) for v in value]
+    return value
 
 
 def _secret(name: str, settings: Settings) -> str:

@@ -4,9 +4,12 @@
 2. HTTP: the function is declared in Redis with a URL -> POST the input to it;
 3. otherwise: forward the command unchanged to `wf.fn.<function>` for external workers.
 
-Offsets are committed only after every result and forward of the batch is acknowledged
-by the broker; a crash before that redelivers the batch (duplicate in-process runs are
-absorbed by the idempotency results cache).
+Every command runs as its own task (`services.infra.inflight`), so a slow call never holds
+up the others. Offsets are committed per partition up to the longest finished prefix, after
+its results and forwards are acknowledged by the broker; a crash redelivers the rest
+(duplicate in-process runs are absorbed by the idempotency results cache). Function and
+workflow limits (`services.infra.limiter`) are checked first; a command without a free slot
+is parked and published again by `_unpark_loop` when due.
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ import httpx
 import structlog
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
-from contracts import ContractError, StepCommand, StepResult, decode, encode
+from contracts import StepCommand, StepResult, decode, encode
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
+from services.infra.inflight import ConcurrentConsumer, backoff_s
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
+from services.infra.limiter import Limiter
 from services.infra.metrics import EngineMetrics
+from services.infra.payloads import Payloads
+from services.infra.redis_client import RedisClient
 from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
 from services.infra.store import StateStore
@@ -44,7 +50,7 @@ class Dispatcher:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         registry: FunctionRegistry | None = None,
         *,
         concurrency: int = 64,
@@ -55,8 +61,14 @@ class Dispatcher:
         self.settings = settings
         self.registry = registry or FunctionRegistry()
         self.store = StateStore(redis, Keys(settings.key_prefix))
-        self.results = ResultsCache(redis, settings.key_prefix)
+        self.results = ResultsCache(
+            redis,
+            settings.key_prefix,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
+        )
         self.http_functions = HttpFunctions(self.store, http_refresh_s)
+        self.payloads = Payloads(redis, settings)  # claim check: large inputs/outputs
         self.bus = Bus(settings, "dispatcher")
         self.topics = self.bus.topics
         self.worker_id = worker_id or f"dispatcher-{socket.gethostname()}-{os.getpid()}"
@@ -66,6 +78,7 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
         self.counts = {"in_process": 0, "http": 0, "forwarded": 0, "dead_lettered": 0}
         self.metrics = EngineMetrics.of(metrics_registry).service("dispatcher", self.bus)
+        self.limiter = Limiter(redis, settings, self.worker_id, metrics=self.metrics.engine)
 
     async def run(self) -> None:
         """Consume step commands until `stop()`."""
@@ -77,13 +90,21 @@ class Dispatcher:
         self._client = httpx.AsyncClient()
         try:
             await consumer.start()
-            while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
-                await self.metrics.consumed(consumer, batch)
-                records = [r for rs in batch.values() for r in rs]
-                if records:
-                    await self.process(records)
-                    await consumer.commit()
+            # every record runs as its own task: a slow call never holds up the others; on
+            # stop() the calls in flight finish (drain_timeout_s) and their offsets commit
+            loop = ConcurrentConsumer(
+                consumer,
+                self.bus,
+                self.process_one,
+                name="dispatcher",
+                max_in_flight=self.settings.max_calls_in_flight,
+                max_batch=self.settings.max_batch,
+                drain_timeout_s=self.settings.drain_timeout_s,
+                on_batch=self.metrics.consumed,
+            )
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._unpark_loop())
+                await loop.run(self._stopping)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -100,13 +121,8 @@ class Dispatcher:
         """Route every record of a batch, then wait until all its sends are acknowledged."""
         routed: list[tuple[ConsumerRecord[Any, Any], StepCommand, str]] = []
         for record in records:
-            try:
-                command = decode(
-                    StepCommand, _bytes(record), max_bytes=self.settings.max_message_bytes
-                )
-            except ContractError as exc:
-                self.counts["dead_lettered"] += 1
-                await self.bus.dead_letter(record, exc.reason, exc.code)
+            command = await self._command(record)
+            if command is None:
                 continue
             routed.append((record, command, await self._route_of(command)))
         await self._ensure_function_topics(
@@ -114,6 +130,47 @@ class Dispatcher:
         )
         await asyncio.gather(*(self._handle(r, c, route) for r, c, route in routed))
         await self.bus.flush()
+
+    async def _command(self, record: ConsumerRecord[Any, Any]) -> StepCommand | None:
+        """The record's command; None (counted) once one that does not decode is in the DLQ."""
+        limit = self.settings.max_message_bytes
+        command = await self.bus.decode_or_dead_letter(record, StepCommand, limit)
+        if command is None:
+            self.counts["dead_lettered"] += 1
+        return command
+
+    async def process_one(self, record: ConsumerRecord[Any, Any]) -> None:
+        """Route and run one record (the consumer loop retries it if this raises)."""
+        command = await self._command(record)
+        if command is None:
+            return
+        route = await self._route_of(command)
+        if route == "forwarded":
+            await self._ensure_function_topics([command.function])
+        await self._handle(record, command, route)
+
+    async def _unpark_loop(self) -> None:
+        """Publish parked commands whose wait is over back to the step-command topic."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                due = await self.limiter.parked.claim_due(self.settings.timer_lease_ms)
+                for raw in due:
+                    key = decode(StepCommand, raw).execution_id
+                    await self.bus.publish(self.topics.step_commands, raw, key)
+                await self.bus.flush()
+                await self.limiter.parked.drop(due)
+                self.metrics.engine.parked_commands.set(await self.limiter.parked.count())
+                failures = 0
+            except Exception as exc:  # Redis or the broker away for a moment: try again
+                failures += 1
+                due = []
+                log.warning("unpark_failed", failures=failures, error=str(exc))
+                await asyncio.sleep(backoff_s(failures))
+            if not due:
+                with contextlib.suppress(TimeoutError):
+                    interval = self.settings.park_min_ms / 1000
+                    await asyncio.wait_for(self._stopping.wait(), interval)
 
     async def _route_of(self, command: StepCommand) -> str:
         if command.function in self.registry:
@@ -127,9 +184,17 @@ class Dispatcher:
     ) -> None:
         self.counts[route] += 1
         self.metrics.engine.commands_routed.labels(route).inc()
-        if route == "forwarded":
+        if route == "forwarded":  # rate limits here, concurrency in the worker
+            decision = await self.limiter.check(command)
+            if not decision.acquired:
+                await self.limiter.park(_bytes(record), command, decision)
+                return
             topic = self.topics.function(command.function)
-            await self.bus.publish(topic, _bytes(record), command.execution_id)
+            data = await self.payloads.forwardable(command, _bytes(record), self.worker_id)
+            if isinstance(data, StepResult):  # too large to send inline: the step fails
+                await self._publish_result(data)
+                return
+            await self.bus.publish(topic, data, command.execution_id)
             log.debug(
                 "step_forwarded",
                 execution_id=command.execution_id,
@@ -137,14 +202,24 @@ class Dispatcher:
                 topic=topic,
             )
             return
-        async with self._slots:
-            if route == "in_process":
-                result = await self.results.run_once(
-                    command, lambda: run_function(self.registry, command, worker_id=self.worker_id)
-                )
-            else:
-                result = await self._call_http(command)
+        async with self.limiter.slot(command) as decision:
+            if not decision.acquired:  # park it: never wait for a slot inside the consumer
+                await self.limiter.park(_bytes(record), command, decision)
+                return
+            resolved = await self.payloads.resolve_command(command, self.worker_id)
+            async with self._slots:
+                if isinstance(resolved, StepResult):  # a referenced input is gone
+                    result = resolved
+                elif route == "in_process":
+                    result = await self.results.run_once(resolved, lambda: self._run(resolved))
+                else:
+                    result = await self.payloads.claim_result(await self._call_http(resolved))
         await self._publish_result(result)
+
+    async def _run(self, command: StepCommand) -> StepResult:
+        """Run in this process; a large output is stored and referenced (claim check)."""
+        result = await run_function(self.registry, command, worker_id=self.worker_id)
+        return await self.payloads.claim_result(result)
 
     async def _call_http(self, command: StepCommand) -> StepResult:
         spec = await self.http_functions.get(command.function) or {}

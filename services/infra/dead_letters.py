@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
-from redis.asyncio import Redis
 
 from contracts import ContractError, DeadLetter, decode
 from contracts.topics import Topics
 from services.infra.kafka import Bus
+from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
 __all__ = ["DeadLetterEntry", "read_dead_letters", "replay_dead_letters"]
@@ -86,7 +86,7 @@ def _entry(partition: int, offset: int, value: bytes | None) -> DeadLetterEntry:
 
 
 async def replay_dead_letters(
-    settings: Settings, redis: Redis, entries: list[DeadLetterEntry], force: bool = False
+    settings: Settings, redis: RedisClient, entries: list[DeadLetterEntry], force: bool = False
 ) -> list[tuple[DeadLetterEntry, str]]:
     """Re-publish each entry's original message; returns (entry, outcome) pairs."""
     bus = Bus(settings, "dlq-replay")

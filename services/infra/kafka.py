@@ -8,16 +8,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import ConsumerRecord
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from pydantic import BaseModel
 
-from contracts import dead_letter, encode
+from contracts import ContractError, dead_letter, decode, encode
 from contracts.topics import Topics
 from services.infra.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
 
 __all__ = ["Bus", "ensure_topics", "make_consumer"]
 
@@ -45,16 +49,47 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
         await admin.close()
 
 
+class _LogAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs which partitions this replica owns after each rebalance (and which it gave up)."""
+
+    def __init__(self, group_id: str) -> None:
+        self.group_id = group_id
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        log.info("partitions_revoked", group=self.group_id, partitions=_names(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        log.info("partitions_assigned", group=self.group_id, partitions=_names(assigned))
+
+
+def _names(partitions: Iterable[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
+
+
 def make_consumer(settings: Settings, topics: Iterable[str], group_id: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        *topics,
+    """A manual-commit group member; a member silent for `session_timeout_ms` (crashed, cut
+    off the network) is evicted by the broker and its partitions go to the others.
+
+    Range assignment: every topic of the group has the same partition count, so a member gets
+    the same partition numbers of each topic, and all the messages of one execution (keyed by
+    its id: start, results, control) go to the same replica. (Round robin over all the
+    topic-partitions splits them between replicas when the count does not divide evenly.)
+    """
+    consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
         max_partition_fetch_bytes=max(settings.max_message_bytes * 2, 1_048_576),
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 100),
+        partition_assignment_strategy=(RangePartitionAssignor,),
     )
+    names = list(topics)
+    if names:
+        consumer.subscribe(names, listener=_LogAssignment(group_id))
+    return consumer
 
 
 class Bus:
@@ -90,8 +125,10 @@ class Bus:
         """Wait for every send queued so far (by any caller) to be acknowledged."""
         pending = list(self._pending)
         if pending:
-            await asyncio.gather(*pending)
-            self._pending = [f for f in self._pending if not f.done()]
+            try:
+                await asyncio.gather(*pending)
+            finally:  # a failed send is reported once, not by every later flush
+                self._pending = [f for f in self._pending if not f.done()]
 
     async def dead_letter(
         self, record: ConsumerRecord[Any, Any], reason: str, error_type: str
@@ -112,3 +149,14 @@ class Bus:
         if self.on_dead_letter is not None:
             self.on_dead_letter(record.topic)
         await self.publish(self.topics.dlq, encode(letter), key)
+
+    async def decode_or_dead_letter(
+        self, record: ConsumerRecord[Any, Any], model: type[M], max_bytes: int
+    ) -> M | None:
+        """`record` as a `model` message; None once one that does not decode is in the DLQ."""
+        data = record.value if isinstance(record.value, bytes) else b""
+        try:
+            return decode(model, data, max_bytes=max_bytes)
+        except ContractError as exc:
+            await self.dead_letter(record, exc.reason, exc.code)
+            return None

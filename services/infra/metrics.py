@@ -142,6 +142,23 @@ class EngineMetrics:
             ["route"],
             registry=r,
         )
+        self.limit_held = Gauge(
+            "workflows_limit_slots_held",
+            "Concurrency slots (leases) this process holds, by function",
+            ["function"],
+            registry=r,
+        )
+        self.limit_parked = Counter(
+            "workflows_limit_parked",
+            "Step commands parked for want of a slot, by limit (fn:, rate:fn:, rate:wf:)",
+            ["limit"],
+            registry=r,
+        )
+        self.parked_commands = Gauge(
+            "workflows_limit_waiting_commands",
+            "Step commands parked and waiting for a slot (all replicas, sampled)",
+            registry=r,
+        )
         self.notifications = Counter(
             "workflows_notifications",
             "Notifier deliveries by channel (log, webhook) and outcome (delivered, failed)",
@@ -216,6 +233,7 @@ class ServiceMetrics:
         self._lag_every_s = lag_every_s
         self._lag_at = 0.0
         self._lag_topics: set[str] = set()
+        self.consumer: Any = None  # set by the first fetch; /readyz reads it (health.py)
         if bus is not None:
             bus.on_dead_letter = self.dead_lettered
 
@@ -224,6 +242,7 @@ class ServiceMetrics:
 
     async def consumed(self, consumer: Any, batch: Mapping[Any, Sequence[Any]]) -> None:
         """After a fetch: count its records by topic; refresh the lag at most once a second."""
+        self.consumer = consumer
         for tp, records in batch.items():
             if records:
                 self.engine.messages_processed.labels(self.name, tp.topic).inc(len(records))

@@ -4,6 +4,9 @@
 delivered again gets the stored result instead of a second run. Only results worth
 replaying are stored: successes and non-retryable failures. A retryable failure is not,
 so that the next attempt (which may share the key) really runs again.
+
+Callers pass a `run` that already applied the claim check (`services.infra.payloads`): a
+large output is stored here as its reference, so a replay publishes the same small result.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import structlog
-from redis.asyncio import Redis
 
 from contracts import ContractError, StepCommand, StepResult, decode, encode
 from contracts.base import new_message_id
 from services.infra.keys import IDEMPOTENCY_TTL_S
+from services.infra.redis_client import RedisClient, queue_wait
 
 __all__ = ["ResultsCache"]
 
@@ -24,10 +27,20 @@ log = structlog.get_logger(__name__)
 
 
 class ResultsCache:
-    def __init__(self, redis: Redis, key_prefix: str, ttl_s: int = IDEMPOTENCY_TTL_S) -> None:
+    def __init__(
+        self,
+        redis: RedisClient,
+        key_prefix: str,
+        ttl_s: int = IDEMPOTENCY_TTL_S,
+        *,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 100,
+    ) -> None:
         self.redis = redis
         self.key_prefix = key_prefix
         self.ttl_s = ttl_s
+        self.wait_replicas = wait_replicas  # WAIT after a put (see services.infra.store)
+        self.wait_timeout_ms = wait_timeout_ms
         self._locks: dict[str, _KeyLock] = {}
         self.replayed = 0
 
@@ -51,9 +64,13 @@ class ResultsCache:
         """Store `result` unless one is stored already; return the one that counts."""
         if not _worth_storing(result):
             return result
-        stored = await self.redis.set(
-            self.key(command.idempotency_key), encode(result), nx=True, ex=self.ttl_s
-        )
+        key = self.key(command.idempotency_key)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, encode(result), nx=True, ex=self.ttl_s)
+            await queue_wait(self.redis, pipe, [key], self.wait_replicas, self.wait_timeout_ms)
+            stored, *acks = await pipe.execute()
+        if any(int(a) < self.wait_replicas for a in acks):
+            log.warning("redis_wait_short", write="result", wanted=self.wait_replicas, acked=acks)
         if stored:
             return result
         earlier = await self.get(command)

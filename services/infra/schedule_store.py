@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from services.infra.redis_client import RedisClient
 
 __all__ = ["CLAIM_TTL_MS", "PUBLISHED_TTL_S", "ScheduleRuntime", "ScheduleStore"]
 
@@ -100,7 +100,7 @@ def _ms(value: int | None) -> str:
 
 
 class ScheduleStore:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self._create = redis.register_script(_CREATE)

@@ -21,9 +21,23 @@ class Settings(BaseSettings):
     partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     fetch_max_wait_ms: int = Field(default=5, ge=0)
+    session_timeout_ms: int = Field(
+        default=10_000, ge=1000, description="a silent consumer loses its partitions after this"
+    )
     max_batch: int = Field(default=500, ge=1)
     max_in_flight: int = Field(default=32, ge=1, description="executions applied concurrently")
     redis_max_connections: int = Field(default=64, ge=4)
+    redis_failover_s: float = Field(default=10.0, gt=0, description="cluster: retry for so long")
+    redis_wait_replicas: int = Field(default=0, ge=0, description="WAIT for so many replicas")
+    redis_wait_timeout_ms: int = Field(default=100, ge=1, description="...for at most so long")
+    drain_timeout_s: float = Field(
+        default=30.0, ge=0, description="on SIGTERM, in-flight function calls get this long"
+    )
+    max_calls_in_flight: int = Field(
+        default=64, ge=1, description="dispatcher/worker: step commands run at once"
+    )
+    park_min_ms: int = Field(default=100, ge=1, description="a command without a slot waits...")
+    park_max_ms: int = Field(default=1000, ge=1, description="...between so long and so long")
     timer_poll_ms: int = Field(default=50, ge=5)
     timer_lease_ms: int = Field(default=30_000, ge=100)
     http_host: str = "127.0.0.1"
@@ -32,9 +46,18 @@ class Settings(BaseSettings):
     wait_timeout_s: float = Field(default=30.0, gt=0)
     signal_buffer_s: float = Field(default=300.0, ge=0, description="early signals kept, s")
     max_message_bytes: int = 1_000_000
+    payload_inline_max_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="larger step inputs/outputs go by reference"
+    )
+    payload_max_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="larger step inputs/outputs fail the step"
+    )
     functions_module: list[str] = Field(default_factory=list)
     http_function_timeout_ms: int = 10_000
     secrets_file: str = Field(default="", description="JSON object for ${secret:NAME} headers")
+    auth: Literal["on", "off"] = Field(
+        default="on", description="API keys required on the HTTP API (`workflows dev`: off)"
+    )
     dashboard_url: str = "http://127.0.0.1:8000"
     webhook_urls: list[str] = Field(default_factory=list)
     catalog_dirs: list[str] = Field(default_factory=list, description="extra template folders")

@@ -6,6 +6,12 @@ the execution's hash tag, so every script touches one slot. A transition is save
 messages and timers the transition caused to the outbox. The outbox is flushed to Kafka
 and to the timer set by the caller, and only then trimmed; after a crash the leftovers are
 flushed again (publishing twice is allowed, losing is not).
+
+Every script and MULTI/EXEC touches one slot (a cluster-safe layout, `services.infra.keys`).
+With `wait_replicas` > 0 a save, and the timers and index rows a flush adds, are followed by
+`WAIT wait_replicas wait_timeout_ms` on the connection that wrote them, so that a write the
+store confirmed is on a replica too before the caller publishes what it caused (a replica
+that does not answer in time is logged, not waited for: the write stays acknowledged).
 """
 
 from __future__ import annotations
@@ -15,11 +21,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+import structlog
 
 from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
+from services.infra.redis_client import RedisClient, queue_wait
 
 __all__ = ["StateStore"]
+
+log = structlog.get_logger(__name__)
 
 _SAVE = """
 local rev = redis.call('HGET', KEYS[1], 'rev')
@@ -48,9 +57,13 @@ return due
 
 
 class StateStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(
+        self, redis: RedisClient, keys: Keys, *, wait_replicas: int = 0, wait_timeout_ms: int = 100
+    ) -> None:
         self.redis = redis
         self.keys = keys
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._save = redis.register_script(_SAVE)
         self._register = redis.register_script(_REGISTER)
         self._claim = redis.register_script(_CLAIM_TIMERS)
@@ -74,8 +87,20 @@ class StateStore:
     ) -> int:
         """Write `doc` if the revision is still `rev`; return the new revision or -1."""
         keys = [self.keys.state(execution_id), self.keys.outbox(execution_id)]
-        result = await self._save(keys=keys, args=[str(rev), doc, str(ttl_s), *outbox])
+        args = [str(rev), doc, str(ttl_s), *outbox]
+        if not self.wait_replicas:
+            return int(await self._save(keys=keys, args=args))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.eval(_SAVE, len(keys), *keys, *args)
+            await queue_wait(self.redis, pipe, keys[:1], self.wait_replicas, self.wait_timeout_ms)
+            result, *acks = await pipe.execute()
+        self._check_acks("save", acks)
         return int(result)
+
+    def _check_acks(self, what: str, acks: list[Any]) -> None:
+        short = [int(a) for a in acks if int(a) < self.wait_replicas]
+        if short:
+            log.warning("redis_wait_short", write=what, wanted=self.wait_replicas, acked=short)
 
     async def get_state(self, execution_id: str) -> str | None:
         doc = await self.redis.hget(self.keys.state(execution_id), "doc")
@@ -97,10 +122,17 @@ class StateStore:
                 pipe.zadd(self.keys.timers, dict(timers))
             if index:
                 pipe.zadd(self.keys.executions, dict(index))
+            durable = [self.keys.timers] * bool(timers) + [self.keys.executions] * bool(index)
+            waits = await queue_wait(
+                self.redis, pipe, durable, self.wait_replicas, self.wait_timeout_ms
+            )
             for execution_id, count in counts.items():
                 if count:
                     pipe.ltrim(self.keys.outbox(execution_id), count, -1)
-            await pipe.execute()
+            replies = await pipe.execute()
+        if waits:
+            start = bool(timers) + bool(index)
+            self._check_acks("flush", replies[start : start + waits])
 
     async def record_outcome(self, workflow: str, sample: str, ended_ms: int) -> None:
         """Add an ended execution's sample (idempotent), keep the newest KPI_SAMPLES_CAP."""
@@ -157,6 +189,27 @@ class StateStore:
 
     async def definition_names(self) -> list[str]:
         return sorted(_text(n) for n in await self.redis.smembers(self.keys.definitions))
+
+    async def migrate_definition_keys(self) -> list[str]:
+        """Move definitions stored by earlier builds under `{p}:def:<name>[:meta]` (no hash
+        tag) to their hash-tagged keys; the names moved. Idempotent and safe to run from
+        several processes at once: a key is copied only while its new key is empty, and the
+        old one is deleted after the copy."""
+        moved = []
+        for name in await self.definition_names():
+            for old, new in (
+                (f"{self.keys.prefix}:def:{name}", self.keys.definition(name)),
+                (f"{self.keys.prefix}:def:{name}:meta", self.keys.definition_meta(name)),
+            ):
+                if old == new or await self.redis.exists(new):
+                    continue
+                found: dict[Any, Any] = dict(await self.redis.hgetall(old))
+                if found:
+                    await self.redis.hset(new, mapping=found)
+                    await self.redis.delete(old)
+                    if not old.endswith(":meta"):
+                        moved.append(name)
+        return moved
 
     # -- idempotency ----------------------------------------------------------------------
     async def claim_idempotency_key(self, workflow: str, key: str, execution_id: str) -> str:

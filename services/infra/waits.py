@@ -4,6 +4,8 @@
   for that event with that correlation.
 - `{p}:sigbuf:{type}:{correlation}` (hash, TTL `signal_buffer_s`): signal id -> signal JSON
   that no execution was waiting for when it arrived.
+- Outside the namespace `default`, `{type}` is `<namespace>~<type>`: an execution waits only
+  for signals sent with a key of its own workflow's namespace.
 - `{p}:sigbuf:exec:{<id>}` (hash, TTL what is left of `signal_buffer_s`): signal id ->
   signal JSON sent to the execution before any of its steps waited for it.
 
@@ -23,11 +25,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from redis.asyncio import Redis
-
 from contracts import Actor, SignalExecution, encode
 from contracts.topics import Topics
+from services.core.namespaces import DEFAULT_NAMESPACE, SEPARATOR
 from services.infra.kafka import Bus
+from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
 __all__ = [
@@ -38,12 +40,17 @@ __all__ = [
 ]
 
 
-def _index_key(settings: Settings, event_type: str, correlation: str) -> str:
-    return f"{settings.key_prefix}:waits:{event_type}:{correlation}"
+def _scoped(namespace: str, event_type: str) -> str:
+    """The event type as indexed for `namespace`: waits and signals never cross namespaces."""
+    return event_type if namespace == DEFAULT_NAMESPACE else f"{namespace}{SEPARATOR}{event_type}"
 
 
-def _buffer_key(settings: Settings, event_type: str, correlation: str) -> str:
-    return f"{settings.key_prefix}:sigbuf:{event_type}:{correlation}"
+def _index_key(settings: Settings, event_type: str, correlation: str, namespace: str) -> str:
+    return f"{settings.key_prefix}:waits:{_scoped(namespace, event_type)}:{correlation}"
+
+
+def _buffer_key(settings: Settings, event_type: str, correlation: str, namespace: str) -> str:
+    return f"{settings.key_prefix}:sigbuf:{_scoped(namespace, event_type)}:{correlation}"
 
 
 def _execution_buffer_key(settings: Settings, execution_id: str) -> str:
@@ -86,7 +93,7 @@ def _remaining_s(settings: Settings, sent_at: str | None) -> int:
 
 
 async def deliver_event_to_waits(
-    redis: Redis,
+    redis: RedisClient,
     bus: Bus,
     settings: Settings,
     event_type: str,
@@ -95,15 +102,16 @@ async def deliver_event_to_waits(
     *,
     signal_id: str | None = None,
     actor: Actor | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
 ) -> tuple[list[str], bool]:
-    """Publish the event to every execution waiting for (type, correlation).
+    """Publish the event to every execution of `namespace` waiting for (type, correlation).
 
     Returns (execution ids it was published to, whether it was buffered). The caller
     flushes the bus.
     """
     signal_id = signal_id or uuid4().hex
     sent_at = datetime.now(UTC)
-    waiting = await redis.smembers(_index_key(settings, event_type, correlation))
+    waiting = await redis.smembers(_index_key(settings, event_type, correlation, namespace))
     buffered = False
     if not waiting:
         record = {
@@ -114,13 +122,13 @@ async def deliver_event_to_waits(
             "sentAt": sent_at.isoformat(),
             "actor": actor.model_dump(mode="json") if actor else None,
         }
-        key = _buffer_key(settings, event_type, correlation)
+        key = _buffer_key(settings, event_type, correlation, namespace)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, signal_id, json.dumps(record))
             pipe.expire(key, max(int(settings.signal_buffer_s), 1))
             await pipe.execute()
         buffered = True
-        waiting = await redis.smembers(_index_key(settings, event_type, correlation))
+        waiting = await redis.smembers(_index_key(settings, event_type, correlation, namespace))
     targets = sorted(_text(m) for m in waiting)
     for execution_id in targets:
         message = signal_message(
@@ -137,25 +145,27 @@ async def deliver_event_to_waits(
 
 
 async def register_wait(
-    redis: Redis,
+    redis: RedisClient,
     bus: Bus,
     settings: Settings,
     topics: Topics,
     execution_id: str,
     events: Iterable[str],
     correlation: str | None,
+    namespace: str = DEFAULT_NAMESPACE,
 ) -> int:
-    """Index the wait and re-publish the buffered signals it may want; how many."""
+    """Index the wait (in the execution's namespace) and re-publish the buffered signals it
+    may want; how many."""
     events = list(events)
     sources = [_execution_buffer_key(settings, execution_id)]
     if correlation is not None:
         async with redis.pipeline(transaction=False) as pipe:
             for event_type in events:
-                key = _index_key(settings, event_type, correlation)
+                key = _index_key(settings, event_type, correlation, namespace)
                 pipe.sadd(key, execution_id)
                 pipe.expire(key, settings.state_ttl_s)
             await pipe.execute()
-        sources += [_buffer_key(settings, t, correlation) for t in events]
+        sources += [_buffer_key(settings, t, correlation, namespace) for t in events]
     sent = 0
     for key in sources:
         for raw in (await redis.hgetall(key)).values():
@@ -180,7 +190,7 @@ async def register_wait(
 
 
 async def buffer_signal(
-    redis: Redis, settings: Settings, execution_id: str, signal: dict[str, Any]
+    redis: RedisClient, settings: Settings, execution_id: str, signal: dict[str, Any]
 ) -> None:
     """Keep a signal no step of the execution waits for yet, for the rest of its window."""
     remaining = _remaining_s(settings, signal.get("sentAt"))

@@ -21,10 +21,10 @@ from typing import Any
 
 import aiosmtplib
 import structlog
-from redis.asyncio import Redis
 
 from contracts import LifecycleEvent
 from contracts.base import utc_now
+from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
 __all__ = ["EmailChannel", "email_message", "merge_notifications"]
@@ -87,7 +87,7 @@ class EmailChannel:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         *,
         attempts: int = 4,
         backoff_s: float = 0.5,
@@ -156,7 +156,8 @@ class EmailChannel:
             "at": utc_now().isoformat(),
         }
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            # two keys in two slots on a cluster: pipelined, not MULTI (nothing reads both)
+            async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.lpush(self.failed_key, json.dumps(entry))
                 pipe.ltrim(self.failed_key, 0, FAILED_KEEP - 1)
                 pipe.hincrby(self.counts_key, "email.failed", 1)

@@ -19,12 +19,13 @@ import httpx
 import structlog
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
-from contracts import ContractError, LifecycleEvent, decode
+from contracts import LifecycleEvent
+from services.infra.inflight import backoff_s, rewind
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
 from services.infra.metrics import EngineMetrics
+from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 from services.notifier.channels import NOTIFIED_EVENTS, WebhookChannel, recipients, webhook_payload
@@ -40,7 +41,7 @@ class Notifier:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         *,
         webhook_secret: str = "",
         concurrency: int = 32,
@@ -96,13 +97,21 @@ class Notifier:
             log.warning("webhook_secret_not_set", hint="webhooks are sent unsigned")
         try:
             await consumer.start()
+            failures = 0
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
                 await self.metrics.consumed(consumer, batch)
                 records = [r for rs in batch.values() for r in rs]
                 if records:
-                    await self.process(records)
-                    await consumer.commit()
+                    try:
+                        await self.process(records)
+                        await consumer.commit()
+                        failures = 0
+                    except Exception as exc:  # Redis or the broker away: rewind, keep running
+                        failures += 1
+                        log.warning("batch_failed_retrying", failures=failures, error=str(exc))
+                        await asyncio.sleep(backoff_s(failures))
+                        rewind(consumer, batch)
         finally:
             await self._drain()
             with contextlib.suppress(Exception):
@@ -115,19 +124,16 @@ class Notifier:
 
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         """Decode the batch (bad -> DLQ) and start the notifications it calls for."""
+        limit = self.settings.max_message_bytes
         for record in records:
-            data = record.value if isinstance(record.value, bytes) else b""
-            try:
-                event = decode(LifecycleEvent, data, max_bytes=self.settings.max_message_bytes)
-            except ContractError as exc:
-                await self.bus.dead_letter(record, exc.reason, exc.code)
-                continue
-            if event.type in NOTIFIED_EVENTS:
+            event = await self.bus.decode_or_dead_letter(record, LifecycleEvent, limit)
+            if event is not None and event.type in NOTIFIED_EVENTS:
                 await self._notify(event)
         await self.bus.flush()
 
     async def _notify(self, event: LifecycleEvent) -> None:
         key = f"{self.settings.key_prefix}:notified:{event.message_id}"
+        notifications = await self._notifications(event.execution_id)  # read before marking
         if not await self.redis.set(key, "1", nx=True, ex=IDEMPOTENCY_TTL_S):
             return  # a redelivered event: already notified
         log.info(
@@ -140,9 +146,7 @@ class Notifier:
             error=event.data.get("error"),
         )
         self.metrics.engine.notifications.labels("log", "delivered").inc()
-        urls, emails = recipients(
-            event.type, await self._notifications(event.execution_id), self.settings.webhook_urls
-        )
+        urls, emails = recipients(event.type, notifications, self.settings.webhook_urls)
         for address in emails if self._email is not None else []:
             await self._spawn(self._send_email(event, address))
         if emails and self._email is None:

@@ -18,7 +18,6 @@ from typing import Any
 import structlog
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from contracts import (
     ContractError,
@@ -36,8 +35,11 @@ from services.infra.definitions import DefinitionCache
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
 from services.infra.metrics import EngineMetrics
+from services.infra.payloads import Payloads
+from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 from services.infra.store import StateStore, now_ms
+from services.orchestrator.claims import ClaimCheck
 from services.orchestrator.handlers import Rejected, transition_for
 from services.orchestrator.outbox import outbox_entries
 from services.orchestrator.signals import ENTRY_KINDS, flush_entry, rejected_child
@@ -53,15 +55,21 @@ class Orchestrator:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: RedisClient,
         *,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
-        self.store = StateStore(redis, Keys(settings.key_prefix))
+        self.store = StateStore(
+            redis,
+            Keys(settings.key_prefix),
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
+        )
         self.definitions = DefinitionCache(self.store)
         self.bus = Bus(settings, "orchestrator")
         self.topics = self.bus.topics
+        self.claims = ClaimCheck(Payloads(redis, settings), self.topics)  # large payloads
         self._stopping = asyncio.Event()
         self.applied = 0
         self.metrics = EngineMetrics.of(metrics_registry).service("orchestrator", self.bus)
@@ -70,6 +78,9 @@ class Orchestrator:
         """Consume until `stop()`; also fires due timers."""
         topics = self.topics
         await ensure_topics(self.settings, [*topics.fixed().values()])
+        moved = await self.store.migrate_definition_keys()  # from builds before hash tags
+        if moved:
+            log.info("definitions_migrated", workflows=moved)
         await self.bus.start()
         consumer = make_consumer(
             self.settings,
@@ -152,8 +163,9 @@ class Orchestrator:
         first = True
         for record, message in items:
             for _ in range(CAS_ATTEMPTS):
-                rev, doc, leftovers = await self.store.load(execution_id, with_outbox=first)
-                if first and leftovers:
+                rev, doc, outbox = await self.store.load(execution_id, with_outbox=first)
+                leftovers = outbox[counts.get(execution_id, 0) :]  # not flushed by this batch yet
+                if leftovers:
                     await self._publish(leftovers, timers, index)
                     counts[execution_id] = counts.get(execution_id, 0) + len(leftovers)
                 first = False
@@ -168,6 +180,9 @@ class Orchestrator:
                 ttl = self.settings.state_ttl_s if transition.state.terminal else 0
                 new_rev = await self.store.save(execution_id, rev, entries[0], entries[1:], ttl)
                 if new_rev < 0:
+                    # Reload with the outbox: a save whose reply was lost (a Redis failover
+                    # retried it) is on the server with the entries it appended; flush them.
+                    first = True
                     continue
                 self.applied += 1
                 self.metrics.engine.observe_transition(transition)
@@ -198,10 +213,12 @@ class Orchestrator:
         wf = await self.definitions.get(name, version)
         if wf is None:
             raise Rejected(f"unknown workflow '{name}' version {version or 'latest'}")
+        known, message = await self.claims.resolve(wf, state, message)  # large payloads
         transition = transition_for(message, wf, state, previous)
         if transition.duplicate:
             return None, None
-        entries = outbox_entries(transition, self.topics, new=state is None)
+        refused = await self.claims.externalize(transition, known)
+        entries = outbox_entries(transition, self.topics, new=state is None) + refused
         if isinstance(message, RetryExecution):
             entries.append(self._retry_start(message, transition.state))
         return [

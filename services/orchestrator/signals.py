@@ -29,6 +29,7 @@ from contracts import (
 from contracts.topics import Topics
 from services.core.children import CancelChild, child_execution_id, child_workflow
 from services.core.engine import DispatchStep, Transition
+from services.core.namespaces import DEFAULT_NAMESPACE, namespace_of
 from services.core.state import ExecutionState
 from services.core.waits import BufferSignal, RegisterWait
 from services.infra.kafka import Bus
@@ -115,7 +116,8 @@ def extra_entries(transition: Transition, topics: Topics) -> list[list[Any]]:
     entries: list[list[Any]] = []
     for effect in transition.effects:
         if isinstance(effect, RegisterWait):
-            entries.append(["wait", eid, list(effect.events), effect.correlation])
+            namespace = namespace_of(state.workflow)
+            entries.append(["wait", eid, list(effect.events), effect.correlation, namespace])
         elif isinstance(effect, BufferSignal):
             entries.append(["sigbuf", eid, json.dumps(effect.signal)])
         elif isinstance(effect, CancelChild):
@@ -133,7 +135,11 @@ def extra_entries(transition: Transition, topics: Topics) -> list[list[Any]]:
 
 async def flush_entry(redis: Any, bus: Bus, settings: Settings, entry: list[Any]) -> None:
     if entry[0] == "wait":
-        await register_wait(redis, bus, settings, bus.topics, entry[1], entry[2], entry[3])
+        # entries written before namespaces had 4 fields: those waits are in `default`
+        namespace = entry[4] if len(entry) > 4 else DEFAULT_NAMESPACE
+        await register_wait(
+            redis, bus, settings, bus.topics, entry[1], entry[2], entry[3], namespace
+        )
     elif entry[0] == "sigbuf":
         await buffer_signal(redis, settings, entry[1], json.loads(entry[2]))
 

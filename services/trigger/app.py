@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
@@ -19,13 +19,13 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from redis.asyncio import Redis
 from starlette.exceptions import HTTPException
 
 from contracts.topics import Topics
 from services.infra.definitions import DefinitionCache
 from services.infra.kafka import Bus, ensure_topics
 from services.infra.keys import Keys
+from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 
@@ -40,11 +40,14 @@ ASGIApp = Callable[
 
 
 class ApiProblem(Exception):
-    """An error answered as `{"error": message, **extra}` with `status`."""
+    """An error answered as `{"error": message, **extra}` with `status` (and `headers`)."""
 
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = headers
         self.body: dict[str, Any] = {"error": message, **extra}
 
 
@@ -56,7 +59,7 @@ class Context:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
-    redis: Redis | None = None
+    redis: RedisClient | None = None
     store: StateStore | None = None
     bus: Bus | None = None
     definitions: DefinitionCache | None = None
@@ -159,7 +162,7 @@ def _validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:
 def _install_error_handlers(app: FastAPI) -> None:
     async def problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiProblem)
-        return JSONResponse(exc.body, status_code=exc.status)
+        return JSONResponse(exc.body, status_code=exc.status, headers=exc.headers)
 
     async def http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
@@ -184,17 +187,20 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(
     settings: Settings,
-    redis: Redis | None = None,
+    redis: RedisClient | None = None,
     metrics_registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The API app; its lifespan connects Redis and starts the Kafka producer.
 
     `/metrics` serves `metrics_registry` (shared with the other services of the process).
     """
+    from services.trigger.auth import authorize
     from services.trigger.background import TriggerBackground
+    from services.trigger.routes_authoring import router as authoring_router
     from services.trigger.routes_dashboard import router as dashboard_router
     from services.trigger.routes_events import router as events_router
     from services.trigger.routes_executions import router as executions_router
+    from services.trigger.routes_limits import router as limits_router
     from services.trigger.routes_metrics import router as metrics_router
     from services.trigger.routes_schedules import router as schedules_router
     from services.trigger.routes_signals import router as signals_router
@@ -215,12 +221,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        client = redis if redis is not None else Redis.from_url(settings.redis_url)
+        client = redis if redis is not None else connect_redis(settings)
         bus = Bus(settings, "trigger")
         await ensure_topics(settings, ctx.topics.fixed().values())
         await bus.start()
         ctx.redis, ctx.bus = client, bus
         ctx.store = StateStore(client, ctx.keys)
+        await ctx.store.migrate_definition_keys()  # from builds before hash tags
         ctx.definitions = DefinitionCache(ctx.store)
         ctx.producer_started = True
         await background.start()  # the scheduler loop and the event-topic consumer
@@ -239,16 +246,19 @@ def create_app(
         version="0.1.0",
         description="Register workflow definitions, start executions and follow them.",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],  # API keys and scopes: services/trigger/auth.py
     )
     app.state.ctx = ctx
     app.state.triggers = background = TriggerBackground(ctx)
     _install_error_handlers(app)
+    app.include_router(authoring_router)  # before /workflows/{name}
     app.include_router(workflows_router)
     app.include_router(executions_router)
     app.include_router(schedules_router)
     app.include_router(events_router)
     app.include_router(signals_router)
     app.include_router(metrics_router)
+    app.include_router(limits_router)
     app.include_router(ops_router)
     app.include_router(dashboard_router)
     app.include_router(templates_router)

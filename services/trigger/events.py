@@ -23,6 +23,7 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 
 from contracts import Actor, StartExecution
+from services.core.namespaces import belongs
 from services.core.triggers import (
     CompiledTrigger,
     Event,
@@ -76,20 +77,23 @@ class EventRouter:
             for gone in set(self._triggers) - set(names):
                 del self._triggers[gone]
 
-    def matching(self, event_type: str) -> list[CompiledTrigger]:
+    def matching(self, event_type: str, namespace: str | None = None) -> list[CompiledTrigger]:
+        """Triggers matching the type: of every workflow, or of the workflows of `namespace`."""
         return [
             trigger
-            for _, triggers in sorted(self._triggers.items())
+            for name, triggers in sorted(self._triggers.items())
+            if namespace is None or belongs(namespace, name)
             for trigger in triggers[1]
             if trigger.matches(event_type)
         ]
 
-    async def route(self, event: Event) -> Routed:
-        """Queue a start for every matching workflow (call `bus.flush()` afterwards)."""
+    async def route(self, event: Event, namespace: str | None = None) -> Routed:
+        """Queue a start for every matching workflow, or only those of `namespace` (the API's
+        caller); call `bus.flush()` afterwards."""
         _, _, definitions = self.ctx.ready()
         routed = Routed(event)
         done: set[str] = set()
-        for trigger in self.matching(event.type):
+        for trigger in self.matching(event.type, namespace):
             if trigger.workflow in done:
                 continue
             try:

@@ -7,8 +7,10 @@ from uuid import uuid4
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from services.core.namespaces import unqualify
 from services.core.triggers import Event, EventError, check_type
 from services.trigger.app import ApiProblem, context
+from services.trigger.auth import principal
 from services.trigger.background import TriggerBackground
 from services.trigger.routes_workflows import read_json_body
 from services.trigger.schemas import ErrorBody
@@ -45,7 +47,7 @@ async def publish_event(request: Request, event_type: str) -> JSONResponse:
         raise ApiProblem(400, "the Event-Id header must be 1 to 255 characters")
     event = Event(event_type, event_id or uuid4().hex, await read_json_body(request, default={}))
     await background.events.refresh()
-    routed = await background.events.route(event)
+    routed = await background.events.route(event, principal(request).namespace)
     try:
         await bus.flush()
     except Exception as exc:  # the broker refused: nothing was started
@@ -53,7 +55,7 @@ async def publish_event(request: Request, event_type: str) -> JSONResponse:
     body = {
         "eventId": event.id,
         "type": event.type,
-        "executions": routed.started,
-        "skipped": routed.skipped,
+        "executions": [{**s, "workflow": unqualify(s["workflow"])} for s in routed.started],
+        "skipped": [{**s, "workflow": unqualify(s["workflow"])} for s in routed.skipped],
     }
     return JSONResponse(body, status_code=202)

@@ -20,10 +20,18 @@ from contracts import (
     StartExecution,
     encode,
 )
+from services.core.namespaces import belongs, unqualify
 from services.core.redaction import mask_input, redact, secret_values
 from services.core.state import TERMINAL_EXECUTION, ExecutionState
+from services.infra.payloads import Payloads
 from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context, context
-from services.trigger.routes_workflows import NOT_FOUND, caller_id, read_json_body
+from services.trigger.auth import principal, stored_name
+from services.trigger.routes_workflows import (
+    NOT_FOUND,
+    caller_id,
+    no_such_version,
+    read_json_body,
+)
 from services.trigger.schemas import (
     CancelRequest,
     ControlAccepted,
@@ -65,16 +73,21 @@ def _input_issues(errors: list[str]) -> list[dict[str, str]]:
     return issues
 
 
-async def _load(ctx: Context, execution_id: str) -> ExecutionState | None:
+async def _load(ctx: Context, execution_id: str, namespace: str) -> ExecutionState | None:
+    """The state, None when missing or of another namespace (which must look the same)."""
     store, _, _ = ctx.ready()
     doc = await store.get_state(execution_id)
-    return ExecutionState.model_validate_json(doc) if doc is not None else None
+    state = ExecutionState.model_validate_json(doc) if doc is not None else None
+    return state if state is not None and belongs(namespace, state.workflow) else None
 
 
-async def _accepted(ctx: Context, execution_id: str) -> dict[str, Any] | None:
+async def _accepted(ctx: Context, execution_id: str, namespace: str) -> dict[str, Any] | None:
     store, _, _ = ctx.ready()
     raw = await store.redis.get(ctx.accepted_key(execution_id))
-    return json.loads(raw) if raw is not None else None
+    accepted = json.loads(raw) if raw is not None else None
+    if accepted is None or not belongs(namespace, str(accepted.get("workflow") or "")):
+        return None
+    return {**accepted, "workflow": unqualify(str(accepted["workflow"]))}
 
 
 async def _mark_accepted(ctx: Context, execution_id: str, workflow: str, version: int) -> None:
@@ -83,22 +96,26 @@ async def _mark_accepted(ctx: Context, execution_id: str, workflow: str, version
     await store.redis.set(ctx.accepted_key(execution_id), value, ex=ACCEPTED_TTL_S)
 
 
-async def _status(ctx: Context, execution_id: str) -> tuple[ExecutionState | None, str]:
+async def _status(
+    ctx: Context, execution_id: str, namespace: str
+) -> tuple[ExecutionState | None, str]:
     """The state (if the orchestrator has it) and its status; 404 when never accepted."""
-    state = await _load(ctx, execution_id)
+    state = await _load(ctx, execution_id, namespace)
     if state is not None:
         return state, str(state.status)
-    if await _accepted(ctx, execution_id) is not None:
+    if await _accepted(ctx, execution_id, namespace) is not None:
         return None, "pending"
     raise ApiProblem(404, f"execution '{execution_id}' not found")
 
 
-async def _wait(ctx: Context, execution_id: str, seconds: float) -> ExecutionState | None:
+async def _wait(
+    ctx: Context, execution_id: str, seconds: float, namespace: str
+) -> ExecutionState | None:
     """Poll until terminal (5 ms, backing off to 100 ms) or the deadline; the last state seen."""
     deadline = time.monotonic() + seconds
     delay = 0.005
     while True:
-        state = await _load(ctx, execution_id)
+        state = await _load(ctx, execution_id, namespace)
         if state is not None and state.terminal:
             return state
         remaining = deadline - time.monotonic()
@@ -129,12 +146,11 @@ async def execute(
 ) -> JSONResponse:
     ctx = context(request)
     store, bus, definitions = ctx.ready()
-    workflow = await definitions.get(name, version)
+    namespace = principal(request).namespace
+    stored = stored_name(request, name)
+    workflow = await definitions.get(stored, version)
     if workflow is None:
-        latest = await store.get_definition(name)
-        if latest is None:
-            raise ApiProblem(404, f"workflow '{name}' is not registered")
-        raise ApiProblem(404, f"workflow '{name}' has no version {version} (latest is {latest[0]})")
+        raise await no_such_version(store, stored, name, version)
     data = await read_json_body(request, default={})
     if not isinstance(data, dict):
         raise ApiProblem(422, f"the input of {name} must be a JSON object")
@@ -149,7 +165,7 @@ async def execute(
         raise ApiProblem(400, "the Idempotency-Key header must be 1 to 255 characters")
     deduplicated = False
     if key:
-        claimed = await store.claim_idempotency_key(name, key, execution_id)
+        claimed = await store.claim_idempotency_key(stored, key, execution_id)
         deduplicated, execution_id = claimed != execution_id, claimed
     # A claimed key whose execution has no state yet may belong to a request that died between
     # the claim and the publish (kill -9, or a failed undo): publish its start again, else the
@@ -158,13 +174,13 @@ async def execute(
     if not deduplicated or republish:
         start = StartExecution(
             execution_id=execution_id,
-            workflow=name,
+            workflow=stored,
             workflow_version=workflow.version,
             input=data,
             idempotency_key=key,
             actor=_actor(request),
         )
-        await _mark_accepted(ctx, execution_id, name, workflow.version)
+        await _mark_accepted(ctx, execution_id, stored, workflow.version)
         try:
             await bus.publish(ctx.topics.start, encode(start), execution_id)
             await bus.flush()
@@ -172,7 +188,7 @@ async def execute(
             if not republish:  # (a republish keeps the claim: a retry publishes again)
                 await store.redis.delete(ctx.accepted_key(execution_id))
                 if key:
-                    await store.redis.delete(ctx.keys.idempotency(name, key))
+                    await store.redis.delete(ctx.keys.idempotency(stored, key))
             raise ApiProblem(503, f"could not publish the start command: {exc}") from None
     accepted = ExecuteAccepted(
         execution_id=execution_id,
@@ -182,12 +198,13 @@ async def execute(
     )
     if not wait:
         return JSONResponse(accepted.wire(), status_code=202)
-    state = await _wait(ctx, execution_id, wait_s or ctx.settings.wait_timeout_s)
+    state = await _wait(ctx, execution_id, wait_s or ctx.settings.wait_timeout_s, namespace)
     if state is None or not state.terminal:
         status = str(state.status) if state is not None else "pending"
         return JSONResponse({**accepted.wire(), "status": status}, status_code=202)
+    output = await Payloads(store.redis, ctx.settings).for_display(state.output)  # claim check
     result = ExecutionResult(
-        execution_id=execution_id, status=str(state.status), output=state.output, error=state.error
+        execution_id=execution_id, status=str(state.status), output=output, error=state.error
     )
     return JSONResponse({**result.wire(), "deduplicated": deduplicated}, status_code=200)
 
@@ -205,16 +222,19 @@ async def get_execution(
     include_audit_trail: Annotated[bool, Query(alias="includeAuditTrail")] = False,
 ) -> JSONResponse:
     ctx = context(request)
-    state = await _load(ctx, execution_id)
+    namespace = principal(request).namespace
+    state = await _load(ctx, execution_id, namespace)
     if state is not None:
         view = execution_view(state, include_metrics, include_audit_trail)
+        view = await Payloads(ctx.ready()[0].redis, ctx.settings).for_display(view)  # large values
+        view["workflow"] = unqualify(state.workflow)
         workflow = await ctx.ready()[2].get(state.workflow, state.workflow_version)
         if workflow is not None:  # secret input fields never leave through the API
             schema = workflow.definition.input
             view["input"] = mask_input(schema, state.input)
             view["steps"] = redact(view["steps"], secret_values(schema, state.input))
     else:
-        accepted = await _accepted(ctx, execution_id)
+        accepted = await _accepted(ctx, execution_id, namespace)
         if accepted is None:
             raise ApiProblem(404, f"execution '{execution_id}' not found")
         view = pending_view(execution_id, accepted, include_metrics, include_audit_trail)
@@ -233,6 +253,9 @@ async def list_executions(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ExecutionSummary]:
     store, _, _ = context(request).ready()
+    namespace = principal(request).namespace
+    if workflow:
+        workflow = stored_name(request, workflow)
     out: list[ExecutionSummary] = []
     page, offset, scanned = max(limit, 100), 0, 0
     while len(out) < limit and scanned < 5000:
@@ -244,9 +267,14 @@ async def list_executions(
             if doc is None:
                 continue
             state = ExecutionState.model_validate_json(doc)
+            if not belongs(namespace, state.workflow):
+                continue
             if (workflow and state.workflow != workflow) or (status and state.status != status):
                 continue
-            out.append(ExecutionSummary.model_validate(execution_view(state, False, False)))
+            view = execution_view(state, False, False)
+            out.append(
+                ExecutionSummary.model_validate({**view, "workflow": unqualify(state.workflow)})
+            )
             if len(out) >= limit:
                 break
     return out
@@ -255,7 +283,7 @@ async def list_executions(
 async def _control(request: Request, execution_id: str, command: Any, action: str) -> JSONResponse:
     ctx = context(request)
     _, bus, _ = ctx.ready()
-    _, status = await _status(ctx, execution_id)
+    _, status = await _status(ctx, execution_id, principal(request).namespace)
     if status in TERMINAL:
         raise ApiProblem(409, f"cannot {action} execution '{execution_id}': it is {status}")
     await bus.publish(ctx.topics.control, encode(command), execution_id)
@@ -304,7 +332,7 @@ async def retry(
 ) -> JSONResponse:
     ctx = context(request)
     _, bus, definitions = ctx.ready()
-    state, status = await _status(ctx, execution_id)
+    state, status = await _status(ctx, execution_id, principal(request).namespace)
     if state is None or status not in RETRYABLE:
         raise ApiProblem(
             409,
@@ -314,11 +342,13 @@ async def retry(
     body = body or RetryRequest()
     workflow = await definitions.get(state.workflow, state.workflow_version)
     if workflow is not None and body.from_step is not None and body.from_step not in workflow.by_id:
-        raise ApiProblem(422, f"fromStep: workflow {state.workflow} has no step '{body.from_step}'")
+        raise ApiProblem(
+            422, f"fromStep: workflow {unqualify(state.workflow)} has no step '{body.from_step}'"
+        )
     if workflow is not None and body.input is not None:
         errors = workflow.input_errors(body.input)
         if errors:
-            message = f"input does not match the input schema of {state.workflow}"
+            message = f"input does not match the input schema of {unqualify(state.workflow)}"
             raise ApiProblem(422, message, issues=_input_issues(errors))
     new_id = uuid4().hex
     command = RetryExecution(

@@ -16,6 +16,7 @@ from pydantic import Field
 from services.core.kpis import aggregate_outcomes, summarize
 from services.infra.keys import KPI_SAMPLES_CAP
 from services.trigger.app import ApiProblem, context
+from services.trigger.auth import stored_name
 from services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = ["KpiSummary", "Summary", "WorkflowMetrics", "router"]
@@ -60,11 +61,12 @@ async def workflow_metrics(
     limit: Annotated[int, Query(ge=1, le=KPI_SAMPLES_CAP)] = KPI_SAMPLES_CAP,
 ) -> WorkflowMetrics:
     store, _, _ = context(request).ready()
-    found = await store.get_definition(name)
+    stored = stored_name(request, name)
+    found = await store.get_definition(stored)
     if found is None:
         raise ApiProblem(404, f"workflow '{name}' is not registered")
     declared = json.loads(found[1]).get("metrics") or []
-    totals = aggregate_outcomes(await store.outcomes(name, limit))
+    totals = aggregate_outcomes(await store.outcomes(stored, limit))
     kpis: dict[str, KpiSummary] = {}
     for metric in declared:
         stats = totals["kpis"].pop(metric["name"], None)

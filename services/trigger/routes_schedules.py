@@ -10,9 +10,11 @@ from uuid import uuid4
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from services.core.namespaces import NamespaceError, qualify, unqualify
 from services.core.schedules import ScheduleError
 from services.infra.schedule_store import ScheduleRuntime, ScheduleStore
 from services.trigger.app import ApiProblem, Context, context
+from services.trigger.auth import principal, stored_name, visible
 from services.trigger.routes_workflows import NOT_FOUND, caller_id
 from services.trigger.schedule_schemas import ScheduleRecord, ScheduleRequest, ScheduleView
 from services.trigger.scheduler import from_ms, to_ms
@@ -45,11 +47,12 @@ def _view(runtime: ScheduleRuntime, upcoming: int) -> dict[str, Any]:
         last_fire_time=runtime.last_fire_time,
         last_execution_id=runtime.last_execution_id,
     )
-    return view.wire()
+    wire = view.wire()  # names as the schedule's namespace sees them
+    return {**wire, "id": unqualify(record.id), "workflow": unqualify(record.workflow)}
 
 
-async def _get(ctx: Context, schedule_id: str) -> ScheduleRuntime:
-    runtime = await _store(ctx).get(schedule_id)
+async def _get(ctx: Context, stored: str, schedule_id: str) -> ScheduleRuntime:
+    runtime = await _store(ctx).get(stored)
     if runtime is None:
         raise ApiProblem(404, f"schedule '{schedule_id}' not found")
     return runtime
@@ -65,7 +68,13 @@ async def _get(ctx: Context, schedule_id: str) -> ScheduleRuntime:
 async def create_schedule(request: Request, body: ScheduleRequest) -> JSONResponse:
     ctx = context(request)
     _, _, definitions = ctx.ready()
-    workflow = await definitions.get(body.workflow)
+    namespace = principal(request).namespace
+    try:
+        stored_workflow = qualify(namespace, body.workflow)
+        schedule_id = qualify(namespace, body.id or uuid4().hex[:12])
+    except NamespaceError as exc:
+        raise ApiProblem(422, f"{exc.name}: {exc.reason}") from None
+    workflow = await definitions.get(stored_workflow)
     if workflow is None:
         raise ApiProblem(404, f"workflow '{body.workflow}' is not registered")
     errors = workflow.input_errors(body.input)
@@ -76,7 +85,7 @@ async def create_schedule(request: Request, body: ScheduleRequest) -> JSONRespon
         )
     now = datetime.now(UTC)
     record = ScheduleRecord(
-        **{**body.model_dump(), "id": body.id or uuid4().hex[:12]},
+        **{**body.model_dump(), "id": schedule_id, "workflow": stored_workflow},
         created_at=now,
         created_by=caller_id(request),
     )
@@ -87,8 +96,8 @@ async def create_schedule(request: Request, body: ScheduleRequest) -> JSONRespon
     doc = json.dumps(record.model_dump(mode="json", by_alias=True))
     store = _store(ctx)
     if not await store.create(record.id, doc, to_ms(spec.first(now))):
-        raise ApiProblem(409, f"schedule '{record.id}' exists already")
-    runtime = await _get(ctx, record.id)
+        raise ApiProblem(409, f"schedule '{unqualify(record.id)}' exists already")
+    runtime = await _get(ctx, record.id, unqualify(record.id))
     return JSONResponse(_view(runtime, 5), status_code=201)
 
 
@@ -97,7 +106,7 @@ async def list_schedules(request: Request, upcoming: Upcoming = 5) -> list[dict[
     store = _store(context(request))
     out = []
     for schedule_id in await store.ids():
-        runtime = await store.get(schedule_id)
+        runtime = await store.get(schedule_id) if visible(request, schedule_id) else None
         if runtime is not None:
             out.append(_view(runtime, upcoming))
     return out
@@ -110,7 +119,8 @@ async def list_schedules(request: Request, upcoming: Upcoming = 5) -> list[dict[
     responses=NOT_FOUND,
 )
 async def get_schedule(request: Request, schedule_id: str, upcoming: Upcoming = 5) -> JSONResponse:
-    return JSONResponse(_view(await _get(context(request), schedule_id), upcoming))
+    stored = stored_name(request, schedule_id, "schedule")
+    return JSONResponse(_view(await _get(context(request), stored, schedule_id), upcoming))
 
 
 @router.delete(
@@ -120,20 +130,22 @@ async def get_schedule(request: Request, schedule_id: str, upcoming: Upcoming = 
     responses=NOT_FOUND,
 )
 async def delete_schedule(request: Request, schedule_id: str) -> Response:
-    if not await _store(context(request)).delete(schedule_id):
+    stored = stored_name(request, schedule_id, "schedule")
+    if not await _store(context(request)).delete(stored):
         raise ApiProblem(404, f"schedule '{schedule_id}' not found")
     return Response(status_code=204)
 
 
 async def _set_paused(request: Request, schedule_id: str, paused: bool) -> JSONResponse:
     ctx = context(request)
-    runtime = await _get(ctx, schedule_id)
+    stored = stored_name(request, schedule_id, "schedule")
+    runtime = await _get(ctx, stored, schedule_id)
     next_ms = None
     if not paused:  # occurrences that fell into the pause are not fired
         next_ms = to_ms(ScheduleRecord.model_validate(runtime.doc).spec().first(datetime.now(UTC)))
-    if not await _store(ctx).set_paused(schedule_id, paused, next_ms):
+    if not await _store(ctx).set_paused(stored, paused, next_ms):
         raise ApiProblem(404, f"schedule '{schedule_id}' not found")
-    return JSONResponse(_view(await _get(ctx, schedule_id), 5))
+    return JSONResponse(_view(await _get(ctx, stored, schedule_id), 5))
 
 
 @router.post(

@@ -21,10 +21,12 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from contracts import Actor, encode
+from services.core.namespaces import belongs
 from services.core.state import ExecutionState, StepStatus
 from services.core.waits import APPROVAL_SIGNAL, current_approvers
 from services.infra.waits import deliver_event_to_waits, signal_message
 from services.trigger.app import ApiProblem, Context, context
+from services.trigger.auth import principal
 from services.trigger.routes_workflows import NOT_FOUND, caller_id
 from services.trigger.schemas import ApiModel, ErrorBody
 
@@ -74,12 +76,18 @@ def _api_actor(request: Request) -> Actor:
     return Actor(kind="api", id=None if caller == "anonymous" else caller)
 
 
-async def _running(ctx: Context, execution_id: str) -> ExecutionState:
-    store, _, _ = ctx.ready()
+async def _owned(request: Request, execution_id: str) -> ExecutionState:
+    """The execution's state; 404 when missing or of another namespace (indistinguishable)."""
+    store, _, _ = context(request).ready()
     doc = await store.get_state(execution_id)
-    if doc is None:
+    state = ExecutionState.model_validate_json(doc) if doc is not None else None
+    if state is None or not belongs(principal(request).namespace, state.workflow):
         raise ApiProblem(404, f"execution '{execution_id}' not found")
-    state = ExecutionState.model_validate_json(doc)
+    return state
+
+
+async def _running(request: Request, execution_id: str) -> ExecutionState:
+    state = await _owned(request, execution_id)
     if state.terminal:
         raise ApiProblem(409, f"execution '{execution_id}' is {state.status.value}")
     return state
@@ -105,7 +113,7 @@ async def signal_execution(
     request: Request, execution_id: str, body: Annotated[SignalRequest, Body()]
 ) -> JSONResponse:
     ctx = context(request)
-    await _running(ctx, execution_id)
+    await _running(request, execution_id)
     message = signal_message(
         execution_id,
         body.name,
@@ -144,6 +152,7 @@ async def signal_waits(
             body.correlation,
             signal_id=signal_id,
             actor=_api_actor(request),
+            namespace=principal(request).namespace,
         )
         await bus.flush()
     except Exception as exc:  # the broker refused
@@ -163,7 +172,7 @@ async def decide(
     request: Request, execution_id: str, step_id: str, body: Annotated[ApprovalRequest, Body()]
 ) -> JSONResponse:
     ctx = context(request)
-    state = await _running(ctx, execution_id)
+    state = await _running(request, execution_id)
     run = state.steps.get(step_id)
     if run is None:
         raise ApiProblem(404, f"execution '{execution_id}' has no step '{step_id}'")
@@ -194,11 +203,7 @@ async def decide(
     responses=NOT_FOUND,
 )
 async def waits(request: Request, execution_id: str) -> JSONResponse:
-    store, _, _ = context(request).ready()
-    doc = await store.get_state(execution_id)
-    if doc is None:
-        raise ApiProblem(404, f"execution '{execution_id}' not found")
-    state = ExecutionState.model_validate_json(doc)
+    state = await _owned(request, execution_id)
     body: dict[str, Any] = {}
     for step_id, run in state.steps.items():
         if run.status == StepStatus.WAITING and run.wait:

@@ -13,6 +13,7 @@ from services.catalog import Catalog, CatalogError, instantiate, load_catalog, s
 from services.core.issues import DefinitionError
 from services.core.validation import compile_workflow
 from services.trigger.app import ApiProblem, context
+from services.trigger.auth import principal
 from services.trigger.routes_workflows import caller_id, read_json_body, store_compiled
 
 __all__ = ["router"]
@@ -85,6 +86,7 @@ async def install_template(request: Request, template_id: str) -> JSONResponse:
             issues=[i.to_json() for i in exc.issues],
         ) from None
     store, _, _ = context(request).ready()
-    registered = await store_compiled(store, compiled, caller_id(request))
+    namespace = principal(request).namespace
+    registered = await store_compiled(store, compiled, caller_id(request), namespace=namespace)
     out = {**registered.wire(), "template": template.id, "functions": template.functions}
     return JSONResponse(out, status_code=201 if registered.created else 200)

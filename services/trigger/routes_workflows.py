@@ -12,9 +12,17 @@ from fastapi.responses import JSONResponse
 from services.core.compiled import CompiledWorkflow
 from services.core.issues import DefinitionError
 from services.core.loader import ParsedText, parse_definition_text
+from services.core.namespaces import (
+    DEFAULT_NAMESPACE,
+    NamespaceError,
+    qualify_definition,
+    unqualify,
+    unqualify_definition,
+)
 from services.core.validation import compile_workflow
 from services.infra.store import StateStore
 from services.trigger.app import ApiProblem, context
+from services.trigger.auth import principal, stored_name, visible
 from services.trigger.schemas import (
     ErrorBody,
     FunctionSpec,
@@ -105,19 +113,28 @@ async def register_workflow(request: Request) -> JSONResponse:
         raise ApiProblem(
             422, "invalid workflow definition", issues=[i.to_json() for i in exc.issues]
         ) from None
-    body = await store_compiled(store, compiled, caller_id(request))
+    namespace = principal(request).namespace
+    body = await store_compiled(store, compiled, caller_id(request), namespace=namespace)
     return JSONResponse(body.wire(), status_code=201 if body.created else 200)
 
 
 async def store_compiled(
-    store: StateStore, compiled: CompiledWorkflow, registered_by: str
+    store: StateStore, compiled: CompiledWorkflow, registered_by: str, *, namespace: str
 ) -> RegisterResponse:
-    """Register a validated definition: a new immutable version unless identical to the latest."""
-    wire = compiled.definition.to_wire()
+    """Register a validated definition in `namespace` (`auth.principal(request).namespace`):
+    a new immutable version unless identical to the latest."""
+    try:
+        wire = qualify_definition(namespace, compiled.definition.to_wire())
+    except NamespaceError as exc:
+        raise ApiProblem(
+            422,
+            "invalid workflow definition",
+            issues=[{"path": "name", "message": f"{exc.name}: {exc.reason}"}],
+        ) from None
     wire.pop("version", None)
     doc = json.dumps(wire, sort_keys=True, separators=(",", ":"))
     meta = {"registeredAt": datetime.now(UTC).isoformat(), "registeredBy": registered_by}
-    version, created = await store.register_definition(compiled.name, doc, meta)
+    version, created = await store.register_definition(wire["name"], doc, meta)
     return RegisterResponse(name=compiled.name, version=version, created=created)
 
 
@@ -131,12 +148,42 @@ async def list_workflows(request: Request) -> list[WorkflowSummary]:
     store, _, _ = context(request).ready()
     out = []
     for name in await store.definition_names():
-        found = await store.get_definition(name)
+        found = await store.get_definition(name) if visible(request, name) else None
         if found is not None:
             version, doc = found
             description = str(json.loads(doc).get("description", ""))
-            out.append(WorkflowSummary(name=name, latest_version=version, description=description))
+            out.append(
+                WorkflowSummary(
+                    name=unqualify(name), latest_version=version, description=description
+                )
+            )
     return out
+
+
+async def no_such_version(
+    store: StateStore, stored: str, name: str, version: int | None
+) -> ApiProblem:
+    """The 404 for `name` (stored as `stored`): not registered, or without `version`."""
+    latest = await store.get_definition(stored)
+    if latest is None:
+        return ApiProblem(404, f"workflow '{name}' is not registered")
+    return ApiProblem(404, f"workflow '{name}' has no version {version} (latest is {latest[0]})")
+
+
+async def stored_definition(
+    request: Request, name: str, version: int | None
+) -> tuple[str, int, dict[str, Any]]:
+    """A version (latest if None) of the caller's workflow `name`, as its namespace sees it.
+
+    Returns the stored name, the version number and the definition; 404 if there is none.
+    """
+    store, _, _ = context(request).ready()
+    stored = stored_name(request, name)
+    found = await store.get_definition(stored, version)
+    if found is None:
+        raise await no_such_version(store, stored, name, version)
+    number, doc = found
+    return stored, number, unqualify_definition(json.loads(doc))
 
 
 @router.get(
@@ -150,21 +197,14 @@ async def get_workflow(
     request: Request, name: str, version: Annotated[int | None, Query(ge=1)] = None
 ) -> WorkflowDetail:
     store, _, _ = context(request).ready()
-    found = await store.get_definition(name, version)
-    if found is None:
-        latest = await store.get_definition(name)
-        if latest is None:
-            raise ApiProblem(404, f"workflow '{name}' is not registered")
-        raise ApiProblem(404, f"workflow '{name}' has no version {version} (latest is {latest[0]})")
-    number, doc = found
-    definition = json.loads(doc)
+    stored, number, definition = await stored_definition(request, name, version)
     versions = [
         VersionInfo(
             version=v,
             registered_at=meta.get("registeredAt"),
             registered_by=meta.get("registeredBy"),
         )
-        for v, meta in sorted((await store.definition_versions(name)).items())
+        for v, meta in sorted((await store.definition_versions(stored)).items())
     ]
     return WorkflowDetail(
         name=name,
@@ -184,6 +224,10 @@ async def get_workflow(
 )
 async def declare_function(request: Request, spec: FunctionSpec) -> FunctionSpec:
     store, _, _ = context(request).ready()
+    if principal(request).namespace != DEFAULT_NAMESPACE:  # functions serve every namespace
+        raise ApiProblem(
+            403, "HTTP functions are shared: declare them with a default-namespace key"
+        )
     await store.declare_function(spec.name, spec.wire())
     return spec
 

@@ -20,6 +20,8 @@ __all__ = [
 ]
 
 SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# stored ids of a namespace other than `default` are qualified: `<namespace>~<id>`
+STORED_SCHEDULE_ID_PATTERN = r"^(?:[a-z0-9][a-z0-9-]{0,62}~)?[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
 class ScheduleRequest(ApiModel):
@@ -45,7 +47,7 @@ class ScheduleRequest(ApiModel):
 class ScheduleRecord(ScheduleRequest):
     """The stored schedule: the request plus its id and creation time (anchors intervals)."""
 
-    id: str = Field(pattern=SCHEDULE_ID_PATTERN)
+    id: str = Field(pattern=STORED_SCHEDULE_ID_PATTERN)
     created_at: AwareDatetime
     created_by: str | None = None
 

@@ -1,8 +1,10 @@
 """A Python worker: runs registered functions for commands on their `wf.fn.<name>` topics.
 
 Each command runs at most once per idempotency key (results cache in Redis); a duplicate
-delivery gets the stored result published again. Offsets are committed after the batch's
-results are acknowledged by the broker.
+delivery gets the stored result published again. Commands run as their own tasks and
+offsets are committed in order once their results are acknowledged by the broker
+(`services.infra.inflight`). A function's `concurrency` limit is held as a Redis lease while
+it runs; without a free slot the command is parked for the dispatcher to send again.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from typing import Any
 import structlog
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
-from contracts import ContractError, StepCommand, decode, encode
+from contracts import StepCommand, StepResult, encode
+from services.infra.inflight import ConcurrentConsumer
 from services.infra.kafka import Bus, ensure_topics, make_consumer
+from services.infra.limiter import Limiter
 from services.infra.metrics import EngineMetrics
+from services.infra.payloads import Payloads
+from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
 from workflows.functions import FunctionRegistry, default_registry, run_function
@@ -36,7 +41,7 @@ class Worker:
         self,
         settings: Settings,
         registry: FunctionRegistry | None = None,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         *,
         concurrency: int = 64,
         worker_id: str | None = None,
@@ -45,8 +50,14 @@ class Worker:
         self.settings = settings
         self.registry = registry if registry is not None else default_registry
         self._own_redis = redis is None
-        self.redis = redis if redis is not None else Redis.from_url(settings.redis_url)
-        self.results = ResultsCache(self.redis, settings.key_prefix)
+        self.redis = redis if redis is not None else connect_redis(settings)
+        self.results = ResultsCache(
+            self.redis,
+            settings.key_prefix,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
+        )
+        self.payloads = Payloads(self.redis, settings)  # claim check: large outputs
         self.bus = Bus(settings, "worker")
         self.topics = self.bus.topics
         self.worker_id = worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"
@@ -54,6 +65,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self.handled = 0
         self.metrics = EngineMetrics.of(metrics_registry).service("worker", self.bus)
+        self.limiter = Limiter(self.redis, settings, self.worker_id, metrics=self.metrics.engine)
 
     async def run(self) -> None:
         """Consume the registered functions' topics until `stop()`."""
@@ -79,13 +91,17 @@ class Worker:
         try:
             await consumer.start()
             log.info("worker_started", worker_id=self.worker_id, functions=self.registry.names())
-            while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
-                await self.metrics.consumed(consumer, batch)
-                records = [r for rs in batch.values() for r in rs]
-                if records:
-                    await self.process(records)
-                    await consumer.commit()
+            # each record its own task; failures retried; on stop() in-flight calls finish
+            await ConcurrentConsumer(
+                consumer,
+                self.bus,
+                self.process_one,
+                name="worker",
+                max_in_flight=self.settings.max_calls_in_flight,
+                max_batch=self.settings.max_batch,
+                drain_timeout_s=self.settings.drain_timeout_s,
+                on_batch=self.metrics.consumed,
+            ).run(self._stopping)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
@@ -93,22 +109,36 @@ class Worker:
 
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         """Run every command of a batch concurrently, then wait for the results to be acked."""
+        limit = self.settings.max_message_bytes
         commands: list[StepCommand] = []
         for record in records:
-            data = record.value if isinstance(record.value, bytes) else b""
-            try:
-                commands.append(
-                    decode(StepCommand, data, max_bytes=self.settings.max_message_bytes)
-                )
-            except ContractError as exc:
-                await self.bus.dead_letter(record, exc.reason, exc.code)
+            command = await self.bus.decode_or_dead_letter(record, StepCommand, limit)
+            if command is not None:
+                commands.append(command)
         await asyncio.gather(*(self._run(command) for command in commands))
         await self.bus.flush()
 
+    async def process_one(self, record: ConsumerRecord[Any, Any]) -> None:
+        """Run one command (the consumer loop retries it if this raises)."""
+        limit = self.settings.max_message_bytes
+        command = await self.bus.decode_or_dead_letter(record, StepCommand, limit)
+        if command is not None:
+            await self._run(command)
+
     async def _run(self, command: StepCommand) -> None:
-        async with self._slots:
-            result = await self.results.run_once(
-                command, lambda: run_function(self.registry, command, worker_id=self.worker_id)
-            )
+        async with self.limiter.slot(command) as decision:
+            if not decision.acquired:  # parked; the dispatcher sends it again later
+                await self.limiter.park(encode(command), command, decision)
+                return
+            async with self._slots:
+                result = await self.results.run_once(command, lambda: self._call(command))
         self.handled += 1
         await self.bus.publish(self.topics.step_results, encode(result), result.execution_id)
+
+    async def _call(self, command: StepCommand) -> StepResult:
+        """Run the function (inputs with references resolved); store a large output."""
+        resolved = await self.payloads.resolve_command(command, self.worker_id)
+        if isinstance(resolved, StepResult):  # a referenced input is gone
+            return resolved
+        result = await run_function(self.registry, resolved, worker_id=self.worker_id)
+        return await self.payloads.claim_result(result)

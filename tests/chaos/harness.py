@@ -218,6 +218,7 @@ class Cluster:
             "WORKFLOWS_REDIS_URL": self.redis_url,
             "WORKFLOWS_TOPIC_PREFIX": f"{self.prefix}.",
             "WORKFLOWS_KEY_PREFIX": self.prefix,
+            "WORKFLOWS_AUTH": "off",
             "WORKFLOWS_PARTITIONS": str(self.partitions),
             # A killed orchestrator's claimed timers fire again after the lease: keep it short.
             "WORKFLOWS_TIMER_LEASE_MS": "5000",

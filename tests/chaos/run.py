@@ -228,9 +228,11 @@ class Chaos:
 
 
 async def _start_executions(
-    plan: Plan, base_url: str, tag: str, log: Any
+    plan: Plan, base_url: str | list[str], tag: str, log: Any
 ) -> tuple[dict[str, set[str]], int]:
-    """POST every start with its own Idempotency-Key, retrying failures with the same key."""
+    """POST every start with its own Idempotency-Key, retrying failures with the same key
+    (with several trigger replicas, spread over them and retried at the next one)."""
+    urls = [base_url] if isinstance(base_url, str) else base_url
     ids: dict[str, set[str]] = {}
     retries = 0
     slots = asyncio.Semaphore(plan.concurrency)
@@ -248,11 +250,14 @@ async def _start_executions(
         }
         deadline = time.monotonic() + 300
         delay = 0.2
+        tries = 0
         async with slots:
             while True:
+                url = urls[(index + tries) % len(urls)]
+                tries += 1
                 try:
                     response = await client.post(
-                        f"{base_url}/workflows/{WORKFLOW}/execute",
+                        f"{url}/workflows/{WORKFLOW}/execute",
                         json=body,
                         headers={"Idempotency-Key": key},
                         timeout=10,
@@ -285,6 +290,17 @@ async def _redis_call(redis: Redis, fn: Any, *args: Any, deadline_s: float = 60)
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
+
+
+async def _effects(redis: Redis, prefix: str) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """The side-effect counts of chaos_functions, and which pids performed each."""
+    raw = await _redis_call(redis, redis.hgetall, f"{prefix}:effects")
+    effects = {k.decode(): int(v) for k, v in raw.items()}
+    effect_pids: dict[str, list[int]] = {}
+    for item in await _redis_call(redis, redis.lrange, f"{prefix}:effect_log", 0, -1):
+        key, _, pid = item.decode().rpartition("|")
+        effect_pids.setdefault(key, []).append(int(pid))
+    return effects, effect_pids
 
 
 async def _docs(redis: Redis, prefix: str, ids: list[str]) -> dict[str, dict[str, Any] | None]:
@@ -472,12 +488,7 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         t1 = time.monotonic()
         docs = await _wait_final(redis, tag, ids, plan.settle_s, plan.settle_max_s, stamp)
         summary.settle_s = time.monotonic() - t1
-        effects_raw = await _redis_call(redis, redis.hgetall, f"{tag}:effects")
-        effects = {k.decode(): int(v) for k, v in effects_raw.items()}
-        effect_pids: dict[str, list[int]] = {}
-        for item in await _redis_call(redis, redis.lrange, f"{tag}:effect_log", 0, -1):
-            key, _, pid = item.decode().rpartition("|")
-            effect_pids.setdefault(key, []).append(int(pid))
+        effects, effect_pids = await _effects(redis, tag)
         indexed = await _redis_call(redis, redis.zrange, f"{tag}:executions", 0, -1)
         summary.unknown_executions = len({i.decode() for i in indexed} - set(ids))
         killed = {pid for s in cluster.services for pid in s.killed_pids}

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
 from contracts import StartExecution, decode
@@ -21,7 +20,7 @@ from contracts.topics import Topics
 from services.infra.keys import Keys
 from services.infra.settings import Settings
 from services.infra.store import StateStore
-from services.trigger import create_app
+from tests.support.api import app_client, topic_reader
 
 pytestmark = pytest.mark.integration
 
@@ -32,31 +31,18 @@ INPUT = {"customerId": "c1", "plan": "starter", "industry": "retail", "companySi
 
 @pytest.fixture
 async def api(settings: Settings, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, redis)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with app_client(settings, redis) as client:
+        yield client
 
 
 async def _starts(settings: Settings, seconds: float = 8.0) -> list[StartExecution]:
-    consumer = AIOKafkaConsumer(
-        Topics.with_prefix(settings.topic_prefix).start,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
+    async with topic_reader(settings, Topics.with_prefix(settings.topic_prefix).start) as consumer:
         found: list[StartExecution] = []
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not found:
             batch = await consumer.getmany(timeout_ms=200)
             found += [decode(StartExecution, r.value) for rs in batch.values() for r in rs]
         return found
-    finally:
-        await consumer.stop()
 
 
 async def test_retry_after_a_crash_between_claim_and_publish_starts_the_execution(

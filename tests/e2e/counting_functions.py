@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import redis
 from pydantic import BaseModel
 
 from examples import onboarding_functions
+from services.infra.redis_client import connect_redis_url_sync
 from workflows.functions import FunctionContext, default_registry
 
-_client = redis.Redis.from_url(os.environ["WORKFLOWS_REDIS_URL"])
+_client = connect_redis_url_sync(os.environ["WORKFLOWS_REDIS_URL"])
 _prefix = os.environ["WORKFLOWS_KEY_PREFIX"]
 
 

@@ -123,6 +123,7 @@ def services(
         "WORKFLOWS_REDIS_URL": redis_url,
         "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
         "WORKFLOWS_KEY_PREFIX": prefix,
+        "WORKFLOWS_AUTH": "off",
         "WORKFLOWS_PARTITIONS": "2",
         "PYTHONPATH": str(ROOT),
     }

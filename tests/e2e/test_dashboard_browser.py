@@ -8,34 +8,18 @@ and saves screenshots under `test-artifacts/dashboard/`.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import shutil
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import ConsoleMessage, Error, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from workflows.embedded import free_port
+from tests.support.browser import browser_page, needs_chromium, screenshot
+from tests.support.stack import ROOT, service_stack, wait_ready
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"Debian's chromium is not installed ({CHROMIUM}): apt-get install -y chromium",
-    ),
-]
-ROOT = Path(__file__).resolve().parents[2]
-EXE = str(Path(sys.executable).parent / "workflows")
+pytestmark = [pytest.mark.e2e, needs_chromium]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 WORKFLOW = "customerOnboardingWorkflow"
 NO_VALUE = "\u2013"  # what the dashboard shows for a missing value
@@ -56,72 +40,19 @@ steps:
     function: neverAnswered
     input: {note: '{{input.note}}'}
 """
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
     """The services as OS processes; yields the trigger's base URL."""
-    prefix = f"dash{uuid.uuid4().hex[:6]}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "WORKFLOWS_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "WORKFLOWS_REDIS_URL": redis_url,
-        "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
-        "WORKFLOWS_KEY_PREFIX": prefix,
-        "WORKFLOWS_PARTITIONS": "2",
-        "PYTHONPATH": str(ROOT),
-    }
-    commands = [
-        ["run", "trigger", "--port", str(port)],
-        ["run", "orchestrator"],
-        ["run", "dispatcher"],
-        ["run", "worker", "--functions", "examples.onboarding_functions"],
-    ]
-    procs = []
-    for args in commands:
-        log = (tmp_path / f"{args[1]}.log").open("wb")
-        procs.append(
-            subprocess.Popen([EXE, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc, args in zip(procs, commands, strict=True):
-            try:
-                code = proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
-            assert code in (0, -15), (
-                f"{args[1]} exited with {code}: {(tmp_path / f'{args[1]}.log').read_text()[-3000:]}"
-            )
+    with service_stack(kafka_bootstrap, redis_url, tmp_path, tag="dash") as (base_url, _):
+        yield base_url
 
 
 async def _ready_and_registered(base_url: str, definition: str, timeout: float = 60) -> None:
     """Wait for the trigger's /readyz, then register the YAML `definition`."""
-    deadline = time.monotonic() + timeout
+    await wait_ready(base_url, timeout)
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        while True:
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("the trigger service did not become ready")
-            await asyncio.sleep(0.1)
         response = await http.post(
             "/workflows", content=definition, headers={"content-type": "application/yaml"}
         )
@@ -129,34 +60,7 @@ async def _ready_and_registered(base_url: str, definition: str, timeout: float =
 
 
 async def _shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-@asynccontextmanager
-async def _browser() -> AsyncIterator[tuple[Page, list[str]]]:
-    """A laptop-sized page in headless Chromium, and the script errors it reported."""
-    problems: list[str] = []
-
-    def on_console(message: ConsoleMessage) -> None:
-        # a 404 from an optional API (workflow metrics, schedules) is logged as a load error
-        if message.type == "error" and "Failed to load resource" not in message.text:
-            problems.append(f"console: {message.text}")
-
-    def on_page_error(error: Error) -> None:
-        problems.append(f"page error: {error}")
-
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1440, "height": 900})
-            page = await context.new_page()
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-            page.set_default_timeout(15_000)
-            yield page, problems
-        finally:
-            await browser.close()
+    await screenshot(page, ARTIFACTS, name)
 
 
 @pytest.mark.timeout(240)
@@ -164,7 +68,7 @@ async def test_start_the_seed_from_the_form_and_watch_it_complete(stack: str) ->
     base_url = stack
     seed = (ROOT / "examples" / "customer_onboarding.yaml").read_text()
     await _ready_and_registered(base_url, seed)
-    async with _browser() as (page, problems):
+    async with browser_page(1440, 900) as (page, problems):
         # the workflows list, with a start button per workflow
         await page.goto(f"{base_url}/")
         row = page.get_by_test_id(f"workflow-row-{WORKFLOW}")
@@ -277,7 +181,7 @@ async def test_start_the_seed_from_the_form_and_watch_it_complete(stack: str) ->
 async def test_typed_form_fields_and_the_control_buttons(stack: str) -> None:
     base_url = stack
     await _ready_and_registered(base_url, CONTROLS)
-    async with _browser() as (page, problems):
+    async with browser_page(1440, 900) as (page, problems):
         await page.goto(f"{base_url}/#/start/dashboardControls")
         await expect(page.get_by_test_id("input-count")).to_have_attribute("type", "number")
         await expect(page.get_by_test_id("input-urgent")).to_have_attribute("type", "checkbox")
@@ -341,7 +245,7 @@ async def test_typed_form_fields_and_the_control_buttons(stack: str) -> None:
 async def test_install_a_template_from_the_templates_page(stack: str) -> None:
     base_url = stack
     await _ready_and_registered(base_url, CONTROLS)
-    async with _browser() as (page, problems):
+    async with browser_page(1440, 900) as (page, problems):
         await page.goto(f"{base_url}/")
         await page.get_by_test_id("nav-templates").click()
         await expect(page).to_have_url(re.compile(r"#/templates$"))

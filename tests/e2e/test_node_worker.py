@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.stack import ROOT, processes, service_env, stack_commands
 from workflows import AsyncWorkflows
 from workflows.embedded import free_port
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "examples" / "workers" / "node"
-EXE = str(Path(sys.executable).parent / "workflows")
 
 
 @pytest.fixture
@@ -28,39 +24,15 @@ def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[s
         pytest.skip("needs node and `npm ci` in examples/workers/node (make install does it)")
     prefix = f"node{uuid.uuid4().hex[:6]}"
     port = free_port()
-    env = {
-        **os.environ,
-        "WORKFLOWS_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "WORKFLOWS_REDIS_URL": redis_url,
-        "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
-        "WORKFLOWS_KEY_PREFIX": prefix,
-        "PYTHONPATH": str(ROOT),
-    }
-    commands = {
-        "trigger": [EXE, "run", "trigger", "--port", str(port)],
-        "orchestrator": [EXE, "run", "orchestrator"],
-        "dispatcher": [EXE, "run", "dispatcher"],
-        "worker": [EXE, "run", "worker", "--functions", "tests.e2e.seed_without_email"],
-        "node": [node, str(NODE_DIR / "worker.js")],
-    }
-    procs = {}
-    for name, argv in commands.items():
-        log = (tmp_path / f"{name}.log").open("wb")
-        procs[name] = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-        )
+    env = service_env(kafka_bootstrap, redis_url, prefix, partitions=None)
+    commands = stack_commands(port, "tests.e2e.seed_without_email")
+    commands["node"] = [node, str(NODE_DIR / "worker.js")]
     try:
-        yield f"http://127.0.0.1:{port}"
+        with processes(commands, env, tmp_path, check_exit=False):
+            yield f"http://127.0.0.1:{port}"
     finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        print((tmp_path / "node.log").read_text()[-2000:])
+        if (tmp_path / "node.log").exists():
+            print((tmp_path / "node.log").read_text()[-2000:])
 
 
 @pytest.mark.timeout(180)

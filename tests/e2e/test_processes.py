@@ -4,65 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
+from tests.support.stack import EXE, ROOT, service_stack
 from workflows import AsyncWorkflows
-from workflows.embedded import free_port
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-EXE = str(Path(sys.executable).parent / "workflows")
 N = 200
 
 
 @pytest.fixture
 def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    prefix = f"e2e{uuid.uuid4().hex[:6]}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "WORKFLOWS_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "WORKFLOWS_REDIS_URL": redis_url,
-        "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
-        "WORKFLOWS_KEY_PREFIX": prefix,
-        "WORKFLOWS_PARTITIONS": "4",
-        "PYTHONPATH": str(ROOT),
-    }
-    commands = [
-        ["run", "trigger", "--port", str(port)],
-        ["run", "orchestrator"],
-        ["run", "dispatcher"],
-        ["run", "notifier"],
-        ["run", "worker", "--functions", "tests.e2e.counting_functions"],
-    ]
-    procs = []
-    for args in commands:
-        log = (tmp_path / f"{args[1]}.log").open("wb")
-        procs.append(
-            subprocess.Popen([EXE, *args], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        )
-    try:
-        yield f"http://127.0.0.1:{port}", prefix
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc, args in zip(procs, commands, strict=True):
-            try:
-                code = proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
-            assert code in (0, -15), (
-                f"{args[1]} exited with {code}: {(tmp_path / f'{args[1]}.log').read_text()[-3000:]}"
-            )
+    with service_stack(
+        kafka_bootstrap,
+        redis_url,
+        tmp_path,
+        tag="e2e",
+        functions="tests.e2e.counting_functions",
+        notifier=True,
+        partitions=4,
+    ) as (base_url, prefix):
+        yield base_url, prefix
 
 
 @pytest.mark.timeout(420)

@@ -57,6 +57,7 @@ def cluster(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[Cl
         "WORKFLOWS_REDIS_URL": redis_url,
         "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
         "WORKFLOWS_KEY_PREFIX": prefix,
+        "WORKFLOWS_AUTH": "off",
         "WORKFLOWS_PARTITIONS": "4",
         "WORKFLOWS_SCHEDULER_POLL_MS": "100",
         "PYTHONPATH": str(ROOT),

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from services.infra.keys import Keys
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 from services.worker import Worker
+from tests.support.http_server import JsonHandler
 from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry, function
 
@@ -140,7 +141,7 @@ class FunctionServer:
         self.requests: list[tuple[str, dict[str, str], Any]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append((self.path, dict(self.headers.items()), body))
@@ -151,15 +152,7 @@ class FunctionServer:
                     "/busy": (503, {"type": "Overloaded", "message": "try later"}),
                     "/missing": (404, {"message": "no such customer"}),
                 }.get(self.path, (500, {}))
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
+                self.reply(status, reply)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -7,9 +7,7 @@ The header reaches the server with the secret's value; the audit trail records t
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,9 @@ import pytest
 import structlog
 
 from services.infra.settings import Settings
-from tests.support.runtime import Engine, running_engine
-from workflows.functions import FunctionRegistry
+from tests.support.http_server import JsonHandler, serving
+from tests.support.runtime import Engine
+from tests.support.secrets import engine_with_secrets
 
 pytestmark = pytest.mark.integration
 
@@ -27,54 +26,38 @@ FILE_SECRET = "tenant-file-83be01"
 
 
 class Server:
-    """POST /ok -> 200; /reject -> 400 whose message echoes the Authorization header."""
+    """The loopback server's URL and the (path, headers) of every request it received."""
 
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers["Content-Length"]))
-                outer.requests.append((self.path, dict(self.headers.items())))
-                if self.path == "/ok":
-                    status, reply = 200, {"accepted": True}
-                else:
-                    status = 400
-                    reply = {"message": f"bad credentials {self.headers['Authorization']}"}
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def __init__(self, url: str, requests: list[tuple[str, dict[str, str]]]) -> None:
+        self.url = url
+        self.requests = requests
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    running = Server()
-    running.thread.start()
-    yield running
-    running.server.shutdown()
-    running.server.server_close()
+    """POST /ok -> 200; /reject -> 400 whose message echoes the Authorization header."""
+    requests: list[tuple[str, dict[str, str]]] = []
+
+    class Handler(JsonHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            requests.append((self.path, dict(self.headers.items())))
+            if self.path == "/ok":
+                self.reply(200, {"accepted": True})
+            else:
+                self.reply(400, {"message": f"bad credentials {self.headers['Authorization']}"})
+
+    with serving(Handler) as url:
+        yield Server(url, requests)
 
 
 @pytest.fixture
 async def engine(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Engine]:
-    monkeypatch.setenv("WORKFLOWS_SECRET_PARTNER_TOKEN", ENV_SECRET)
-    secrets_file = tmp_path / "secrets.json"
-    secrets_file.write_text(json.dumps({"tenant": FILE_SECRET}))
-    configured = settings.model_copy(update={"secrets_file": str(secrets_file)})
-    async with running_engine(configured, FunctionRegistry()) as running:
+    env = {"WORKFLOWS_SECRET_PARTNER_TOKEN": ENV_SECRET}
+    file = {"tenant": FILE_SECRET}
+    async with engine_with_secrets(settings, tmp_path, monkeypatch, env, file) as running:
         yield running
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
 import examples.onboarding_functions as seed_functions
 from services.infra.settings import Settings
 from services.trigger import create_app
+from tests.support.api import topic_reader
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
 from workflows.errors import FatalError
@@ -122,23 +122,13 @@ async def _until(check: Callable[[], Awaitable[Any]], seconds: float = 10.0) -> 
 
 async def _records(settings: Settings, topic: str, execution_id: str, want: int) -> list[Any]:
     """The decoded records of `execution_id` on `topic`, once `want` arrived (or at 10 s)."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    found: list[Any] = []
-    try:
+    async with topic_reader(settings, topic) as consumer:
+        found: list[Any] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(found) < want:
             batch = await consumer.getmany(timeout_ms=200)
             for records in batch.values():
                 found += [r for r in records if r.key == execution_id.encode()]
-    finally:
-        await consumer.stop()
     return found
 
 

@@ -50,6 +50,7 @@ def deployment(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator
         "WORKFLOWS_REDIS_URL": redis_url,
         "WORKFLOWS_TOPIC_PREFIX": f"{prefix}.",
         "WORKFLOWS_KEY_PREFIX": prefix,
+        "WORKFLOWS_AUTH": "off",
         "WORKFLOWS_PARTITIONS": "2",
         "PYTHONPATH": str(ROOT),
     }

@@ -12,14 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
 from services.core.state import ExecutionState
 from services.infra.keys import Keys
 from services.infra.settings import Settings
 from services.orchestrator.service import Orchestrator
-from services.trigger import TriggerService, create_app
+from services.trigger import TriggerService
+from tests.support.api import app_client, topic_reader
 from workflows.client import AsyncWorkflows
 from workflows.client_errors import ApiError
 
@@ -32,11 +32,8 @@ GOOD_INPUT = {"customerId": "c1", "plan": "starter", "industry": "retail", "comp
 
 @pytest.fixture
 async def api(settings: Settings, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, redis)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with app_client(settings, redis) as client:
+        yield client
 
 
 async def _register(api: httpx.AsyncClient) -> httpx.Response:
@@ -45,16 +42,8 @@ async def _register(api: httpx.AsyncClient) -> httpx.Response:
 
 async def _consume(settings: Settings, topic: str, want: int, seconds: float = 10.0) -> list[Any]:
     """Every record on `topic` (from the start) once `want` arrived, or at the deadline."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
+    async with topic_reader(settings, topic) as consumer:
+        records: list[Any] = []
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and len(records) < want:
             batch = await consumer.getmany(timeout_ms=200)
@@ -62,8 +51,6 @@ async def _consume(settings: Settings, topic: str, want: int, seconds: float = 1
         if len(records) >= want:  # give a duplicate the chance to show up
             batch = await consumer.getmany(timeout_ms=500)
             records.extend(r for rs in batch.values() for r in rs)
-    finally:
-        await consumer.stop()
     return records
 
 

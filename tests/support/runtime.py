@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.asyncio import Redis
-
 from contracts import Actor, StartExecution, encode
 from contracts.topics import Topics
 from services.core.definition import WorkflowDefinition
@@ -22,6 +20,7 @@ from services.core.state import ExecutionState
 from services.dispatcher import Dispatcher
 from services.infra.kafka import Bus, ensure_topics
 from services.infra.keys import Keys
+from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 from services.orchestrator import Orchestrator
@@ -31,7 +30,7 @@ TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
 
 
 class Engine:
-    def __init__(self, settings: Settings, redis: Redis, bus: Bus) -> None:
+    def __init__(self, settings: Settings, redis: RedisClient, bus: Bus) -> None:
         self.settings = settings
         self.redis = redis
         self.bus = bus
@@ -79,7 +78,7 @@ class Engine:
 
 @asynccontextmanager
 async def running_engine(settings: Settings, registry: FunctionRegistry) -> AsyncIterator[Engine]:
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect_redis(settings)
     await ensure_topics(settings, Topics.with_prefix(settings.topic_prefix).fixed().values())
     orchestrator = Orchestrator(settings, redis)
     dispatcher = Dispatcher(settings, redis, registry)

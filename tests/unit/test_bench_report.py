@@ -219,7 +219,7 @@ def test_render_has_every_section_and_ratios() -> None:
     assert "Test CPU" in text and "celery durability" in text
     assert "| celery | 10 | 20.0 | 40.0 | 60.0 | 2.00 | 4.00 | 6.00 | 0.20x |" in text
     assert "| celery | 45.0 | 450.0 | 45.0 | 1.50x | last rate reached |" in text
-    assert "Claim check is **not implemented**" in text
+    assert "travel by reference (claim check)" in text
     assert "| 2 | 1 | 64 | 60.0 | 2.00x |" in text
     assert "Zeebe ~14 ms" in text
 

@@ -99,7 +99,7 @@ class FakeWorkflows:
 
     polls: list[dict[str, Any]] = []
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, api_key: str | None = None) -> None:
         pass
 
     def __enter__(self) -> FakeWorkflows:

@@ -24,14 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         runtime.register(commands)
-        from workflows.cli import api, dlq, templates
+        from workflows.cli import api, dlq, keys, templates
 
         api.register(commands)
         dlq.register(commands)
+        keys.register(commands)
         templates.register(commands)
         from workflows.cli import approvals
 
         approvals.register(commands)
+        from workflows.cli import limits
+
+        limits.register(commands)
     render.register(commands)
     return parser
 

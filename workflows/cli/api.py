@@ -24,7 +24,7 @@ def _print(value: Any) -> None:
 
 def _call(args: argparse.Namespace) -> int:
     try:
-        with Workflows(args.url, timeout=args.http_timeout) as wf:
+        with Workflows(args.url, timeout=args.http_timeout, api_key=args.api_key) as wf:
             result = args.action(wf, args)
             render = getattr(args, "render", None)
             if render is not None and not args.json:
@@ -76,6 +76,7 @@ def _add(commands: Any, name: str, help_: str, action: Any) -> argparse.Argument
     parser: argparse.ArgumentParser = commands.add_parser(name, help=help_)
     parser.add_argument("--url", default=DEFAULT_URL, help="trigger service (WORKFLOWS_API_URL)")
     parser.add_argument("--http-timeout", type=float, default=60.0, help=argparse.SUPPRESS)
+    parser.add_argument("--api-key", help="API key (default: env WORKFLOWS_API_KEY)")
     parser.set_defaults(handler=_call, action=action)
     return parser
 

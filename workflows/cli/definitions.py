@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from services.core.checking import check_text, format_of, issue_line
+from services.core.compiled import CompiledWorkflow
 from services.core.expressions import ExpressionError, evaluate, to_json_value
-from services.core.issues import DefinitionError
+from services.core.issues import DefinitionError, ValidationIssue
 from services.core.simulate import format_simulation, simulate
 from services.core.templates import compile_template, is_template
 from workflows.files import load_definition_file
@@ -26,18 +28,34 @@ def _json_arg(text: str, what: str) -> Any:
         ) from None
 
 
+def _validate_file(path: str) -> tuple[CompiledWorkflow | None, list[ValidationIssue]]:
+    """YAML/JSON go through `check_text`, the same code as the dashboard editor's checks."""
+    if path.endswith(".py"):
+        try:
+            return load_definition_file(path), []
+        except DefinitionError as exc:
+            return None, exc.issues
+    result = check_text(Path(path).read_text(encoding="utf-8"), format_of(path))
+    return result.compiled, result.issues
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     failed = False
     for path in args.files:
         try:
-            wf = load_definition_file(path)
-        except DefinitionError as exc:
-            failed = True
-            for issue in exc.issues:
-                print(f"{path}: {issue}")
+            wf, issues = _validate_file(path)
         except OSError as exc:
             failed = True
             print(f"{path}: cannot read: {exc.strerror}")
+            continue
+        except UnicodeDecodeError as exc:
+            failed = True
+            print(f"{path}: cannot read: not UTF-8 text (byte {exc.start})")
+            continue
+        for issue in issues:
+            print(issue_line(path, issue))
+        if wf is None:
+            failed = True
         else:
             print(f"{path}: ok ({wf.name}, {len(wf.steps)} steps)")
     return 1 if failed else 0

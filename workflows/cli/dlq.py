@@ -6,9 +6,8 @@ import argparse
 import asyncio
 from typing import Any
 
-from redis.asyncio import Redis
-
 from services.infra.dead_letters import DeadLetterEntry, read_dead_letters, replay_dead_letters
+from services.infra.redis_client import connect_redis
 from services.infra.settings import Settings
 
 __all__ = ["register"]
@@ -48,7 +47,7 @@ async def _replay(args: argparse.Namespace) -> int:
         if missing:
             print(f"error: no dead letter {', '.join(sorted(missing))} (see `workflows dlq list`)")
             return 1
-    redis = Redis.from_url(settings.redis_url)
+    redis = connect_redis(settings)
     try:
         for entry, outcome in await replay_dead_letters(settings, redis, entries, args.force):
             print(f"{entry.ref:<10} {outcome}")

@@ -39,9 +39,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         bootstrap = stack.enter_context(tansu())
         redis_url = args.redis_url or stack.enter_context(redis_server())
-        settings = _settings(args, kafka_bootstrap=bootstrap, redis_url=redis_url)
+        # dev mode: no API keys (a production deployment keeps the default, WORKFLOWS_AUTH=on)
+        settings = _settings(args, kafka_bootstrap=bootstrap, redis_url=redis_url, auth="off")
         print(
             f"broker {bootstrap}, redis {redis_url}, API http://{settings.http_host}:{settings.http_port}"
+            " (dev mode: no API keys)"
         )
         asyncio.run(run_services(SERVICES, settings))
     return 0

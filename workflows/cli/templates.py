@@ -40,7 +40,7 @@ def _install(wf: Workflows, args: argparse.Namespace) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        with Workflows(args.url) as wf:
+        with Workflows(args.url, api_key=args.api_key) as wf:
             args.action(wf, args)
     except ClientError as exc:
         print(f"error: {exc}")
@@ -51,6 +51,7 @@ def _run(args: argparse.Namespace) -> int:
 def register(commands: Any) -> None:
     parser = commands.add_parser("templates", help="browse and install workflow templates")
     parser.add_argument("--url", default=DEFAULT_URL, help="trigger service (WORKFLOWS_API_URL)")
+    parser.add_argument("--api-key", help="API key (default: env WORKFLOWS_API_KEY)")
     sub = parser.add_subparsers(dest="templates_command", required=True, metavar="ACTION")
     ls = sub.add_parser("list", help="templates, filtered by text and tag")
     ls.add_argument("--search", help="text in id, title or description")

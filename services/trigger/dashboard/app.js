@@ -26,8 +26,55 @@ function setConnection(problem) {
   conn.textContent = problem ? `API unreachable (${problem}), retrying…` : "";
 }
 
+// ---------------------------------------------------------------- API key (login)
+// With access control on, every API call carries the key the user logged in with (kept in
+// sessionStorage: gone with the tab); an answer 401 shows the login form instead of the page.
+const KEY_STORAGE = "workflows.apiKey";
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE) || "";
+}
+
+function showLogout() {
+  document.getElementById("logout").hidden = !apiKey();
+}
+
+function showLogin(message) {
+  const view = document.getElementById("view");
+  const shown = view.querySelector('[data-testid="login-error"]');
+  if (shown) {
+    shown.textContent = message;
+    return;
+  }
+  newPage(); // stops the refreshes of the page behind the form
+  document.title = "Log in · dashboard";
+  const input = h("input", { type: "password", autocomplete: "current-password", placeholder: "wfk_…", required: true, testid: "login-key" });
+  function onSubmit(event) {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+    showLogout();
+    route();
+  }
+  fill(view, h("form", { class: "panel login", testid: "login", onsubmit: onSubmit },
+    h("h1", {}, "Log in"),
+    h("p", {}, "The API needs an API key; ", h("code", {}, "workflows keys create --scope read"), " makes one."),
+    h("label", {}, "API key ", input),
+    h("p", { class: "login-error", testid: "login-error" }, message),
+    h("button", { class: "button primary", type: "submit", testid: "login-submit" }, "Log in")));
+  input.focus();
+}
+
+document.getElementById("logout").addEventListener("click", (event) => {
+  event.preventDefault();
+  sessionStorage.removeItem(KEY_STORAGE);
+  showLogout();
+  route();
+});
+showLogout();
+
 async function api(path, { method = "GET", body } = {}) {
   const init = { method, headers: { Accept: "application/json" } };
+  if (apiKey()) init.headers.Authorization = `Bearer ${apiKey()}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -49,6 +96,7 @@ async function api(path, { method = "GET", body } = {}) {
       data = { error: text };
     }
   }
+  if (res.status === 401) showLogin((data && data.error) || "an API key is required");
   if (!res.ok) throw new ApiError(res.status, data);
   return data;
 }
@@ -216,6 +264,7 @@ async function route() {
     else if (parts[0] === "schedules") await schedulesPage(view, page);
     else if (parts[0] === "templates" && parts[1]) await templatePage(view, page, parts[1]);
     else if (parts[0] === "templates") await templatesPage(view, page, params);
+    else if (parts[0] === "editor" || parts[0] === "versions") await (await import("./editor.js")).authoringPage(view, page, parts, params);
     else await workflowsPage(view, page);
   } catch (err) {
     if (page.alive) fill(view, errorBox(err));
@@ -291,7 +340,9 @@ async function workflowsPage(view, page) {
           row.version, row.description, row.count, row.rate, row.p95,
           h("td", {}, h("div", { class: "actions nowrap" },
             h("a", { class: "button primary", href: `#/start/${enc(wf.name)}`, testid: `start-${wf.name}` }, "Start"),
-            h("a", { class: "button", href: `#/executions?workflow=${enc(wf.name)}` }, "Executions"))));
+            h("a", { class: "button", href: `#/executions?workflow=${enc(wf.name)}` }, "Executions"),
+            h("a", { class: "button", href: `#/editor/${enc(wf.name)}`, testid: `edit-${wf.name}` }, "Edit"),
+            h("a", { class: "button", href: `#/versions/${enc(wf.name)}`, testid: `versions-${wf.name}` }, "Versions"))));
         rows.set(wf.name, row);
       }
       row.version.textContent = `v${wf.latestVersion}`;
@@ -685,6 +736,25 @@ function showIssue(field, message) {
   field.issue.textContent = message || "";
 }
 
+// The value of a form of `buildField`s (`whole`: one field holds the whole input); `bad` when
+// a field could not be read (its issue is shown next to it).
+function readFields(fields, whole) {
+  let value = {};
+  let bad = false;
+  for (const f of fields) {
+    showIssue(f, null);
+    try {
+      const read = f.read();
+      if (whole) value = read === undefined ? {} : read;
+      else if (read !== undefined) value[f.key] = read;
+    } catch (err) {
+      showIssue(f, err.message);
+      bad = true;
+    }
+  }
+  return { value, bad };
+}
+
 async function startPage(view, page, name) {
   document.title = `Start ${name} · dashboard`;
   const wf = await api(`/workflows/${enc(name)}`);
@@ -719,19 +789,7 @@ async function startPage(view, page, name) {
   async function onSubmit(event) {
     event.preventDefault();
     formError.hidden = true;
-    let data = {};
-    let bad = false;
-    for (const f of fields) {
-      showIssue(f, null);
-      try {
-        const value = f.read();
-        if (whole) data = value === undefined ? {} : value;
-        else if (value !== undefined) data[f.key] = value;
-      } catch (err) {
-        showIssue(f, err.message);
-        bad = true;
-      }
-    }
+    const { value: data, bad } = readFields(fields, whole);
     if (bad) return;
     submit.disabled = true;
     try {
@@ -890,7 +948,8 @@ async function templatePage(view, page, id) {
         h("div", {}, h("span", {}, "Tags"), h("strong", { testid: "template-tags" }, (t.tags || []).join(", ") || "–")),
         h("div", {}, h("span", {}, "Functions"), h("strong", { testid: "template-functions" }, functions.join(", ") || "–")),
         h("div", {}, h("span", {}, "Function module"), h("strong", { class: "mono" }, t.functions || "–"))),
-      h("h2", { class: "spaced" }, "Parameters"), pretty(schema)),
+      h("h2", { class: "spaced" }, "Parameters"), pretty(schema),
+      h("a", { class: "button", href: `#/editor?template=${enc(t.id)}`, testid: "template-open-editor" }, "Open in the editor")),
     form, result);
 
   async function onSubmit(event) {
@@ -926,6 +985,9 @@ async function templatePage(view, page, id) {
     }
   }
 }
+
+// for the authoring pages (editor.js, versions.js), loaded on demand
+export { api, h, fill, errorBox, badge, buildField, fieldOrder, showIssue, readFields, fmtDateTime };
 
 window.addEventListener("hashchange", route);
 route();

@@ -1,0 +1,155 @@
+"""Authoring routes behind the dashboard's editor: check, draw, dry-run, diff and draft.
+
+- `POST /workflows/validate` checks definition text with the code `workflows validate`
+  runs (`services.core.checking`) and, when it is valid, returns its step graph.
+- `POST /workflows/simulate` dry-runs definition text with mocked step outputs.
+- `GET /workflows/{name}/source` a registered version as YAML or JSON text to edit.
+- `GET /workflows/{name}/diff?from=&to=` two versions side by side.
+- `POST /templates/{id}/draft` a catalog template filled in, as text, without registering it.
+
+Nothing here writes: saving goes through `POST /workflows` like any other registration.
+This router is included before the workflow routes so `/workflows/validate` is never
+taken for a workflow's name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import APIRouter, Query, Request
+from pydantic import Field
+
+from services.catalog import CatalogError, instantiate
+from services.core.checking import TextCheck, check_text
+from services.core.definition import WorkflowDefinition
+from services.core.dry_run import dry_run_report
+from services.core.graph import step_graph
+from services.core.simulate import simulate
+from services.core.textdiff import side_by_side
+from services.trigger.app import ApiProblem
+from services.trigger.routes_templates import catalog_of
+from services.trigger.routes_workflows import stored_definition
+from services.trigger.schemas import ApiModel
+
+__all__ = ["definition_text", "router"]
+
+router = APIRouter(tags=["authoring"])
+MAX_TEXT = 1_000_000
+
+
+class CheckRequest(ApiModel):
+    text: str = Field(max_length=MAX_TEXT, description="the definition, as YAML or JSON text")
+    format: Literal["yaml", "json"] = "yaml"
+
+
+class SimulateRequest(CheckRequest):
+    input: dict[str, Any] = Field(default_factory=dict, description="the execution input")
+    mocks: dict[str, Any] = Field(
+        default_factory=dict, description="step id (or function name) -> output; default {}"
+    )
+    fail: list[str] = Field(default_factory=list, description="steps whose every attempt fails")
+
+
+class DraftRequest(ApiModel):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    format: Literal["yaml", "json"] = "yaml"
+
+
+def definition_text(definition: dict[str, Any], fmt: str = "yaml") -> str:
+    """A definition as editable text, fields in the definition format's order."""
+    wire = WorkflowDefinition.model_validate(definition).to_wire()
+    wire.pop("version", None)
+    if fmt == "json":
+        return json.dumps(wire, indent=2, ensure_ascii=False) + "\n"
+    dumped: str = yaml.safe_dump(wire, sort_keys=False, allow_unicode=True, width=100)
+    return dumped
+
+
+def _issues(result: TextCheck) -> list[dict[str, Any]]:
+    return [{**issue.to_json(), "offset": result.offset(issue)} for issue in result.issues]
+
+
+@router.post("/workflows/validate", summary="Check definition text as `workflows validate` does")
+async def validate_text(body: CheckRequest) -> dict[str, Any]:
+    """Every problem with its path, file line, column and the CLI's text; the step graph when
+    the definition is valid. Always 200: the verdict is `ok`."""
+    result = check_text(body.text, body.format)
+    out: dict[str, Any] = {"ok": result.ok, "issues": _issues(result)}
+    if result.compiled is not None:
+        out["name"] = result.compiled.name
+        out["steps"] = len(result.compiled.steps)
+        out["input"] = result.compiled.definition.input
+        out["definition"] = result.compiled.definition.to_wire()  # what saving registers
+        out["graph"] = step_graph(result.compiled, result.parsed).wire()
+    return out
+
+
+@router.post("/workflows/simulate", summary="Dry-run definition text with mocked step outputs")
+async def simulate_text(body: SimulateRequest) -> dict[str, Any]:
+    result = check_text(body.text, body.format)
+    if result.compiled is None:
+        raise ApiProblem(422, "invalid workflow definition", issues=_issues(result))
+    wf = result.compiled
+    problems = wf.input_errors(body.input)
+    if problems:
+        issues = [{"path": p.split(": ", 1)[0], "message": p.split(": ", 1)[-1]} for p in problems]
+        raise ApiProblem(422, "input does not match the input schema", issues=issues)
+    unknown = sorted(set(body.fail) - set(wf.by_id))
+    if unknown:
+        raise ApiProblem(422, f"fail names unknown steps: {', '.join(unknown)}")
+    simulated = simulate(wf, body.input, body.mocks, set(body.fail))
+    return {**dry_run_report(wf, simulated), "graph": step_graph(wf, result.parsed).wire()}
+
+
+async def _definition(request: Request, name: str, version: int | None) -> tuple[int, Any]:
+    """A version of a workflow of the caller's namespace, as the caller names it."""
+    _, number, definition = await stored_definition(request, name, version)
+    return number, definition
+
+
+@router.get("/workflows/{name}/source", summary="A registered version as text to edit")
+async def workflow_source(
+    request: Request,
+    name: str,
+    version: Annotated[int | None, Query(ge=1)] = None,
+    fmt: Annotated[Literal["yaml", "json"], Query(alias="format")] = "yaml",
+) -> dict[str, Any]:
+    number, definition = await _definition(request, name, version)
+    return {
+        "name": name,
+        "version": number,
+        "format": fmt,
+        "text": definition_text(definition, fmt),
+    }
+
+
+@router.get("/workflows/{name}/diff", summary="Two versions of a workflow side by side (YAML)")
+async def workflow_diff(
+    request: Request,
+    name: str,
+    from_version: Annotated[int, Query(alias="from", ge=1)],
+    to_version: Annotated[int, Query(alias="to", ge=1)],
+) -> dict[str, Any]:
+    _, left = await _definition(request, name, from_version)
+    _, right = await _definition(request, name, to_version)
+    rows = side_by_side(definition_text(left), definition_text(right))
+    changed = sum(1 for row in rows if row["kind"] != "same")
+    return {"name": name, "from": from_version, "to": to_version, "changed": changed, "rows": rows}
+
+
+@router.post("/templates/{template_id}/draft", summary="A template filled in, as text to edit")
+async def template_draft(request: Request, template_id: str, body: DraftRequest) -> dict[str, Any]:
+    template = catalog_of(request).get(template_id)
+    if template is None:
+        raise ApiProblem(404, f"no template {template_id!r}; GET /templates lists them")
+    try:
+        filled = instantiate(template, body.parameters)
+    except CatalogError as exc:
+        raise ApiProblem(422, str(exc)) from None
+    try:
+        text = definition_text(filled, body.format)
+    except ValueError as exc:
+        raise ApiProblem(422, f"the filled-in template is not a definition: {exc}") from None
+    return {"template": template.id, "format": body.format, "text": text}

@@ -1,0 +1,89 @@
+"""A function secret never reaches the state, lifecycle events, audit topic or logs.
+
+The HTTP function's server answers 200 with the secret it received echoed in its body: the
+step's output is scrubbed before it is stored or published.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from services.infra.settings import Settings
+from tests.support.api import topic_reader
+from tests.support.http_server import JsonHandler, serving
+from tests.support.runtime import Engine
+from tests.support.secrets import engine_with_secrets
+
+pytestmark = pytest.mark.integration
+
+ENV_SECRET = "env-tok-41d9c0e2b7"
+FILE_SECRET = "file-tok-9a7e55c1f3"
+
+
+@pytest.fixture
+def echo_url() -> Iterator[str]:
+    """POST -> 200 `{"seen": {"auth": <Authorization>, "tenant": <X-Tenant>}}`."""
+
+    class Handler(JsonHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen = {"auth": self.headers["Authorization"], "tenant": self.headers["X-Tenant"]}
+            self.reply(200, {"seen": seen, FILE_SECRET: "as a key"})
+
+    with serving(Handler) as url:
+        yield f"{url}/echo"
+
+
+@pytest.fixture
+async def engine(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Engine]:
+    env = {"WORKFLOWS_SECRET_PARTNER": ENV_SECRET}
+    file = {"tenant": FILE_SECRET}
+    async with engine_with_secrets(settings, tmp_path, monkeypatch, env, file) as running:
+        yield running
+
+
+async def _topic(settings: Settings, topic: str, execution_id: str, until: str) -> list[bytes]:
+    """Raw records of `topic` about `execution_id`, once one containing `until` arrived (10 s)."""
+    async with topic_reader(settings, topic) as consumer:
+        found: list[bytes] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(until.encode() in r for r in found):
+            batch = await consumer.getmany(timeout_ms=200)
+            found += [r.value for rs in batch.values() for r in rs if r.value is not None]
+            found = [r for r in found if execution_id.encode() in r]
+    return found
+
+
+async def test_an_echoed_secret_is_scrubbed_everywhere(engine: Engine, echo_url: str) -> None:
+    headers = {"Authorization": "Bearer ${secret:PARTNER}", "X-Tenant": "${secret:tenant}"}
+    await engine.store.declare_function("echo", {"url": echo_url, "headers": headers})
+    workflow = {"name": "echoing", "steps": [{"id": "call", "function": "echo", "input": {}}]}
+    await engine.register(workflow)
+    with structlog.testing.capture_logs() as logs:
+        execution_id = await engine.start("echoing", {})
+        state = await engine.wait(execution_id)
+    assert state.status.value == "completed", state.error
+    output = state.steps["call"].output
+    assert output == {"seen": {"auth": "Bearer ***", "tenant": "***"}, "***": "as a key"}
+    settings = engine.settings
+    events = await _topic(settings, engine.topics.events, execution_id, "execution.completed")
+    audit = await _topic(settings, engine.topics.audit, execution_id, "execution.completed")
+    assert events and audit, "no lifecycle or audit records of the execution were read"
+    places = {
+        "state": [state.model_dump_json().encode()],
+        "events": events,
+        "audit": audit,
+        "logs": [json.dumps(logs, default=str).encode()],
+    }
+    for place, records in places.items():
+        for secret in (ENV_SECRET, FILE_SECRET):
+            assert not any(secret.encode() in r for r in records), (place, secret)
+    assert any(b"Bearer ***" in r for r in events + audit)  # the scrubbed output was published
