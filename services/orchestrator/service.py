@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
@@ -32,6 +33,7 @@ from contracts import (
 from services.core.engine import Transition
 from services.core.state import ExecutionState
 from services.infra.definitions import DefinitionCache
+from services.infra.inflight import rewind
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
 from services.infra.metrics import EngineMetrics
@@ -112,13 +114,19 @@ class Orchestrator:
                 await self.process(records)
                 await consumer.commit()
                 failures = 0
+            except CommitFailedError as exc:
+                # The group rebalanced while the batch was applied: its uncommitted records
+                # are read again by whoever owns their partitions now (a duplicate there).
+                log.warning("commit_failed_rebalanced", records=len(records), error=str(exc))
+                rewind(consumer, batch)
             except Exception:
                 # Nothing of this batch is committed: rewind and apply it again (transitions
-                # already saved are duplicates by then, their outboxes are re-flushed).
+                # already saved are duplicates by then, their outboxes are re-flushed). Only
+                # partitions still assigned are rewound: a rebalance may have moved the rest.
                 failures += 1
                 log.exception("batch_failed", records=len(records), failures=failures)
                 await asyncio.sleep(min(0.05 * 2**failures, 5.0))
-                await consumer.seek_to_committed(*batch.keys())
+                rewind(consumer, batch)
 
     # -- one batch ------------------------------------------------------------------------
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:

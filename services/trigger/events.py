@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 
 from contracts import Actor, StartExecution
@@ -33,6 +34,7 @@ from services.core.triggers import (
     event_execution_id,
     parse_event,
 )
+from services.infra.inflight import rewind
 from services.infra.kafka import ensure_topics, make_consumer
 from services.trigger.app import Context
 from services.trigger.starts import queue_start
@@ -163,11 +165,13 @@ class EventConsumer:
                 except Exception:  # not committed: read the batch again after a pause
                     log.exception("event_batch_failed", records=len(records))
                     await asyncio.sleep(1.0)
-                    for partition in batch:
-                        committed = await consumer.committed(partition)
-                        consumer.seek(partition, committed or 0)
+                    rewind(consumer, batch)  # the partitions still assigned to us
                     continue
-                await consumer.commit()
+                try:
+                    await consumer.commit()
+                except CommitFailedError as exc:  # rebalanced: the new owner reads them again
+                    log.warning("event_commit_failed_rebalanced", error=str(exc))
+                    rewind(consumer, batch)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
