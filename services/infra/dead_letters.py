@@ -17,7 +17,7 @@ from aiokafka.structs import TopicPartition
 
 from contracts import ContractError, DeadLetter, decode
 from contracts.topics import Topics
-from services.infra.kafka import Bus
+from services.infra.kafka import Bus, assign_whole_topic
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
@@ -46,16 +46,9 @@ async def read_dead_letters(settings: Settings, limit: int = 1000) -> list[DeadL
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps, ends = await assign_whole_topic(consumer, topic)
         if not tps:
             return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         entries: list[DeadLetterEntry] = []
         while len(entries) < limit and await _behind(consumer, tps, ends):
             batch = await consumer.getmany(*tps, timeout_ms=500, max_records=500)

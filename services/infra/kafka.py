@@ -23,10 +23,27 @@ from services.infra.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
-__all__ = ["Bus", "ensure_topics", "make_consumer"]
+__all__ = ["Bus", "assign_whole_topic", "ensure_topics", "make_consumer"]
 
 log = structlog.get_logger(__name__)
 TOPIC_EXISTS = 36
+
+
+async def assign_whole_topic(
+    consumer: AIOKafkaConsumer, topic: str
+) -> tuple[list[TopicPartition], dict[TopicPartition, int]]:
+    """Assign every partition of `topic` to a started consumer without a group, positioned at
+    the beginning: (the partitions, their end offsets now); ([], {}) when the topic has none."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    if not tps:
+        return [], {}
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return tps, dict(await consumer.end_offsets(tps))
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:

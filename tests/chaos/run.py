@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
 from contracts import ContractError, LifecycleEvent, decode
+from services.infra.kafka import assign_whole_topic
 from tests.chaos.harness import ROOT, Cluster, Managed
 from tests.chaos.verify import check_effects, check_execution
 
@@ -343,16 +344,9 @@ async def _read_topic(bootstrap: str, topic: str) -> list[bytes]:
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps, ends = await assign_whole_topic(consumer, topic)
         if not tps:
             return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
         out: list[bytes] = []
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
