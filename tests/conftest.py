@@ -1,4 +1,8 @@
-"""Session fixtures: one real Tansu broker and one real Redis for the whole run.
+"""Session fixtures: one real Apache Kafka broker and one real Redis for the whole run.
+
+The broker is Apache Kafka (KRaft, one combined broker + controller, `workflows.apache_kafka`),
+started once per session; Tansu, the embedded default of `workflows dev`, has its own smoke
+test (tests/e2e/test_tansu_default.py).
 
 Redis is one redis-server, or with `WORKFLOWS_TEST_REDIS=cluster` (`make test-cluster`) a
 Redis Cluster of 3 masters + 3 replicas (`workflows.embedded_cluster`). Each test gets its
@@ -15,15 +19,24 @@ import pytest
 
 from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.settings import Settings
-from workflows.embedded import redis_server, tansu
+from workflows.apache_kafka import KAFKA_VERSION, apache_kafka
+from workflows.embedded import redis_server
 from workflows.embedded_cluster import redis_cluster
 
 ON_CLUSTER = os.environ.get("WORKFLOWS_TEST_REDIS", "single") == "cluster"
 
 
+def pytest_report_header() -> list[str]:
+    redis = "Redis Cluster (3 masters + 3 replicas)" if ON_CLUSTER else "one redis-server"
+    return [
+        f"broker: Apache Kafka {KAFKA_VERSION} (KRaft, single node, started per session); "
+        f"redis: {redis}"
+    ]
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    with tansu() as bootstrap:
+    with apache_kafka() as bootstrap:
         yield bootstrap
 
 
