@@ -4,17 +4,18 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: chaos chaos-short multihost dashboard-assets help install test test-unit test-integration test-cluster test-e2e lint format contracts demo bench bench-quick clean
+.PHONY: kafka chaos chaos-short multihost dashboard-assets help install test test-unit test-integration test-cluster test-e2e lint format contracts demo bench bench-quick clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml examples/workers/node/package-lock.json services/trigger/editor-src/package-lock.json
+$(STAMP): pyproject.toml workflows/kafka_dist/pom.xml examples/workers/node/package-lock.json services/trigger/editor-src/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
 	if command -v npm >/dev/null; then npm ci --prefix examples/workers/node --no-audit --no-fund; fi
 	if command -v npm >/dev/null; then npm ci --prefix services/trigger/editor-src --no-audit --no-fund; fi
+	$(PY) -m workflows.apache_kafka fetch  # Apache Kafka's jars into ~/.cache/workflows (once)
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev extras (idempotent)
@@ -23,7 +24,7 @@ dashboard-assets: ## rebuild the dashboard editor's bundle (CodeMirror 6, commit
 	npm ci --prefix services/trigger/editor-src --no-audit --no-fund
 	npm run --prefix services/trigger/editor-src build
 
-test: $(STAMP) ## the whole suite: unit, integration (real Tansu + Redis) and end-to-end
+test: $(STAMP) ## the whole suite: unit, integration (real Apache Kafka + Redis) and end-to-end
 	$(PY) -m pytest tests -q
 
 test-unit: $(STAMP) ## fast tests, no broker
@@ -65,8 +66,11 @@ multihost: $(STAMP) ## services on 9 hosts (network namespaces, needs root): cut
 bench: $(STAMP) ## benchmarks (bench/README.md)
 	$(PY) -m bench
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) ## the short form of the benchmarks (CI runs it)
 	$(PY) -m bench --quick
+
+kafka: $(STAMP) ## run one Apache Kafka broker on 127.0.0.1:9092 in the foreground
+	$(PY) -m workflows.apache_kafka run 9092
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

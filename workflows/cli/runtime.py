@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import time
 from typing import Any
 
 from services.infra.settings import Settings
@@ -33,17 +34,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dev_broker(stack: contextlib.ExitStack, kind: str, port: int | None) -> tuple[str, str]:
+    """Start the dev broker: (bootstrap, what it is). Tansu by default, Apache Kafka on ask."""
+    if kind == "kafka":
+        from workflows.apache_kafka import KAFKA_VERSION, apache_kafka
+
+        return stack.enter_context(apache_kafka(port)), f"Apache Kafka {KAFKA_VERSION}"
+    from workflows.embedded import tansu
+
+    return stack.enter_context(tansu(port)), "Tansu (embedded)"
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
-    from workflows.embedded import redis_server, tansu
+    from workflows.embedded import redis_server
 
     with contextlib.ExitStack() as stack:
-        bootstrap = stack.enter_context(tansu())
+        started = time.monotonic()
+        bootstrap, broker = _dev_broker(stack, args.broker, args.broker_port)
+        broker_s = time.monotonic() - started
         redis_url = args.redis_url or stack.enter_context(redis_server())
         # dev mode: no API keys (a production deployment keeps the default, WORKFLOWS_AUTH=on)
         settings = _settings(args, kafka_bootstrap=bootstrap, redis_url=redis_url, auth="off")
         print(
-            f"broker {bootstrap}, redis {redis_url}, API http://{settings.http_host}:{settings.http_port}"
-            " (dev mode: no API keys)"
+            f"broker {broker} at {bootstrap} (started in {broker_s:.1f} s; any Kafka client can "
+            f"connect), redis {redis_url}, API http://{settings.http_host}:{settings.http_port}"
+            " (dev mode: no API keys)",
+            flush=True,
         )
         asyncio.run(run_services(SERVICES, settings))
     return 0
@@ -76,4 +92,12 @@ def register(commands: Any) -> None:
     dev.add_argument("--port", type=int, help="HTTP port (default 8000)")
     dev.add_argument("--metrics-port", type=int, help="also serve /metrics on this port")
     dev.add_argument("--redis-url", help="use this Redis instead of starting one")
+    dev.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="tansu: embedded, no Java, starts at once (default); kafka: Apache Kafka "
+        "(needs Java 17+, fetched by `make install`)",
+    )
+    dev.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
     dev.set_defaults(handler=cmd_dev)
