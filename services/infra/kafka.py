@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import structlog
@@ -67,13 +67,19 @@ async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
 
 
 class _LogAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs which partitions this replica owns after each rebalance (and which it gave up)."""
+    """Logs which partitions this replica owns after each rebalance (and which it gave up);
+    `on_revoked` (if given) runs before the partitions go: drop caches, commit what is done."""
 
-    def __init__(self, group_id: str) -> None:
+    def __init__(
+        self, group_id: str, on_revoked: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self.group_id = group_id
+        self.on_revoked = on_revoked
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         log.info("partitions_revoked", group=self.group_id, partitions=_names(revoked))
+        if self.on_revoked is not None:
+            await self.on_revoked()
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         log.info("partitions_assigned", group=self.group_id, partitions=_names(assigned))
@@ -83,7 +89,12 @@ def _names(partitions: Iterable[TopicPartition]) -> list[str]:
     return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
 
 
-def make_consumer(settings: Settings, topics: Iterable[str], group_id: str) -> AIOKafkaConsumer:
+def make_consumer(
+    settings: Settings,
+    topics: Iterable[str],
+    group_id: str,
+    on_revoked: Callable[[], Awaitable[None]] | None = None,
+) -> AIOKafkaConsumer:
     """A manual-commit group member; a member silent for `session_timeout_ms` (crashed, cut
     off the network) is evicted by the broker and its partitions go to the others.
 
@@ -105,7 +116,7 @@ def make_consumer(settings: Settings, topics: Iterable[str], group_id: str) -> A
     )
     names = list(topics)
     if names:
-        consumer.subscribe(names, listener=_LogAssignment(group_id))
+        consumer.subscribe(names, listener=_LogAssignment(group_id, on_revoked))
     return consumer
 
 

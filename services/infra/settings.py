@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     fetch_max_wait_ms: int = Field(default=5, ge=0)
+    commit_interval_ms: int = Field(
+        default=50, ge=0, description="offsets of done batches are committed this often"
+    )
     session_timeout_ms: int = Field(
         default=10_000, ge=1000, description="a silent consumer loses its partitions after this"
     )

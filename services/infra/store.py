@@ -19,14 +19,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from redis.exceptions import NoScriptError
 
 from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
 from services.infra.redis_client import RedisClient, queue_wait
 
-__all__ = ["StateStore"]
+__all__ = ["Save", "StateStore"]
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +58,18 @@ return due
 """
 
 
+@dataclass(frozen=True, slots=True)
+class Save:
+    """One execution's save of a batch: write `doc` if the revision is still `rev`, append
+    `outbox`, and expire the state after `ttl_s` (0: keep) once it has ended."""
+
+    execution_id: str
+    rev: int
+    doc: str
+    outbox: Sequence[str]
+    ttl_s: int = 0
+
+
 class StateStore:
     def __init__(
         self, redis: RedisClient, keys: Keys, *, wait_replicas: int = 0, wait_timeout_ms: int = 100
@@ -81,6 +95,60 @@ class StateStore:
         rev, doc = replies[0]
         outbox = [_text(e) for e in replies[1]] if with_outbox else []
         return int(rev or 0), _text(doc) if doc is not None else None, outbox
+
+    async def load_many(
+        self, execution_ids: Sequence[str]
+    ) -> dict[str, tuple[int, str | None, list[str]]]:
+        """`load(id, with_outbox=True)` of several executions in one pipeline."""
+        if not execution_ids:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for execution_id in execution_ids:
+                pipe.hmget(self.keys.state(execution_id), "rev", "doc")
+                pipe.lrange(self.keys.outbox(execution_id), 0, -1)
+            replies = await pipe.execute()
+        loaded = {}
+        for i, execution_id in enumerate(execution_ids):
+            rev, doc = replies[2 * i]
+            outbox = [_text(e) for e in replies[2 * i + 1]]
+            loaded[execution_id] = (int(rev or 0), _text(doc) if doc is not None else None, outbox)
+        return loaded
+
+    async def save_many(self, saves: Sequence[Save]) -> list[int]:
+        """Every save of a batch in one pipeline (one round trip, one per node on a cluster);
+        each is a compare-and-set on its own: the new revision, or -1 where it was fenced.
+        With `wait_replicas`, one WAIT per node follows the writes."""
+        if not saves:
+            return []
+        results: list[Any] = [None] * len(saves)
+        todo = list(range(len(saves)))
+        for _ in range(2):  # a second round after NOSCRIPT (a restarted or promoted Redis)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    save = saves[i]
+                    keys = [self.keys.state(save.execution_id), self.keys.outbox(save.execution_id)]
+                    args = [str(save.rev), save.doc, str(save.ttl_s), *save.outbox]
+                    pipe.evalsha(self._save.sha, len(keys), *keys, *args)
+                state_keys = [self.keys.state(saves[i].execution_id) for i in todo]
+                waits = await queue_wait(
+                    self.redis, pipe, state_keys, self.wait_replicas, self.wait_timeout_ms
+                )
+                replies = await pipe.execute(raise_on_error=False)
+            if waits:
+                self._check_acks("save", [a for a in replies[len(todo) :] if isinstance(a, int)])
+            missing = []
+            for i, reply in zip(todo, replies[: len(todo)], strict=True):
+                if isinstance(reply, NoScriptError):
+                    missing.append(i)
+                elif isinstance(reply, Exception):
+                    raise reply
+                else:
+                    results[i] = int(reply)
+            if not missing:
+                return [int(r) for r in results]
+            await self.redis.script_load(_SAVE)
+            todo = missing
+        raise RuntimeError("the save script could not be loaded into Redis")
 
     async def save(
         self, execution_id: str, rev: int, doc: str, outbox: Sequence[str], ttl_s: int = 0
@@ -153,6 +221,11 @@ class StateStore:
         return [_text(i) for i in ids]
 
     # -- timers ---------------------------------------------------------------------------
+    async def next_timer_ms(self) -> int | None:
+        """When the earliest timer (due or leased) is due, in epoch ms; None when none is set."""
+        first = await self.redis.zrange(self.keys.timers, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
     async def claim_due_timers(self, now_ms: int, lease_ms: int, limit: int = 200) -> list[str]:
         """Due timers, leased for `lease_ms` so a crashed claimer's timers fire again."""
         due = await self._claim(

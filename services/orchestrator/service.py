@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
@@ -32,6 +31,7 @@ from contracts import (
 )
 from services.core.engine import Transition
 from services.core.state import ExecutionState
+from services.infra.commits import OffsetCommitter
 from services.infra.definitions import DefinitionCache
 from services.infra.inflight import rewind
 from services.infra.kafka import Bus, ensure_topics, make_consumer
@@ -40,7 +40,8 @@ from services.infra.metrics import EngineMetrics
 from services.infra.payloads import Payloads
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
-from services.infra.store import StateStore, now_ms
+from services.infra.store import Save, StateStore, now_ms
+from services.orchestrator.batch import Applied, Batch, CachedState, StateCache
 from services.orchestrator.claims import ClaimCheck
 from services.orchestrator.handlers import Rejected, transition_for
 from services.orchestrator.outbox import outbox_entries
@@ -51,6 +52,7 @@ __all__ = ["Orchestrator"]
 log = structlog.get_logger(__name__)
 GROUP = "wf-orchestrator"
 CAS_ATTEMPTS = 8
+TIMER_IDLE_S = 1.0  # the longest the timer loop sleeps without looking
 
 
 class Orchestrator:
@@ -73,8 +75,12 @@ class Orchestrator:
         self.topics = self.bus.topics
         self.claims = ClaimCheck(Payloads(redis, settings), self.topics)  # large payloads
         self._stopping = asyncio.Event()
+        self._timers_set = asyncio.Event()  # a timer due before the timer loop's next look
+        self._next_look_ms = 0
+        self.cache = StateCache()
         self.applied = 0
         self.metrics = EngineMetrics.of(metrics_registry).service("orchestrator", self.bus)
+        self.committer: OffsetCommitter | None = None
 
     async def run(self) -> None:
         """Consume until `stop()`; also fires due timers."""
@@ -88,6 +94,7 @@ class Orchestrator:
             self.settings,
             [topics.start, topics.step_results, topics.control],
             f"{self.settings.topic_prefix}{GROUP}",
+            on_revoked=self._revoked,
         )
         await consumer.start()
         try:
@@ -101,35 +108,56 @@ class Orchestrator:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._timers_set.set()
+
+    async def _revoked(self) -> None:
+        """Partitions are going: forget cached states, commit what is done."""
+        self.cache.clear()
+        if self.committer is not None:
+            with contextlib.suppress(Exception):
+                await self.committer.drain()
 
     async def _consume(self, consumer: Any) -> None:
+        """Fetch, apply, and mark done; offsets are committed in the background
+        (`services.infra.commits`), only of batches whose saves and sends are confirmed."""
         failures = 0
-        while not self._stopping.is_set():
-            batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
-            await self.metrics.consumed(consumer, batch)
-            records = [r for rs in batch.values() for r in rs]
-            if not records:
-                continue
-            try:
-                await self.process(records)
-                await consumer.commit()
-                failures = 0
-            except CommitFailedError as exc:
-                # The group rebalanced while the batch was applied: its uncommitted records
-                # are read again by whoever owns their partitions now (a duplicate there).
-                log.warning("commit_failed_rebalanced", records=len(records), error=str(exc))
-                rewind(consumer, batch)
-            except Exception:
-                # Nothing of this batch is committed: rewind and apply it again (transitions
-                # already saved are duplicates by then, their outboxes are re-flushed). Only
-                # partitions still assigned are rewound: a rebalance may have moved the rest.
-                failures += 1
-                log.exception("batch_failed", records=len(records), failures=failures)
-                await asyncio.sleep(min(0.05 * 2**failures, 5.0))
-                rewind(consumer, batch)
+        committer = self.committer = OffsetCommitter(
+            consumer, self.settings.commit_interval_ms / 1000
+        )
+        try:
+            while not self._stopping.is_set():
+                committer.maybe_commit()
+                batch = await consumer.getmany(
+                    timeout_ms=self.settings.commit_interval_ms if committer.pending else 100,
+                    max_records=self.settings.max_batch,
+                )
+                await self.metrics.consumed(consumer, batch)
+                records = [r for rs in batch.values() for r in rs]
+                if not records:
+                    committer.maybe_commit(force=True)
+                    continue
+                try:
+                    await self.process(records)
+                    committer.mark_done(batch)
+                    failures = 0
+                except Exception:
+                    # Nothing of this batch is marked done: rewind and apply it again
+                    # (transitions already saved are duplicates by then, their outboxes are
+                    # re-flushed from a fresh load). Only partitions still assigned are
+                    # rewound: a rebalance may have moved the rest.
+                    self.cache.clear()
+                    failures += 1
+                    log.exception("batch_failed", records=len(records), failures=failures)
+                    await asyncio.sleep(min(0.05 * 2**failures, 5.0))
+                    rewind(consumer, batch)
+        finally:
+            with contextlib.suppress(Exception):
+                await committer.drain()
 
     # -- one batch ------------------------------------------------------------------------
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
+        """Apply a batch: every execution's records in order, in memory, from its cached (or
+        loaded) state; all saves in one pipeline; then publish, flush once and trim."""
         groups: dict[str, list[tuple[ConsumerRecord[Any, Any], Any]]] = defaultdict(list)
         for record in records:
             try:
@@ -138,18 +166,110 @@ class Orchestrator:
                 await self.bus.dead_letter(record, exc.reason, exc.code)
                 continue
             groups[message.execution_id].append((record, message))
-        counts: dict[str, int] = {}
-        timers: list[tuple[str, int]] = []
-        index: list[tuple[str, int]] = []
+        batch = Batch()
+        pending = dict(groups)
         slots = asyncio.Semaphore(self.settings.max_in_flight)
 
-        async def bounded(eid: str, items: list[tuple[ConsumerRecord[Any, Any], Any]]) -> None:
+        async def bounded(
+            eid: str, items: list[tuple[ConsumerRecord[Any, Any], Any]]
+        ) -> Applied | None:
             async with slots:
-                await self._process_execution(eid, items, counts, timers, index)
+                return await self._apply_execution(eid, items, batch)
 
-        await asyncio.gather(*(bounded(eid, items) for eid, items in groups.items()))
+        for _ in range(CAS_ATTEMPTS):
+            await self._warm(list(pending), batch)
+            outcomes = await asyncio.gather(*(bounded(e, i) for e, i in pending.items()))
+            applied = [a for a in outcomes if a is not None]
+            saves = [
+                Save(
+                    a.execution_id,
+                    a.rev,
+                    a.doc or "",
+                    a.entries,
+                    self.settings.state_ttl_s if a.state is not None and a.state.terminal else 0,
+                )
+                for a in applied
+            ]
+            revisions = await self.store.save_many(saves)
+            fenced = {}
+            for done, new_rev in zip(applied, revisions, strict=True):
+                eid = done.execution_id
+                if new_rev < 0:
+                    # Another writer saved first (or a save whose reply was lost was retried):
+                    # reload with the outbox, flush what it holds, apply the records again.
+                    self.cache.drop(eid)
+                    fenced[eid] = pending[eid]
+                    continue
+                terminal = done.state is not None and done.state.terminal
+                if terminal:  # nothing more will come for it, as a rule: no need to keep it
+                    self.cache.drop(eid)
+                else:
+                    self.cache.put(eid, CachedState(new_rev, done.doc))
+                for transition in done.transitions:
+                    self.applied += 1
+                    self.metrics.engine.observe_transition(transition)
+                await self._publish(done.entries, batch)
+                batch.count(eid, len(done.entries))
+            if not fenced:
+                break
+            pending = fenced
+        else:
+            log.error("cas_exhausted", executions=sorted(pending))
+            raise RuntimeError(f"could not save executions {sorted(pending)}: too much contention")
         await self.bus.flush()
-        await self.store.trim_outboxes(counts, timers, index)
+        await self.store.trim_outboxes(batch.flushed, batch.timers, batch.index)
+        if batch.timers and min(due for _, due in batch.timers) < self._next_look_ms:
+            self._timers_set.set()  # due before the timer loop would look again
+
+    async def _warm(self, execution_ids: list[str], batch: Batch) -> None:
+        """Load the executions the cache lacks (one pipeline) and flush their outbox leftovers:
+        entries saved by an earlier owner or run whose publish was not confirmed."""
+        cold = [eid for eid in execution_ids if eid not in self.cache]
+        for eid, (rev, doc, outbox) in (await self.store.load_many(cold)).items():
+            self.cache.put(eid, CachedState(rev, doc))
+            leftovers = outbox[batch.flushed.get(eid, 0) :]  # not flushed by this batch yet
+            if leftovers:
+                await self._publish(leftovers, batch)
+                batch.count(eid, len(leftovers))
+
+    async def _apply_execution(
+        self,
+        execution_id: str,
+        items: list[tuple[ConsumerRecord[Any, Any], Any]],
+        batch: Batch,
+    ) -> Applied | None:
+        """Apply one execution's records in order; what to save, or None if nothing changed."""
+        cached = self.cache.get(execution_id)
+        assert cached is not None  # warmed by `_warm`
+        doc = cached.doc
+        state = ExecutionState.model_validate_json(doc) if doc else None
+        done = Applied(execution_id, cached.rev)
+        dumped = True  # `doc` is the current state's document
+        for n, (record, message) in enumerate(items):
+            if id(record) in batch.refused:
+                continue
+            try:
+                entries, transition, touched = await self._apply(message, state)
+            except Rejected as exc:
+                batch.refused.add(id(record))
+                await self.bus.dead_letter(record, str(exc), "rejected")
+                await rejected_child(self.bus, message, str(exc))  # fail the parent step
+                entries, transition, touched = None, None, True
+            if transition is None:
+                if touched:  # references resolved in memory: start again from the document
+                    state = ExecutionState.model_validate_json(doc) if doc else None
+                continue
+            state = transition.state
+            done.entries.extend(entries or [])
+            done.transitions.append(transition)
+            dumped = n + 1 < len(items)  # more to apply: keep a document to fall back on
+            if dumped:
+                doc = state.model_dump_json(by_alias=True)
+        if not done.transitions or state is None:
+            return None
+        done.state = state
+        done.doc = doc if dumped else state.model_dump_json(by_alias=True)
+        return done
 
     def _decode(self, record: ConsumerRecord[Any, Any]) -> Any:
         data = record.value if isinstance(record.value, bytes) else b""
@@ -160,52 +280,11 @@ class Orchestrator:
             return decode(StepResult, data, max_bytes=limit)
         return decode_control(data, max_bytes=limit)
 
-    async def _process_execution(
-        self,
-        execution_id: str,
-        items: list[tuple[ConsumerRecord[Any, Any], Any]],
-        counts: dict[str, int],
-        timers: list[tuple[str, int]],
-        index: list[tuple[str, int]],
-    ) -> None:
-        first = True
-        for record, message in items:
-            for _ in range(CAS_ATTEMPTS):
-                rev, doc, outbox = await self.store.load(execution_id, with_outbox=first)
-                leftovers = outbox[counts.get(execution_id, 0) :]  # not flushed by this batch yet
-                if leftovers:
-                    await self._publish(leftovers, timers, index)
-                    counts[execution_id] = counts.get(execution_id, 0) + len(leftovers)
-                first = False
-                try:
-                    entries, transition = await self._apply(message, doc)
-                except Rejected as exc:
-                    await self.bus.dead_letter(record, str(exc), "rejected")
-                    await rejected_child(self.bus, message, str(exc))  # fail the parent step
-                    break
-                if entries is None or transition is None:
-                    break
-                ttl = self.settings.state_ttl_s if transition.state.terminal else 0
-                new_rev = await self.store.save(execution_id, rev, entries[0], entries[1:], ttl)
-                if new_rev < 0:
-                    # Reload with the outbox: a save whose reply was lost (a Redis failover
-                    # retried it) is on the server with the entries it appended; flush them.
-                    first = True
-                    continue
-                self.applied += 1
-                self.metrics.engine.observe_transition(transition)
-                await self._publish(entries[1:], timers, index)
-                counts[execution_id] = counts.get(execution_id, 0) + len(entries) - 1
-                break
-            else:
-                log.error("cas_exhausted", execution_id=execution_id)
-                raise RuntimeError(f"could not save execution {execution_id}: too much contention")
-
     async def _apply(
-        self, message: Any, doc: str | None
-    ) -> tuple[list[str] | None, Transition | None]:
-        """Returns ([state JSON, *outbox entries], transition) or (None, None) for a duplicate."""
-        state = ExecutionState.model_validate_json(doc) if doc else None
+        self, message: Any, state: ExecutionState | None
+    ) -> tuple[list[str] | None, Transition | None, bool]:
+        """(outbox entries, transition, whether `state` was touched in memory), with
+        (None, None, touched) for a duplicate."""
         previous = None
         if isinstance(message, StartExecution):
             name, version = message.workflow, message.workflow_version
@@ -224,15 +303,12 @@ class Orchestrator:
         known, message = await self.claims.resolve(wf, state, message)  # large payloads
         transition = transition_for(message, wf, state, previous)
         if transition.duplicate:
-            return None, None
+            return None, None, bool(known)
         refused = await self.claims.externalize(transition, known)
         entries = outbox_entries(transition, self.topics, new=state is None) + refused
         if isinstance(message, RetryExecution):
             entries.append(self._retry_start(message, transition.state))
-        return [
-            transition.state.model_dump_json(by_alias=True),
-            *entries,
-        ], transition
+        return entries, transition, True
 
     def _retry_start(self, message: RetryExecution, old: ExecutionState) -> str:
         start = StartExecution(
@@ -248,17 +324,15 @@ class Orchestrator:
             ["msg", self.topics.start, message.new_execution_id, encode(start).decode()]
         )
 
-    async def _publish(
-        self, entries: list[str], timers: list[tuple[str, int]], index: list[tuple[str, int]]
-    ) -> None:
+    async def _publish(self, entries: list[str], batch: Batch) -> None:
         for raw in entries:
             entry = json.loads(raw)
             if entry[0] == "msg":
                 await self.bus.publish(entry[1], entry[3].encode(), entry[2])
             elif entry[0] == "timer":
-                timers.append((entry[1], int(entry[2])))
+                batch.timers.append((entry[1], int(entry[2])))
             elif entry[0] == "index":
-                index.append((entry[1], int(entry[2])))
+                batch.index.append((entry[1], int(entry[2])))
             elif entry[0] == "kpi":  # idempotent: a re-flushed sample changes nothing
                 await self.store.record_outcome(entry[1], entry[2], int(entry[3]))
             elif entry[0] in ENTRY_KINDS:  # waits: correlation index, early-signal buffer
@@ -266,16 +340,28 @@ class Orchestrator:
 
     # -- durable timers -------------------------------------------------------------------
     async def _timer_loop(self) -> None:
-        interval = self.settings.timer_poll_ms / 1000
+        """Fire due timers; between rounds sleep until the earliest timer is due (at most
+        `TIMER_IDLE_S`, so timers set by other replicas are seen), or until this replica
+        sets one that is due sooner."""
+        poll_s = self.settings.timer_poll_ms / 1000
         while not self._stopping.is_set():
+            self._timers_set.clear()
+            self._next_look_ms = 0  # while firing, any new timer wakes the next round
+            wait_s = poll_s
             try:
-                fired = await self.fire_due_timers()
+                if not await self.fire_due_timers():
+                    earliest = await self.store.next_timer_ms()
+                    idle_s = max(TIMER_IDLE_S, poll_s)
+                    wait_s = idle_s if earliest is None else (earliest - now_ms()) / 1000
+                    wait_s = min(max(wait_s, poll_s), idle_s)
+                else:
+                    wait_s = 0
             except Exception:  # keep firing timers whatever one round hit
                 log.exception("timer_round_failed")
-                fired = 0
-            if not fired:
+            if wait_s > 0:
+                self._next_look_ms = now_ms() + int(wait_s * 1000)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), interval)
+                    await asyncio.wait_for(self._timers_set.wait(), wait_s)
 
     async def fire_due_timers(self) -> int:
         due = await self.store.claim_due_timers(now_ms(), self.settings.timer_lease_ms)

@@ -37,7 +37,7 @@ class RebalancedConsumer:
         self.orchestrator.stop()
         return {}
 
-    async def commit(self) -> None:
+    async def commit(self, offsets: object = None) -> None:
         raise CommitFailedError("the group has already rebalanced")
 
     def assignment(self) -> set[TopicPartition]:
