@@ -36,7 +36,10 @@ async def assign_whole_topic(
     the beginning: (the partitions, their end offsets now); ([], {}) when the topic has none."""
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
-        await consumer.force_metadata_update()
+        # aiokafka's consumer has no public refresh: `topics()` returns a copy of the metadata
+        # and leaves the consumer's own unchanged, so a topic created after it started (as on
+        # Apache Kafka, where nothing is created on first use) would stay unknown
+        await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(topic) or set()
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     if not tps:
