@@ -96,17 +96,28 @@ class StateStore:
         outbox = [_text(e) for e in replies[1]] if with_outbox else []
         return int(rev or 0), _text(doc) if doc is not None else None, outbox
 
+    def _queue_trims(self, pipe: Any, trims: dict[str, int] | None) -> int:
+        """Queue LTRIMs of outbox entries already flushed (published and acknowledged)."""
+        queued = 0
+        for execution_id, count in (trims or {}).items():
+            if count:
+                pipe.ltrim(self.keys.outbox(execution_id), count, -1)
+                queued += 1
+        return queued
+
     async def load_many(
-        self, execution_ids: Sequence[str]
+        self, execution_ids: Sequence[str], trims: dict[str, int] | None = None
     ) -> dict[str, tuple[int, str | None, list[str]]]:
-        """`load(id, with_outbox=True)` of several executions in one pipeline."""
+        """`load(id, with_outbox=True)` of several executions in one pipeline, after trimming
+        the entries `trims` says were flushed already (so they are not read as leftovers)."""
         if not execution_ids:
             return {}
         async with self.redis.pipeline(transaction=False) as pipe:
+            skip = self._queue_trims(pipe, trims)
             for execution_id in execution_ids:
                 pipe.hmget(self.keys.state(execution_id), "rev", "doc")
                 pipe.lrange(self.keys.outbox(execution_id), 0, -1)
-            replies = await pipe.execute()
+            replies = (await pipe.execute())[skip:]
         loaded = {}
         for i, execution_id in enumerate(execution_ids):
             rev, doc = replies[2 * i]
@@ -114,16 +125,23 @@ class StateStore:
             loaded[execution_id] = (int(rev or 0), _text(doc) if doc is not None else None, outbox)
         return loaded
 
-    async def save_many(self, saves: Sequence[Save]) -> list[int]:
+    async def save_many(
+        self, saves: Sequence[Save], trims: dict[str, int] | None = None
+    ) -> list[int]:
         """Every save of a batch in one pipeline (one round trip, one per node on a cluster);
         each is a compare-and-set on its own: the new revision, or -1 where it was fenced.
-        With `wait_replicas`, one WAIT per node follows the writes."""
+        The pipeline first trims the outbox entries an earlier batch flushed (`trims`). With
+        `wait_replicas`, one WAIT per node follows the writes."""
         if not saves:
+            if trims:
+                await self.trim_outboxes(trims, [], [])
             return []
         results: list[Any] = [None] * len(saves)
         todo = list(range(len(saves)))
         for _ in range(2):  # a second round after NOSCRIPT (a restarted or promoted Redis)
             async with self.redis.pipeline(transaction=False) as pipe:
+                skip = self._queue_trims(pipe, trims)
+                trims = None
                 for i in todo:
                     save = saves[i]
                     keys = [self.keys.state(save.execution_id), self.keys.outbox(save.execution_id)]
@@ -133,7 +151,8 @@ class StateStore:
                 waits = await queue_wait(
                     self.redis, pipe, state_keys, self.wait_replicas, self.wait_timeout_ms
                 )
-                replies = await pipe.execute(raise_on_error=False)
+                replies = (await pipe.execute(raise_on_error=False))[skip:]
+                skip = 0
             if waits:
                 self._check_acks("save", [a for a in replies[len(todo) :] if isinstance(a, int)])
             missing = []

@@ -78,6 +78,7 @@ class Orchestrator:
         self._timers_set = asyncio.Event()  # a timer due before the timer loop's next look
         self._next_look_ms = 0
         self.cache = StateCache()
+        self._trims: dict[str, int] = {}  # outbox entries flushed, trimmed in the next trip
         self.applied = 0
         self.metrics = EngineMetrics.of(metrics_registry).service("orchestrator", self.bus)
         self.committer: OffsetCommitter | None = None
@@ -110,8 +111,18 @@ class Orchestrator:
         self._stopping.set()
         self._timers_set.set()
 
+    async def _trim_now(self) -> None:
+        """Trim the outbox entries flushed so far (when idle, stopping or losing partitions)."""
+        if self._trims:
+            trims, self._trims = self._trims, {}
+            try:
+                await self.store.trim_outboxes(trims, [], [])
+            except Exception:  # left in place, they are published again on a cold load
+                log.warning("outbox_trim_failed", executions=len(trims))
+
     async def _revoked(self) -> None:
-        """Partitions are going: forget cached states, commit what is done."""
+        """Partitions are going: trim what was flushed, forget cached states, commit."""
+        await self._trim_now()
         self.cache.clear()
         if self.committer is not None:
             with contextlib.suppress(Exception):
@@ -135,6 +146,7 @@ class Orchestrator:
                 records = [r for rs in batch.values() for r in rs]
                 if not records:
                     committer.maybe_commit(force=True)
+                    await self._trim_now()
                     continue
                 try:
                     await self.process(records)
@@ -151,6 +163,7 @@ class Orchestrator:
                     await asyncio.sleep(min(0.05 * 2**failures, 5.0))
                     rewind(consumer, batch)
         finally:
+            await self._trim_now()
             with contextlib.suppress(Exception):
                 await committer.drain()
 
@@ -190,7 +203,8 @@ class Orchestrator:
                 )
                 for a in applied
             ]
-            revisions = await self.store.save_many(saves)
+            trims, self._trims = self._trims, {}
+            revisions = await self.store.save_many(saves, trims)
             fenced = {}
             for done, new_rev in zip(applied, revisions, strict=True):
                 eid = done.execution_id
@@ -217,7 +231,14 @@ class Orchestrator:
             log.error("cas_exhausted", executions=sorted(pending))
             raise RuntimeError(f"could not save executions {sorted(pending)}: too much contention")
         await self.bus.flush()
-        await self.store.trim_outboxes(batch.flushed, batch.timers, batch.index)
+        if batch.timers or batch.index:  # set them now; the trim goes in the same round trip
+            trims, self._trims = self._trims, {}
+            for eid, count in batch.flushed.items():
+                trims[eid] = trims.get(eid, 0) + count
+            await self.store.trim_outboxes(trims, batch.timers, batch.index)
+        else:  # nothing else to write: trim in the next batch's first round trip
+            for eid, count in batch.flushed.items():
+                self._trims[eid] = self._trims.get(eid, 0) + count
         if batch.timers and min(due for _, due in batch.timers) < self._next_look_ms:
             self._timers_set.set()  # due before the timer loop would look again
 
@@ -225,7 +246,8 @@ class Orchestrator:
         """Load the executions the cache lacks (one pipeline) and flush their outbox leftovers:
         entries saved by an earlier owner or run whose publish was not confirmed."""
         cold = [eid for eid in execution_ids if eid not in self.cache]
-        for eid, (rev, doc, outbox) in (await self.store.load_many(cold)).items():
+        trims = {eid: self._trims.pop(eid) for eid in cold if eid in self._trims}
+        for eid, (rev, doc, outbox) in (await self.store.load_many(cold, trims)).items():
             self.cache.put(eid, CachedState(rev, doc))
             leftovers = outbox[batch.flushed.get(eid, 0) :]  # not flushed by this batch yet
             if leftovers:
