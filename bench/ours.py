@@ -1,8 +1,10 @@
 """This engine as a benchmark target: orchestrator(s) and dispatcher(s) as OS processes.
 
-Runs start by publishing `StartExecution` on the start topic (like the trigger service does);
-completion is the `execution.completed` lifecycle event, read by a consumer assigned to every
-partition of `wf.executions.events` in this (driver) process.
+`combined=True` runs both services in one process instead (`workflows run orchestrator
+dispatcher`), the small-deployment layout. Runs start by publishing `StartExecution` on the
+start topic (like the trigger service does); completion is the `execution.completed`
+lifecycle event, read by a consumer assigned to every partition of `wf.executions.events` in
+this (driver) process.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
@@ -31,7 +34,7 @@ from services.infra.keys import Keys
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 
-__all__ = ["OurEngine"]
+__all__ = ["OurEngine", "wait_for_leaders"]
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = str(Path(sys.executable).parent / "workflows")
@@ -41,6 +44,32 @@ KIND_TO_WORKFLOW = {
     "fanout": workloads.FANOUT,
 }
 MAX_MESSAGE_BYTES = 4_000_000
+
+
+async def wait_for_leaders(settings: Settings, topics: list[str], timeout: float = 30.0) -> None:
+    """Until every partition of `topics` has a leader (a new topic's come a moment after it is
+    created); a consumer positioned before that retries with NotLeaderForPartition errors."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            described = await admin.describe_topics(topics)
+            ready = {
+                t["topic"]
+                for t in described
+                if t.get("error_code") == 0
+                and t.get("partitions")
+                and all(
+                    p.get("error_code") == 0 and p.get("leader", -1) >= 0 for p in t["partitions"]
+                )
+            }
+            if ready >= set(topics) or loop.time() > deadline:
+                return
+            await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
 
 
 class OurEngine:
@@ -58,6 +87,7 @@ class OurEngine:
         dispatchers: int = 1,
         infra_pids: dict[str, list[int]] | None = None,
         env: dict[str, str] | None = None,
+        combined: bool = False,
     ) -> None:
         self.settings = Settings(
             kafka_bootstrap=bootstrap,
@@ -68,7 +98,15 @@ class OurEngine:
         )
         self.topics = Topics.with_prefix(self.settings.topic_prefix)
         self.log_dir = log_dir
-        self.counts = {"orchestrator": orchestrators, "dispatcher": dispatchers}
+        # role (for CPU accounting) -> (services run by one process, number of processes)
+        self.layout: dict[str, tuple[list[str], int]] = (
+            {"orchestrator+dispatcher": (["orchestrator", "dispatcher"], 1)}
+            if combined
+            else {
+                "orchestrator": (["orchestrator"], orchestrators),
+                "dispatcher": (["dispatcher"], dispatchers),
+            }
+        )
         self.infra_pids = infra_pids or {}
         self.extra_env = env or {}
         self.procs: dict[str, list[subprocess.Popen[bytes]]] = {}
@@ -97,6 +135,7 @@ class OurEngine:
 
     async def __aenter__(self) -> OurEngine:
         await ensure_topics(self.settings, self.topics.fixed().values())
+        await wait_for_leaders(self.settings, list(self.topics.fixed().values()))
         redis = Redis.from_url(self.settings.redis_url)
         store = StateStore(redis, Keys(self.settings.key_prefix))
         for raw in (
@@ -108,13 +147,13 @@ class OurEngine:
             await store.register_definition(wire["name"], json.dumps(wire), {})
         await redis.aclose()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for role, count in self.counts.items():
-            extra = ["--functions", "bench.functions"] if role == "dispatcher" else []
+        for role, (services, count) in self.layout.items():
+            extra = ["--functions", "bench.functions"] if "dispatcher" in services else []
             for i in range(count):
                 log = (self.log_dir / f"{self.settings.key_prefix}-{role}-{i}.log").open("wb")
                 # Popen returns at once (fork/exec); nothing waits on the child here
                 proc = subprocess.Popen(  # noqa: ASYNC220
-                    [EXE, "run", role, *extra],
+                    [EXE, "run", *services, *extra],
                     env=self.env(),
                     cwd=ROOT,
                     stdout=log,
@@ -134,7 +173,8 @@ class OurEngine:
         await self._consumer.start()
         partitions = self._consumer.partitions_for_topic(self.topics.events)
         if not partitions:
-            await self._consumer.topics()
+            # `topics()` does not refresh the consumer's own metadata (see assign_whole_topic)
+            await self._consumer._client.force_metadata_update()
             partitions = self._consumer.partitions_for_topic(self.topics.events) or set(
                 range(self.settings.partitions)
             )
@@ -197,20 +237,38 @@ class OurEngine:
         # queued for the next produce request; its acks=all ack is not awaited here
         await self._producer.send(self.topics.start, encode(message), key=run_id.encode())
 
-    async def breakdown(self, harness: Harness, runs: int) -> dict[str, Any]:
+    def _breakdown_topics(self) -> list[str]:
+        t = self.topics
+        return [t.start, t.step_commands, t.step_results, t.events]
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        await consumer._client.force_metadata_update()
+        return [
+            TopicPartition(t, p)
+            for t in self._breakdown_topics()
+            for p in sorted(consumer.partitions_for_topic(t) or range(self.settings.partitions))
+        ]
+
+    async def mark(self) -> dict[TopicPartition, int]:
+        """End offsets of the start, command, result and event topics (before a scenario)."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap)
+        await consumer.start()
+        try:
+            parts = await self._partitions(consumer)
+            ends: dict[TopicPartition, int] = await consumer.end_offsets(parts)
+            return ends
+        finally:
+            await consumer.stop()
+
+    async def breakdown(self, marks: dict[TopicPartition, int], runs: int) -> dict[str, Any]:
         """Where a hop's time goes, from the producers' record timestamps (ms resolution).
 
-        Runs `runs` serial chains while a second consumer reads the start, command, result
-        and event topics; per execution: start → 1st command, command → result (the
+        Read after the serial scenario, from `marks` (taken before it) to the topics' end
+        offsets, so no second consumer competes with the measured runs and every serial
+        execution is covered. Per execution: start → 1st command, command → result (the
         dispatcher leg: fetch, results cache, function, produce), result → next command
         (the orchestrator leg: fetch, Redis load/save, produce), last result → completed.
         """
-        topics = [
-            self.topics.start,
-            self.topics.step_commands,
-            self.topics.step_results,
-            self.topics.events,
-        ]
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             enable_auto_commit=False,
@@ -218,39 +276,27 @@ class OurEngine:
             max_partition_fetch_bytes=MAX_MESSAGE_BYTES * 2,
         )
         await consumer.start()
+        seen: dict[str, dict[str, list[int]]] = {}
+        loop = asyncio.get_running_loop()
+        # ~45 records per execution; a generous deadline that grows with the count
+        deadline = loop.time() + 30.0 + 0.05 * runs
+        complete = False
         try:
-            await consumer.topics()
-            parts = [
-                TopicPartition(t, p)
-                for t in topics
-                for p in sorted(consumer.partitions_for_topic(t) or range(self.settings.partitions))
-            ]
+            parts = await self._partitions(consumer)
+            ends = await consumer.end_offsets(parts)
+            todo = {tp for tp in parts if ends[tp] > marks.get(tp, 0)}
             consumer.assign(parts)
-            await consumer.seek_to_end(*parts)
-            for tp in parts:  # resolve the end offsets now, before the runs start
-                await consumer.position(tp)
-            await harness.closed_loop("chain", runs)
-            seen: dict[str, dict[str, list[int]]] = {}
-            completed = 0
-            deadline = asyncio.get_running_loop().time() + 20
-            while completed < runs and asyncio.get_running_loop().time() < deadline:
-                batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for tp in parts:
+                consumer.seek(tp, marks.get(tp, 0))
+            while todo and loop.time() < deadline:
+                batch = await consumer.getmany(*todo, timeout_ms=200, max_records=5000)
                 for tp, records in batch.items():
                     for record in records:
-                        key = record.key.decode() if isinstance(record.key, bytes) else ""
-                        entry = seen.setdefault(key, {"start": [], "cmd": [], "res": [], "end": []})
-                        if tp.topic == self.topics.start:
-                            entry["start"].append(record.timestamp)
-                        elif tp.topic == self.topics.step_commands:
-                            entry["cmd"].append(record.timestamp)
-                        elif tp.topic == self.topics.step_results:
-                            entry["res"].append(record.timestamp)
-                        elif (
-                            isinstance(record.value, bytes)
-                            and b'"execution.completed"' in record.value
-                        ):
-                            entry["end"].append(record.timestamp)
-                            completed += 1
+                        if record.offset < ends[tp]:
+                            self._note(seen, tp.topic, record)
+                    if records and records[-1].offset + 1 >= ends[tp]:
+                        todo.discard(tp)
+            complete = not todo
         finally:
             await consumer.stop()
         legs = {
@@ -274,7 +320,28 @@ class OurEngine:
                 if i + 1 < len(cmd):
                     legs["orchestrator_leg"].record_ms(cmd[i + 1] - r)
             legs["last_result_to_completed"].record_ms(entry["end"][0] - res[-1])
-        return {"runs": used, "legs_ms": {k: h.summary() for k, h in legs.items()}}
+        return {
+            "runs": used,
+            "serial_runs": runs,
+            "executions_seen": len(seen),
+            "read_complete": complete,
+            "legs_ms": {k: h.summary() for k, h in legs.items()},
+        }
+
+    def _note(self, seen: dict[str, dict[str, list[int]]], topic: str, record: Any) -> None:
+        value = record.value if isinstance(record.value, bytes) else b""
+        key = record.key.decode() if isinstance(record.key, bytes) else ""
+        if not key and value:
+            key = str(json.loads(value).get("executionId", ""))
+        entry = seen.setdefault(key, {"start": [], "cmd": [], "res": [], "end": []})
+        if topic == self.topics.start:
+            entry["start"].append(record.timestamp)
+        elif topic == self.topics.step_commands:
+            entry["cmd"].append(record.timestamp)
+        elif topic == self.topics.step_results:
+            entry["res"].append(record.timestamp)
+        elif b'"execution.completed"' in value:
+            entry["end"].append(record.timestamp)
 
     async def ready(self, harness: Harness, timeout: float = 90.0) -> None:
         """Wait until the services joined their groups: one chain run completes."""

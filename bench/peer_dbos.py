@@ -1,7 +1,8 @@
-"""DBOS as a benchmark target: a workflow of 10 `@DBOS.step`s on the machine's PostgreSQL.
+"""DBOS as a benchmark target: a workflow of 10 `@DBOS.step`s on its own PostgreSQL.
 
-DBOS is a library: workflows run in the driver process, checkpointing every step to
-Postgres. Runs are started from a pool of threads (each calls the workflow, which
+The server is started for the run by `bench.pg.postgres_server` (initdb, free port). DBOS is
+a library: workflows run in the driver process, checkpointing every step to Postgres. Runs
+are started from a pool of threads (each calls the workflow, which
 returns once its output is recorded), so completion is timestamped without polling.
 """
 
@@ -12,33 +13,20 @@ import concurrent.futures
 import os
 from typing import Any
 
-import psutil
 import psycopg
 from dbos import DBOS, DBOSConfig
 
 from bench import workloads
 from bench.harness import Harness
+from bench.pg import PgServer, postgres_server
 
-__all__ = ["DBOS_DATABASE", "DbosTarget", "postgres_facts"]
+__all__ = ["DBOS_DATABASE", "DbosTarget"]
 
 DBOS_DATABASE = "bench_dbos"
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def postgres_facts() -> dict[str, str]:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        version = conn.execute("show server_version").fetchone()
-        sync = conn.execute("show synchronous_commit").fetchone()
-        fsync = conn.execute("show fsync").fetchone()
-    return {
-        "version": str(version[0]) if version else "?",
-        "synchronous_commit": str(sync[0]) if sync else "?",
-        "fsync": str(fsync[0]) if fsync else "?",
-    }
-
-
-def _recreate_database() -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+def _recreate_database(pg: PgServer) -> None:
+    with psycopg.connect(pg.url, autocommit=True) as conn:
         conn.execute(f"drop database if exists {DBOS_DATABASE} with (force)")
         conn.execute(f"create database {DBOS_DATABASE}")
 
@@ -73,18 +61,18 @@ def fanout_workflow() -> int:
 class DbosTarget:
     name = "dbos"
 
-    def __init__(self, threads: int = 64) -> None:
+    def __init__(self, pg: PgServer, threads: int = 64) -> None:
+        self.pg = pg
         self.threads = threads
         self.harness: Harness | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="dbos-run")
 
     def processes(self) -> dict[str, list[int]]:
-        pg = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
-        return {"postgres": pg, "driver+dbos": [os.getpid()]}
+        return {"postgres": self.pg.pids(), "driver+dbos": [os.getpid()]}
 
     def __enter__(self) -> DbosTarget:
-        _recreate_database()
-        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DBOS_DATABASE}"
+        _recreate_database(self.pg)
+        url = self.pg.url_for(DBOS_DATABASE)
         config: DBOSConfig = {
             "name": "bench",
             "system_database_url": url,
@@ -123,7 +111,7 @@ class DbosTarget:
 
 
 async def _selftest() -> None:  # pragma: no cover - manual check
-    with DbosTarget() as target:
+    with postgres_server() as pg, DbosTarget(pg) as target:
         harness = Harness(target, asyncio.get_running_loop())
         target.harness = harness
         print((await harness.closed_loop("chain", 20)).summary())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -10,7 +11,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["CpuSampler", "machine_info", "tool_version"]
+__all__ = ["CpuSampler", "machine_info", "rss_mib", "tool_version"]
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -18,6 +19,15 @@ def _cpu_seconds(pid: int) -> float:
         return float(sum(psutil.Process(pid).cpu_times()[:2]))  # user + system
     except psutil.Error:
         return 0.0
+
+
+def rss_mib(pids: list[int]) -> float:
+    """Resident memory of these processes together, in MiB (0 for those that are gone)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            total += psutil.Process(pid).memory_info().rss
+    return round(total / 2**20, 1)
 
 
 def _machine_busy() -> float:

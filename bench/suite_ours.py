@@ -1,11 +1,17 @@
-"""All scenarios on this engine: Tansu + a dedicated redis-server (AOF everysec)."""
+"""All scenarios on this engine: Apache Kafka (one KRaft broker) + a dedicated redis-server.
+
+Every scenario gets fresh topics and Redis keys (a new prefix; the services are restarted
+with it), so none runs on a log grown by the ones before. After the shared scenarios: the
+"one process" layout (orchestrator and dispatcher in one `workflows run` process) for the
+serial and saturation scenarios, the soak, and (full run) the scaling runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +22,13 @@ from bench.floor import measure_floor
 from bench.harness import Harness, Profile
 from bench.ours import MAX_MESSAGE_BYTES, OurEngine
 from bench.scenarios import run_scenarios
-from workflows.embedded import redis_server, tansu
+from workflows.apache_kafka import KAFKA_VERSION, kafka_cluster
+from workflows.embedded import redis_server
 
-__all__ = ["run_ours"]
+__all__ = ["BROKER_HEAP", "run_ours"]
+
+BROKER_HEAP = "1g"  # 2 cores / 24 GiB: the broker needs little; G1 with a fixed heap
+SOAK_RSS_ROLES = ["orchestrator", "dispatcher", "broker", "redis", "driver"]
 
 
 def _pid_listening(port: int) -> list[int]:
@@ -30,6 +40,54 @@ def _pid_listening(port: int) -> list[int]:
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+class FreshFixture:
+    """A new engine (new topic and key prefix, services restarted) for every scenario."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        redis_url: str,
+        infra: dict[str, list[int]],
+        profile: Profile,
+        log_dir: Path,
+        log: Callable[[str], None],
+        combined: bool = False,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.redis_url = redis_url
+        self.infra = infra
+        self.profile = profile
+        self.log_dir = log_dir
+        self.log = log
+        self.combined = combined
+        self.stamp = int(time.time()) % 100_000
+        self.prefixes: dict[str, str] = {}
+
+    @contextlib.asynccontextmanager
+    async def session(self, scenario: str) -> AsyncIterator[tuple[Harness, OurEngine]]:
+        prefix = f"b{self.stamp}{'c' if self.combined else ''}-{scenario}"
+        self.prefixes[scenario] = prefix
+        started = time.perf_counter()
+        engine = OurEngine(
+            self.bootstrap,
+            self.redis_url,
+            prefix,
+            self.log_dir,
+            infra_pids=self.infra,
+            combined=self.combined,
+        )
+        async with engine:
+            harness = Harness(engine, asyncio.get_running_loop())
+            engine.harness = harness
+            await engine.ready(harness)
+            await harness.closed_loop("chain", self.profile.warmup_runs)
+            self.log(
+                f"  [{scenario}] fresh topics {prefix}.*, services up and warm in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            yield harness, engine
 
 
 async def _scaling(
@@ -65,16 +123,45 @@ async def _scaling(
     return results
 
 
+async def _soak(
+    fixture: FreshFixture, profile: Profile, saturation: dict[str, Any] | None, log: Any
+) -> dict[str, Any]:
+    best = float((saturation or {}).get("max_completed_per_s") or 0.0)
+    rate = round(best / 2, 1) if best >= 2 else 5.0
+    async with fixture.session("soak") as (harness, _):
+        log(f"  soak: {profile.soak_seconds:.0f} s open loop at {rate}/s (half of {best}/s)")
+        result = await harness.soak(
+            "chain",
+            rate,
+            profile.soak_seconds,
+            profile.soak_window_s,
+            profile.soak_bucket_s,
+            profile.drain_timeout,
+            rss_roles=SOAK_RSS_ROLES,
+        )
+    result["saturation_per_s"] = best
+    log(
+        f"  soak p99 first {result['first_window_ms']['p99']} ms, last "
+        f"{result['last_window_ms']['p99']} ms; rss {result['rss_mib']}"
+    )
+    return result
+
+
 async def run_ours(
     profile: Profile, log_dir: Path, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
-        bootstrap = stack.enter_context(tansu())
+        started = time.perf_counter()
+        cluster = stack.enter_context(kafka_cluster(1, heap=BROKER_HEAP))
+        bootstrap = cluster.bootstrap
+        broker_proc = cluster.nodes[0].proc
+        assert broker_proc is not None
+        log(
+            f"workflows: Apache Kafka {KAFKA_VERSION} at {bootstrap} (JVM pid {broker_proc.pid}, "
+            f"heap {BROKER_HEAP}, up in {time.perf_counter() - started:.1f} s)"
+        )
         redis_url = stack.enter_context(redis_server(appendonly=True, appendfsync="everysec"))
-        infra = {
-            "tansu": _pid_listening(int(bootstrap.rsplit(":", 1)[1])),
-            "redis": _pid_listening(_port(redis_url)),
-        }
+        infra = {"broker": [broker_proc.pid], "redis": _pid_listening(_port(redis_url))}
         client = redis.Redis.from_url(redis_url)
         aof = client.config_get("append*")
         redis_version = client.info("server")["redis_version"]
@@ -83,29 +170,44 @@ async def run_ours(
             "system": "workflows",
             "setup": (
                 "1 orchestrator + 1 dispatcher (in-process no-op functions) as OS processes, "
-                "Tansu broker (memory storage), dedicated redis-server; driver publishes "
+                f"Apache Kafka {KAFKA_VERSION} (1 KRaft broker, JVM heap {BROKER_HEAP}), "
+                "dedicated redis-server; fresh topics and keys per scenario; driver publishes "
                 "StartExecution and consumes execution.completed events"
             ),
             "durability": (
-                f"Kafka producer acks=all (Tansu memory:// storage, 1 broker); Redis "
+                f"Kafka producer acks=all (Apache Kafka {KAFKA_VERSION}, 1 broker, log flushed "
+                "by the OS page cache as Kafka's default); Redis "
                 f"appendonly={aof.get('appendonly')} appendfsync={aof.get('appendfsync')}; "
                 "offsets committed after state saved and sends acknowledged"
             ),
-            "versions": {"redis-server": redis_version},
+            "versions": {"kafka": KAFKA_VERSION, "redis-server": redis_version},
+            "broker": {"name": "Apache Kafka", "version": KAFKA_VERSION, "heap": BROKER_HEAP},
             "max_message_bytes": MAX_MESSAGE_BYTES,
         }
-        log(f"workflows: broker {bootstrap}, redis {redis_url}")
-        prefix = f"bench{int(time.time()) % 10000}"
-        engine = OurEngine(bootstrap, redis_url, prefix, log_dir, infra_pids=infra)
+        log(f"workflows: redis {redis_url}")
+        fixture = FreshFixture(bootstrap, redis_url, infra, profile, log_dir, log)
+        floor_engine = OurEngine(bootstrap, redis_url, f"b{fixture.stamp}-floor", log_dir)
         log("  floor (one awaited produce + consume, one Redis script; services not started)")
-        floor = await measure_floor(engine.settings, 50 if profile.quick else 500)
-        async with engine:
-            result["scenarios"] = await run_scenarios(engine, profile, log)
-            result["scenarios"]["floor"] = floor
-        if profile.scaling_seconds <= 0:
-            return result
-        log("  scaling")
-        result["scenarios"]["scaling"] = await _scaling(
-            bootstrap, redis_url, infra, profile, log_dir, log
+        floor = await measure_floor(floor_engine.settings, 50 if profile.quick else 500)
+        scenarios = await run_scenarios(fixture, profile, log)
+        scenarios["floor"] = floor
+        result["scenarios"] = scenarios
+
+        log("  one process: orchestrator + dispatcher in one `workflows run` process")
+        combined = FreshFixture(bootstrap, redis_url, infra, profile, log_dir, log, combined=True)
+        scenarios["one_process"] = await run_scenarios(
+            combined, profile, log, include=("serial", "saturation")
         )
+
+        if profile.soak_seconds > 0:
+            scenarios["soak"] = await _soak(fixture, profile, scenarios.get("saturation"), log)
+        if profile.scaling_seconds > 0:
+            log("  scaling")
+            scenarios["scaling"] = await _scaling(
+                bootstrap, redis_url, infra, profile, log_dir, log
+            )
+        result["prefixes"] = {
+            **fixture.prefixes,
+            **{f"one_process.{k}": v for k, v in combined.prefixes.items()},
+        }
         return result

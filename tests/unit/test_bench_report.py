@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from bench.hist import SUB_BUCKETS, Histogram, _index, _upper
-from bench.report import ratio, render
+from bench.report import ONE_PROCESS, best_peer, ratio, render, rows_by_system
 
 
 def _exact(values: list[int], pct: float) -> int:
@@ -91,7 +91,7 @@ def test_merge_equals_recording_everything_in_one() -> None:
     assert a.summary() == both.summary()
 
 
-def test_ratio_is_peer_over_ours() -> None:
+def test_ratio_is_value_over_base() -> None:
     assert ratio(20.0, 10.0) == "2.00x"
     assert ratio(5.0, 10.0) == "0.50x"
     assert ratio(None, 10.0) == "n/a"
@@ -122,7 +122,14 @@ def _ramp(best: float) -> dict[str, Any]:
         "drain_s": 0.5,
         "driver_max_lag_ms": 0.0,
         "latency_ms": _lat(30.0),
-        "cpu_percent": {"orchestrator": 55.0, "machine": 120.0},
+        "cpu_percent": {
+            "orchestrator": 30.0,
+            "dispatcher": 20.0,
+            "broker": 15.0,
+            "redis": 5.0,
+            "driver": 10.0,
+            "machine": 120.0,
+        },
         "hops_per_s": best * 10,
     }
     return {
@@ -134,20 +141,53 @@ def _ramp(best: float) -> dict[str, Any]:
     }
 
 
+def _serial(serial_p50: float) -> dict[str, Any]:
+    return {
+        "runs": 10,
+        "steps": 10,
+        "step_work_ms": 0.0,
+        "latency_ms": _lat(serial_p50),
+        "per_hop_ms": {
+            "p50": serial_p50 / 10,
+            "p95": serial_p50 / 5,
+            "p99": serial_p50 * 0.3,
+            "mean": serial_p50 / 10,
+        },
+    }
+
+
+def _idle() -> dict[str, Any]:
+    return {"seconds": 3.0, "cpu_percent": {"orchestrator": 8.5, "broker": 4.0, "machine": 20.0}}
+
+
+def _soak() -> dict[str, Any]:
+    rss_start = {"t_s": 0.0, "orchestrator": 60.0, "broker": 400.0}
+    rss_end = {"t_s": 30.0, "orchestrator": 63.0, "broker": 480.0}
+    return {
+        "offered_per_s": 15.0,
+        "seconds": 30.0,
+        "window_s": 10.0,
+        "bucket_s": 5.0,
+        "started": 450,
+        "unfinished_after_drain": 0,
+        "driver_max_lag_ms": 0.0,
+        "first_window_ms": _lat(20.0),
+        "last_window_ms": _lat(30.0),
+        "latency_series": [
+            {"t_s": 0.0, "completed": 75, "p50_ms": 20.0, "p99_ms": 60.0},
+            {"t_s": 5.0, "completed": 75, "p50_ms": 30.0, "p99_ms": 90.0},
+        ],
+        "rss_mib_series": [rss_start, rss_end],
+        "rss_mib": {"start": rss_start, "end": rss_end},
+        "cpu_percent": {"orchestrator": 40.0},
+        "saturation_per_s": 30.0,
+    }
+
+
 def _system(name: str, serial_p50: float, best: float, scaling: bool) -> dict[str, Any]:
     scenarios: dict[str, Any] = {
-        "serial": {
-            "runs": 10,
-            "steps": 10,
-            "step_work_ms": 0.0,
-            "latency_ms": _lat(serial_p50),
-            "per_hop_ms": {
-                "p50": serial_p50 / 10,
-                "p95": serial_p50 / 5,
-                "p99": serial_p50 * 0.3,
-                "mean": serial_p50 / 10,
-            },
-        },
+        "idle": _idle(),
+        "serial": _serial(serial_p50),
         "saturation": _ramp(best),
         "fanout": {
             "runs": 3,
@@ -157,6 +197,20 @@ def _system(name: str, serial_p50: float, best: float, scaling: bool) -> dict[st
         },
         "payload": {"1024": _ramp(best), "262144": _ramp(best / 10)},
     }
+    if name == "workflows":
+        scenarios["one_process"] = {
+            "idle": _idle(),
+            "serial": _serial(50.0),
+            "saturation": _ramp(40.0),
+        }
+        scenarios["soak"] = _soak()
+        scenarios["hop_breakdown"] = {
+            "runs": 50,
+            "serial_runs": 50,
+            "executions_seen": 50,
+            "read_complete": True,
+            "legs_ms": {"dispatcher_leg": _lat(3.0), "orchestrator_leg": _lat(4.0)},
+        }
     if scaling:
         scenarios["scaling"] = [
             {
@@ -170,7 +224,13 @@ def _system(name: str, serial_p50: float, best: float, scaling: bool) -> dict[st
             }
             for o, d in [(1, 1), (2, 1)]
         ]
+    extra = (
+        {"broker": {"name": "Apache Kafka", "version": "4.4.0", "heap": "1g"}}
+        if name == "workflows"
+        else {}
+    )
     return {
+        **extra,
         "system": name,
         "setup": f"{name} setup",
         "durability": f"{name} durability",
@@ -196,6 +256,7 @@ def _doc(scaling: bool) -> dict[str, Any]:
             "workflows": _system("workflows", 100.0, 30.0, scaling),
             "celery": _system("celery", 20.0, 45.0, False),
             "dbos": {"system": "dbos", "error": "exit code 1 after 3 s: could not connect"},
+            "temporal": _system("temporal", 50.0, 20.0, False),
         },
     }
 
@@ -203,25 +264,107 @@ def _doc(scaling: bool) -> dict[str, Any]:
 def test_render_has_every_section_and_ratios() -> None:
     text = render(_doc(scaling=True))
     for heading in (
-        "# Benchmark: Workflows vs Celery vs DBOS",
+        "# Benchmark: Workflows vs Celery vs DBOS vs Temporal",
         "## Machine",
         "## Versions",
+        "## Summary",
+        "### CPU per hop, by process role",
+        "### Idle CPU",
         "### Serial chain latency",
+        "### Where a hop goes",
         "### Saturation",
         "### Fan-out / fan-in",
         "### Payload size",
         "#### 1 KB outputs",
         "#### 256 KB outputs",
+        "### Soak",
         "### Scaling",
         "## Profile",
     ):
         assert heading in text, heading
-    assert "Test CPU" in text and "celery durability" in text
-    assert "| celery | 10 | 20.0 | 40.0 | 60.0 | 2.00 | 4.00 | 6.00 | 0.20x |" in text
-    assert "| celery | 45.0 | 450.0 | 45.0 | 1.50x | last rate reached |" in text
+    assert "Test CPU" in text and "celery durability" in text and "temporal durability" in text
+    assert "This engine's broker: **Apache Kafka 4.4.0** (JVM heap 1g)." in text
+    # serial: celery (hop p50 2.0) is the best peer, so its own ratio is 1.00x, ours 5.00x
+    assert "| celery | 10 | 20.0 | 40.0 | 60.0 | 2.00 | 4.00 | 6.00 | 1.00x |" in text
+    assert "| workflows | 10 | 100.0 | 200.0 | 300.0 | 10.0 | 20.0 | 30.0 | 5.00x |" in text
+    assert f"| {ONE_PROCESS} | 10 | 50.0 | 100.0 | 150.0 | 5.00 | 10.0 | 15.0 | 2.50x |" in text
+    assert "| temporal | 10 | 50.0 |" in text
+    # saturation: celery 45/s is the best peer; ours 30/s
+    assert "| celery | 45.0 | 450.0 | 90.0 | 45.0 | 1.00x | last rate reached |" in text
+    assert "| workflows | 30.0 | 300.0 | 90.0 | 30.0 | 0.67x | last rate reached |" in text
+    assert f"| {ONE_PROCESS} | 40.0 | 400.0 | 90.0 | 40.0 | 0.89x |" in text
     assert "travel by reference (claim check)" in text
     assert "| 2 | 1 | 64 | 60.0 | 2.00x |" in text
     assert "Zeebe ~14 ms" in text
+
+
+def test_render_summary_against_the_best_peer() -> None:
+    text = render(_doc(scaling=False))
+    header = (
+        "| system | serial hop p50 ms | serial hop p99 ms | saturation completed/s | "
+        "saturation hops/s | p99 ms at that rate | fan-out 100 makespan p50 ms | "
+        "256 KB payload completed/s |"
+    )
+    assert header in text
+    assert "| workflows | 10.0 | 30.0 | 30.0 | 300.0 | 90.0 | 400.0 | 3.0 |" in text
+    assert f"| {ONE_PROCESS} | 5.00 | 15.0 | 40.0 | 400.0 | 90.0 | - | - |" in text
+    assert "| temporal | 5.00 | 15.0 | 20.0 | 200.0 | 90.0 | 400.0 | 2.0 |" in text
+    assert (
+        "| **best peer** | 2.00 (celery) | 6.00 (celery) | 45.0 (celery) | 450.0 (celery) | "
+        "90.0 (celery) | 400.0 (celery) | 4.5 (celery) |" in text
+    )
+    assert (
+        "| workflows ÷ best peer | 5.00x | 5.00x | 0.67x | 0.67x | 1.00x | 1.00x | 0.67x |" in text
+    )
+    assert (
+        f"| {ONE_PROCESS} ÷ best peer | 2.50x | 2.50x | 0.89x | 0.89x | 1.00x | n/a | n/a |" in text
+    )
+
+
+def test_render_cpu_per_hop_idle_and_soak() -> None:
+    text = render(_doc(scaling=False))
+    # 30/s x 10 hops = 300 hops/s; orchestrator at 30 % of a core = 1,000 µs per hop
+    assert (
+        "| workflows | 40 | 300.0 | orchestrator 1,000, dispatcher 667, broker 500, redis 167, "
+        "driver 333 | 2,667 | 4,000 |" in text
+    )
+    assert "| celery | 40 | 450.0 | orchestrator 667," in text
+    assert "| workflows | 3.0 | orchestrator 8.5%, broker 4.0% | 12.5% | 20.0% |" in text
+    assert "**Short soak (quick mode)**" in text
+    assert "| first 10 s | 10 | 20.0 | 40.0 | 60.0 | 80.0 |" in text
+    assert "| last 10 s | 10 | 30.0 | 60.0 | 90.0 | 120.0 |" in text
+    assert "p99 last ÷ first: 1.50x." in text
+    assert "| orchestrator | 60.0 | 63.0 | +5.0% | yes |" in text
+    assert "| broker | 400.0 | 480.0 | +20.0% | no |" in text
+    assert "50 of 50 serial executions" in text and "read to the end: yes" in text
+
+
+def test_rows_and_best_peer() -> None:
+    doc = _doc(scaling=False)
+    rows = rows_by_system(doc["systems"])
+    assert list(rows) == ["workflows", ONE_PROCESS, "celery", "temporal"]
+
+    def sat(r: dict[str, Any]) -> float:
+        return float(r["scenarios"]["saturation"]["max_completed_per_s"])
+
+    assert best_peer(rows, sat, lower=False) == ("celery", 45.0)
+    assert best_peer(rows, sat, lower=True) == ("temporal", 20.0)
+    assert best_peer({"workflows": rows["workflows"]}, sat, lower=False) is None
+
+
+def test_plots_are_written(tmp_path: Any) -> None:
+    pytest.importorskip("matplotlib")
+    from bench.plots import write_plots
+
+    written = write_plots(_doc(scaling=False), tmp_path)
+    assert written == {"saturation": "saturation.png", "soak": "soak.png"}
+    for name in written.values():
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    doc = _doc(scaling=False)
+    doc["meta"]["plots"] = written
+    text = render(doc)
+    assert "![latency and throughput against offered load](saturation.png)" in text
+    assert "![soak: latency and RSS over time](soak.png)" in text
 
 
 def test_render_reports_a_failed_peer_and_quick_mode_scaling() -> None:
