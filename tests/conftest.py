@@ -26,12 +26,23 @@ from workflows.embedded_cluster import redis_cluster
 ON_CLUSTER = os.environ.get("WORKFLOWS_TEST_REDIS", "single") == "cluster"
 
 
-def pytest_report_header() -> list[str]:
+def _header() -> str:
     redis = "Redis Cluster (3 masters + 3 replicas)" if ON_CLUSTER else "one redis-server"
-    return [
+    return (
         f"broker: Apache Kafka {KAFKA_VERSION} (KRaft, single node, started per session); "
         f"redis: {redis}"
-    ]
+    )
+
+
+def pytest_report_header() -> list[str]:
+    return [_header()]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """`-q` (as `make test` runs) hides the report header: say which broker runs anyway."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and session.config.option.verbose < 0:
+        reporter.write_line(_header())
 
 
 @pytest.fixture(scope="session")
