@@ -1,4 +1,5 @@
-"""Apache Kafka on loopback: a KRaft broker (combined broker + controller) or a cluster of them.
+"""Apache Kafka on loopback: a KRaft broker (combined broker + controller) or a cluster of them
+(`host=` binds and advertises another local address instead, e.g. a bridge's).
 
 The broker is `org.apache.kafka:kafka_2.13` from Maven Central, fetched once into a cache
 folder by `make install` (`python -m workflows.apache_kafka fetch`: the pom beside this module
@@ -16,6 +17,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -122,10 +124,12 @@ class KafkaNode:
     heap: str = "1g"
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _log_size_at_start: int = field(default=0, repr=False)
+    # The client listener's (and advertised) address; the controller stays on 127.0.0.1.
+    host: str = "127.0.0.1"
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -202,7 +206,11 @@ class KafkaNode:
             with self.log_path.open("rb") as log:
                 log.seek(offset)
                 if READY_LINE.encode() in log.read():
-                    wait_for_port(self.port, timeout=max(deadline - time.monotonic(), 1.0))
+                    left = max(deadline - time.monotonic(), 1.0)
+                    if self.host == "127.0.0.1":
+                        wait_for_port(self.port, timeout=left)
+                    else:
+                        _wait_connectable(self.host, self.port, left)
                     return
             time.sleep(0.05)
         raise TimeoutError(f"Kafka node {self.node_id} not ready after {timeout}s")
@@ -230,6 +238,18 @@ class KafkaNode:
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+
+def _wait_connectable(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, port), 0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from None
+            time.sleep(0.02)
 
 
 @dataclass
@@ -289,13 +309,16 @@ def kafka_cluster(
     ports: Sequence[int] | None = None,
     folder: Path | None = None,
     extra: dict[str, str] | None = None,
+    host: str = "127.0.0.1",
 ) -> Iterator[KafkaCluster]:
     """Start `size` nodes (replication factor min(size, 3), min.insync.replicas 2 from three
-    nodes up) and yield the cluster once every node serves; stops them all on exit."""
+    nodes up) and yield the cluster once every node serves; stops them all on exit. `host`:
+    the address the client listeners bind and advertise (e.g. a bridge's, for other network
+    namespaces); the controller quorum stays on 127.0.0.1."""
     ports = list(ports) if ports else [free_port() for _ in range(size)]
     with _folder(folder) as base:
         nodes = [
-            KafkaNode(i + 1, ports[i], free_port(), Path(base) / f"node{i + 1}", heap)
+            KafkaNode(i + 1, ports[i], free_port(), Path(base) / f"node{i + 1}", heap, host=host)
             for i in range(size)
         ]
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
