@@ -1,30 +1,33 @@
-"""The chaos suite's cluster: S3 on loopback, a Tansu broker on `s3://`, a restartable Redis with
-AOF, and the engine's services as separate OS processes that can be `kill -9`ed and restarted.
+"""The chaos suite's cluster: an Apache Kafka broker (one KRaft node, its log directory in the
+work folder), a restartable Redis with AOF, and the engine's services as separate OS processes
+that can be `kill -9`ed and restarted.
 
 Every process is started by `Cluster` and stopped by its pid (never by name). The logs of
-every process go to `<workdir>/logs/<name>.log` (appended across restarts).
+every process go to `<workdir>/logs/<name>.log` (appended across restarts); the broker's to
+`<workdir>/kafka/broker.log`.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from workflows.embedded import free_port, tansu_binary, wait_for_port
+from workflows.apache_kafka import KAFKA_VERSION, KafkaNode
+from workflows.embedded import free_port, wait_for_port
 
-__all__ = ["Cluster", "Managed"]
+__all__ = ["Cluster", "KafkaBroker", "Managed"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-BUCKET = "tansu"
 FUNCTIONS = "tests.chaos.chaos_functions"
 
 # The services and how many replicas of each run (the brief: two orchestrators, two workers).
@@ -123,8 +126,81 @@ class Managed:
             self._log = None
 
 
+class KafkaBroker:
+    """One Apache Kafka KRaft node (broker + controller) on a fixed port whose log directory
+    (topics, committed offsets, the metadata log) lives in `folder`: a restart - kill -9 and
+    start again on the same port and folder - keeps everything it had acknowledged."""
+
+    name = "kafka"
+    version = KAFKA_VERSION
+
+    def __init__(
+        self, folder: Path, port: int, *, host: str = "127.0.0.1", heap: str = "512m"
+    ) -> None:
+        self.node = KafkaNode(1, port, free_port(), folder, heap, host=host)
+        self.port = port
+        self.starts = 0
+        self.kills = 0
+        self.pids: list[int] = []
+        self._formatted = False
+
+    @property
+    def log_path(self) -> Path:
+        return self.node.log_path
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.node.proc
+
+    @property
+    def alive(self) -> bool:
+        return self.node.running
+
+    @property
+    def pid(self) -> int | None:
+        return self.node.proc.pid if self.node.proc is not None else None
+
+    def start(self, wait: bool = True, timeout: float = 120.0) -> None:
+        """Format the log directory the first time, then start the JVM (and wait until it
+        logs that it serves)."""
+        assert not self.alive, "kafka is running"
+        if not self._formatted:
+            self.node.folder.mkdir(parents=True, exist_ok=True)
+            voters = f"{self.node.node_id}@127.0.0.1:{self.node.controller_port}"
+            self.node.write_config(voters, 1, {})
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            self.node.format(cluster_id)
+            self._formatted = True
+        self.node.launch()
+        self.starts += 1
+        if self.pid is not None:
+            self.pids.append(self.pid)
+        if wait:
+            self.node.wait_ready(timeout)
+
+    def kill9(self) -> None:
+        """SIGKILL: no controlled shutdown, no flush beyond what the OS already has."""
+        if self.alive:
+            self.node.kill()
+            self.kills += 1
+
+    def terminate(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (a controlled shutdown), then SIGKILL after `timeout`; the exit code."""
+        if self.node.proc is None:
+            return None
+        self.node.stop(timeout)
+        return self.node.proc.returncode
+
+    def tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
 class Cluster:
-    """S3 + Tansu (s3://) + Redis (AOF, fixed port and dir) + the services as processes."""
+    """Apache Kafka (one KRaft node) + Redis (AOF, fixed port and dir) + the services as
+    processes."""
 
     def __init__(
         self,
@@ -135,10 +211,8 @@ class Cluster:
         partitions: int = 4,
         replicas: dict[str, int] | None = None,
         extra_env: dict[str, str] | None = None,
-        s3_server: str = "builtin",
     ) -> None:
         self.workdir = workdir
-        self.s3_server = s3_server  # "builtin" (tests/chaos/s3server.py) or "moto"
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.redis_dir = workdir / "redis"
@@ -147,7 +221,6 @@ class Cluster:
         self.prefix = prefix
         self.partitions = partitions
         self.replicas = replicas or dict(SERVICE_REPLICAS)
-        self.s3_port = free_port()
         self.kafka_port = free_port()
         self.redis_port = free_port()
         self.http_port = free_port()
@@ -155,43 +228,16 @@ class Cluster:
         self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.extra_env = extra_env or {}
-        self.s3 = self._s3()
         self.broker = self._broker()
         self.redis = self._redis()
         self.services = self._services()
         self.redis_restarts = 0
         self.broker_restarts = 0
+        self.broker_down_s: list[float] = []  # kill -9 -> serving again, per restart
 
     # -- the processes ---------------------------------------------------------------------
-    def _s3(self) -> Managed:
-        if self.s3_server == "moto":
-            argv = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.s3_port)]
-        else:
-            argv = [sys.executable, "-m", "tests.chaos.s3server", "--port", str(self.s3_port)]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        return Managed("s3", argv, env, self.logs / "s3.log", self.s3_port)
-
-    def _broker(self) -> Managed:
-        address = f"tcp://127.0.0.1:{self.kafka_port}"
-        argv = [
-            tansu_binary(),
-            "broker",
-            "--listener-url",
-            address,
-            "--advertised-listener-url",
-            address,
-            "--storage-engine",
-            f"s3://{BUCKET}/",
-        ]
-        env = {
-            **os.environ,
-            "AWS_ACCESS_KEY_ID": "chaos",
-            "AWS_SECRET_ACCESS_KEY": "chaos",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT": f"http://127.0.0.1:{self.s3_port}",
-            "AWS_ALLOW_HTTP": "true",
-        }
-        return Managed("tansu", argv, env, self.logs / "tansu.log", self.kafka_port)
+    def _broker(self) -> KafkaBroker:
+        return KafkaBroker(self.workdir / "kafka", self.kafka_port)
 
     def _redis(self) -> Managed:
         argv = [
@@ -245,8 +291,6 @@ class Cluster:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        self.s3.start()
-        self._create_bucket()
         self.redis.start()
         self.broker.start()
         for service in self.services:
@@ -263,27 +307,12 @@ class Cluster:
                 service.proc.terminate()
         for service in self.services:
             codes[service.name] = service.terminate(20)
-        for managed in (self.broker, self.redis, self.s3):
-            managed.terminate(10)
+        self.broker.terminate(20)
+        self.redis.terminate(10)
         return codes
 
     def service(self, label: str) -> Managed:
         return next(s for s in self.services if s.name == label)
-
-    def _create_bucket(self) -> None:
-        """A plain path-style S3 `PUT /tansu` (moto accepts unsigned requests)."""
-        url = f"http://127.0.0.1:{self.s3_port}/{BUCKET}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                request = urllib.request.Request(url, method="PUT")
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    response.read()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
 
     # -- chaos -----------------------------------------------------------------------------
     def restart_redis(self, down_s: float = 1.0) -> None:
@@ -294,11 +323,13 @@ class Cluster:
         self.redis_restarts += 1
 
     def restart_broker(self, down_s: float = 1.0) -> None:
-        """Stop Tansu (SIGTERM), then start it again on the same port and S3 bucket."""
-        self.broker.terminate(10)
-        self.broker.proc = None
+        """SIGKILL the Kafka broker, then start it again on the same port and log directory
+        (it recovers its logs; topics and committed offsets survive)."""
+        killed_at = time.monotonic()
+        self.broker.kill9()
         time.sleep(down_s)
-        self.broker.start(timeout=60)
+        self.broker.start(timeout=180)
+        self.broker_down_s.append(time.monotonic() - killed_at)
         self.broker_restarts += 1
 
     def supervise(self) -> list[tuple[str, int]]:

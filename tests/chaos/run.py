@@ -4,12 +4,13 @@
     python -m tests.chaos.run --short              # CI form: 60 executions, ~35 s of chaos
     python -m tests.chaos.run --appendfsync always --executions 800 --seed 7
 
-Starts moto (S3), Tansu on s3://, Redis with AOF and the services as processes (two
-orchestrators, two workers); starts the executions through the HTTP API with an
-Idempotency-Key each (a failed POST is retried with the same key); meanwhile kills random
-service processes with SIGKILL and restarts them, restarts Redis once (SIGKILL) and the
-broker once. Then waits until every execution is final and checks Redis (see README.md).
-Exit status 1 when an invariant is broken (lost, duplicates applied, ...).
+Starts Apache Kafka (one KRaft node, its log directory in the work folder), Redis with AOF
+and the services as processes (two orchestrators, two workers); starts the executions through
+the HTTP API with an Idempotency-Key each (a failed POST is retried with the same key);
+meanwhile kills random service processes with SIGKILL and restarts them, restarts Redis once
+(SIGKILL) and the broker once (SIGKILL, same port and log directory). Then waits until
+every execution is final and checks Redis (see README.md). Exit status 1 when an invariant
+is broken (lost, duplicates applied, ...).
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ class Plan:
     check_events: bool = True  # also read the events topic back
     workdir: str | None = None
     keep: bool = False
-    s3_server: str = "builtin"  # or "moto" (needs moto[server]; slow past a few thousand objects)
 
     @classmethod
     def short(cls) -> Plan:
@@ -83,6 +83,7 @@ class Plan:
 class Summary:
     appendfsync: str
     seed: int
+    broker: str = ""  # e.g. "Apache Kafka 4.4.0 (KRaft, one node)"
     started: int = 0  # accepted by the API (distinct execution ids)
     completed: int = 0
     failed: int = 0
@@ -114,6 +115,7 @@ class Summary:
     crash_exits_by_service: dict[str, int] = field(default_factory=dict)
     redis_restarts: int = 0
     broker_restarts: int = 0
+    broker_down_s: list[float] = field(default_factory=list)  # kill -9 -> serving again
     post_retries: int = 0
     start_s: float = 0.0
     settle_s: float = 0.0
@@ -165,15 +167,22 @@ class Summary:
             ("kills (kill -9)", f"{self.kills} ({kills})"),
             ("services that exited on their own (restarted)", f"{self.crash_exits} ({crashes})"),
             ("redis restarts (SIGKILL)", self.redis_restarts),
-            ("broker restarts", self.broker_restarts),
+            ("broker restarts (SIGKILL)", self._broker_restarts()),
             ("POST retries", self.post_retries),
             ("seconds: starting / settling / total", f"{self.start_s:.0f} / {times}"),
         ]
         width = max(len(name) for name, _ in rows)
-        lines = [f"chaos summary (appendfsync={self.appendfsync}, seed={self.seed})"]
+        broker = f"broker {self.broker}, " if self.broker else ""
+        lines = [f"chaos summary ({broker}appendfsync={self.appendfsync}, seed={self.seed})"]
         lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
         lines.append(f"  RESULT: {'PASS' if self.ok else 'FAIL'}")
         return "\n".join(lines)
+
+    def _broker_restarts(self) -> str:
+        if not self.broker_down_s:
+            return str(self.broker_restarts)
+        down = ", ".join(f"{s:.1f}" for s in self.broker_down_s)
+        return f"{self.broker_restarts} (down {down} s until it served again)"
 
 
 class Chaos:
@@ -202,7 +211,7 @@ class Chaos:
                 await asyncio.to_thread(cluster.restart_redis, self.rng.uniform(0.5, 2.0))
                 redis_done = True
             elif not broker_done and now >= broker_at:
-                self.log("restart broker (SIGTERM, same s3 bucket and port)")
+                self.log("restart broker (SIGKILL, same log directory and port)")
                 await asyncio.to_thread(cluster.restart_broker, self.rng.uniform(0.5, 2.0))
                 broker_done = True
             elif now >= next_kill:
@@ -456,8 +465,8 @@ async def run(plan: Plan, log: Any = print) -> Summary:
     own_dir = plan.workdir is None
     workdir = Path(plan.workdir or tempfile.mkdtemp(prefix="wf-chaos-"))
     tag = f"chaos{rng.randrange(16**6):06x}"
-    cluster = Cluster(workdir, appendfsync=plan.appendfsync, prefix=tag, s3_server=plan.s3_server)
-    summary = Summary(appendfsync=plan.appendfsync, seed=plan.seed)
+    cluster = Cluster(workdir, appendfsync=plan.appendfsync, prefix=tag)
+    summary = Summary(appendfsync=plan.appendfsync, seed=plan.seed, broker=_broker_name(cluster))
     began = time.monotonic()
 
     def stamp(message: str) -> None:
@@ -499,6 +508,7 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         summary.crash_exits_by_service = dict(chaos.crashes)
         summary.redis_restarts = cluster.redis_restarts
         summary.broker_restarts = cluster.broker_restarts
+        summary.broker_down_s = list(cluster.broker_down_s)
     finally:
         await redis.aclose()
         summary.clean_stop = await asyncio.to_thread(cluster.stop)
@@ -511,6 +521,10 @@ async def run(plan: Plan, log: Any = print) -> Summary:
     return summary
 
 
+def _broker_name(cluster: Cluster) -> str:
+    return f"Apache Kafka {cluster.broker.version} (KRaft, one node)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.chaos.run", description=__doc__)
     parser.add_argument("--short", action="store_true", help="the short form CI runs")
@@ -518,7 +532,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds of chaos (starts spread over 5/6)")
     parser.add_argument("--appendfsync", choices=["everysec", "always"], default="everysec")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--s3", choices=["builtin", "moto"], default="builtin", help="S3 server")
     parser.add_argument("--no-events", action="store_true", help="skip reading the events topic")
     parser.add_argument("--workdir", help="keep logs and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the workdir even on success")
@@ -531,7 +544,6 @@ def main(argv: list[str] | None = None) -> int:
         plan.start_window_s = args.duration * 5 / 6
     plan.appendfsync = args.appendfsync
     plan.seed = args.seed
-    plan.s3_server = args.s3
     plan.check_events = not args.no_events
     plan.workdir = args.workdir
     plan.keep = args.keep
