@@ -1,8 +1,10 @@
 """The chaos suite's `Cluster`, spread over hosts: each service replica runs in its own
 network namespace (`ip netns exec`) and reaches the broker and Redis over its veth link.
 
-The broker (Tansu, memory storage) and redis-server run in the root namespace, listening on
-every address; Tansu advertises the bridge's address, which is what the hosts connect to.
+The broker (Apache Kafka, one KRaft node, its log directory in the work folder) and
+redis-server run in the root namespace. Kafka's client listener binds the bridge's address and
+advertises it (`listeners` / `advertised.listeners` = `PLAINTEXT://10.77.X.1:port`; its
+controller listener stays on 127.0.0.1), which is what the hosts and the harness connect to.
 Trigger replicas listen on their host's address (`http://10.77.X.N:port`).
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.chaos.harness import Cluster, Managed
+from tests.chaos.harness import Cluster, KafkaBroker, Managed
 from tests.multihost.netns import Network
 
 __all__ = ["HOST_REPLICAS", "HostCluster", "host_names"]
@@ -39,7 +41,7 @@ def _set(argv: list[str], option: str, value: str) -> None:
 
 
 class HostCluster(Cluster):
-    """Tansu + Redis in the root namespace, every service replica on its own host."""
+    """Apache Kafka + Redis in the root namespace, every service replica on its own host."""
 
     def __init__(
         self,
@@ -65,14 +67,9 @@ class HostCluster(Cluster):
         ]
         self.base_url = self.base_urls[0]
 
-    def _broker(self) -> Managed:
-        """The chaos suite's broker, on every address, advertising the bridge's, in memory."""
-        managed = super()._broker()
-        _set(managed.argv, "--listener-url", f"tcp://0.0.0.0:{self.kafka_port}")
-        advertised = f"tcp://{self.network.gateway}:{self.kafka_port}"
-        _set(managed.argv, "--advertised-listener-url", advertised)
-        _set(managed.argv, "--storage-engine", "memory://tansu/")
-        return managed
+    def _broker(self) -> KafkaBroker:
+        """The chaos suite's broker, listening on and advertising the bridge's address."""
+        return KafkaBroker(self.workdir / "kafka", self.kafka_port, host=self.network.gateway)
 
     def _redis(self) -> Managed:
         """The chaos suite's Redis, also on the bridge's address (no AOF: never restarted)."""

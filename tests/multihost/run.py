@@ -5,15 +5,15 @@ network, another is killed mid-run; every execution must still complete exactly 
     python -m tests.multihost.run --short     # the test's form: 70 + a burst of 30
     python -m tests.multihost.run --cut dispatcher-1 --kill orchestrator-2
 
-Hosts: trigger-1/2, orchestrator-1/2, dispatcher-1/2, worker-1/2 and notifier, each a
-netns on a bridge; Tansu and Redis in the root namespace. The executions are started
-through both triggers (a failed POST is retried at the other one with the same
-Idempotency-Key); a burst of starts arrives just before the cut, so the cut host is likely
-to hold work in flight. At `cut_at_s` the cut host's link goes down; at `kill_at_s` the killed
-host's service gets SIGKILL (it stays dead). When every execution is final the cut host's
-link comes back and the run waits for it to rejoin its consumer group, so whatever it still
-held in memory is applied (or refused) before the audit trails are checked with the chaos
-suite's verifier (tests/chaos/verify.py).
+Hosts: trigger-1/2, orchestrator-1/2, dispatcher-1/2, worker-1/2 and notifier, each a netns on
+a bridge; Apache Kafka (one KRaft node listening on and advertising the bridge's address) and
+Redis in the root namespace. The executions are started through both triggers (a failed POST is
+retried at the other one with the same Idempotency-Key); a burst of starts arrives just before
+the cut, so the cut host is likely to hold work in flight. At `cut_at_s` the cut host's link
+goes down; at `kill_at_s` the killed host's service gets SIGKILL (it stays dead). When every
+execution is final the cut host's link comes back and the run waits for it to rejoin its
+consumer group, so whatever it still held in memory is applied (or refused) before the audit
+trails are checked with the chaos suite's verifier (tests/chaos/verify.py).
 
 Takeover (orchestrator cut): `reassigned` is the cut -> the survivor's consumer logging
 the orphaned partitions as assigned; `first`/`all` are the cut -> the first transition
@@ -121,6 +121,7 @@ class MultiSummary:
         c = self.checks
         rows = [
             ("hosts", f"{len(self.hosts)} ({', '.join(self.hosts)})"),
+            ("broker", c.broker or "?"),
             (
                 "partitions per topic / session timeout",
                 f"{self.partitions} / {secs(self.session_timeout_ms / 1000)} s",
@@ -341,6 +342,7 @@ async def run(plan: MultiPlan, log: Any = print) -> MultiSummary:
     try:
         scenario = Scenario(plan, workdir, stamp)
         cluster = scenario.cluster
+        summary.checks.broker = f"Apache Kafka {cluster.broker.version} on {cluster.bootstrap}"
         stamp(f"network {scenario.network.subnet} up; workdir {workdir}")
         redis = Redis.from_url(cluster.redis_url, socket_timeout=10, socket_connect_timeout=2)
         await asyncio.to_thread(cluster.start)
