@@ -61,9 +61,9 @@ class Profile:
                 quick=True,
                 serial_runs=50,
                 warmup_runs=5,
-                rates=[20, 40, 80, 160, 320],
+                rates=[10, 20, 40, 80, 160, 320],
                 step_seconds=1.5,
-                payload_rates={262_144: [4, 8, 16]},  # the 1 KB ramp: full run only
+                payload_rates={262_144: [2, 4, 8, 16]},  # the 1 KB ramp: full run only
                 fanout_runs=3,
                 scaling_seconds=0.0,  # scaling needs process restarts: full run only
                 scaling_in_flight=32,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
@@ -46,30 +46,36 @@ KIND_TO_WORKFLOW = {
 MAX_MESSAGE_BYTES = 4_000_000
 
 
-async def wait_for_leaders(settings: Settings, topics: list[str], timeout: float = 30.0) -> None:
-    """Until every partition of `topics` has a leader (a new topic's come a moment after it is
-    created); a consumer positioned before that retries with NotLeaderForPartition errors."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+async def wait_for_leaders(settings: Settings, topics: list[str], timeout: float = 60.0) -> None:
+    """Until every partition of `topics` answers ListOffsets. A new topic's partitions get a
+    leader in the metadata a moment before that broker serves them; until then a consumer
+    positioning itself logs a NotLeaderForPartition error per retry. The probe retries the
+    same way, with aiokafka's fetcher logger quietened meanwhile."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=int(timeout * 1000)
+    )
+    fetcher_log = logging.getLogger("aiokafka.consumer.fetcher")
+    level = fetcher_log.level
+    fetcher_log.setLevel(logging.CRITICAL)
+    await consumer.start()
     try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
-            described = await admin.describe_topics(topics)
-            ready = {
-                t["topic"]
-                for t in described
-                if t.get("error_code") == 0
-                and t.get("partitions")
-                and all(
-                    p.get("error_code") == 0 and p.get("leader", -1) >= 0 for p in t["partitions"]
-                )
-            }
-            if ready >= set(topics) or loop.time() > deadline:
-                return
+            await consumer._client.force_metadata_update()  # topics() does not refresh it
+            parts = [
+                TopicPartition(t, p)
+                for t in topics
+                for p in sorted(consumer.partitions_for_topic(t) or ())
+            ]
+            known = {tp.topic for tp in parts}
+            if known >= set(topics) or loop.time() > deadline:
+                break
             await asyncio.sleep(0.1)
+        await asyncio.wait_for(consumer.end_offsets(parts), max(deadline - loop.time(), 1.0))
     finally:
-        await admin.close()
+        await consumer.stop()
+        fetcher_log.setLevel(level)
 
 
 class OurEngine:

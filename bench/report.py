@@ -15,7 +15,20 @@ __all__ = ["ONE_PROCESS", "PEERS", "SYSTEMS", "best_peer", "ratio", "render", "r
 SYSTEMS = ("workflows", "celery", "dbos", "temporal")
 PEERS = ("celery", "dbos", "temporal")
 ONE_PROCESS = "workflows (1 process)"
-ROLE_ORDER = ("orchestrator", "dispatcher", "orchestrator+dispatcher", "broker", "redis", "driver")
+# engine processes first, then their servers, the driver last
+ROLE_ORDER = (
+    "orchestrator",
+    "dispatcher",
+    "orchestrator+dispatcher",
+    "celery-worker",
+    "temporal-worker",
+    "driver+dbos",
+    "broker",
+    "temporal-server",
+    "postgres",
+    "redis",
+    "driver",
+)
 
 
 def ratio(value: float | None, base: float | None) -> str:

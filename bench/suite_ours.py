@@ -127,7 +127,7 @@ async def _soak(
     fixture: FreshFixture, profile: Profile, saturation: dict[str, Any] | None, log: Any
 ) -> dict[str, Any]:
     best = float((saturation or {}).get("max_completed_per_s") or 0.0)
-    rate = round(best / 2, 1) if best >= 2 else 5.0
+    rate = round(max(best / 2, 1.0), 1)  # a ramp that completed nothing still soaks at 1/s
     async with fixture.session("soak") as (harness, _):
         log(f"  soak: {profile.soak_seconds:.0f} s open loop at {rate}/s (half of {best}/s)")
         result = await harness.soak(
