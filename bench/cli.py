@@ -88,7 +88,7 @@ def versions() -> dict[str, str]:
 # in the full run, soaks for 10 minutes and runs the scaling configurations
 TIMEOUTS = {
     True: {"workflows": 330.0, "default": 200.0},
-    False: {"workflows": 2700.0, "default": 900.0},
+    False: {"workflows": 2700.0, "default": 1200.0},
 }
 
 
