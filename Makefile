@@ -9,12 +9,14 @@ STAMP := $(VENV)/.installed
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml workflows/kafka_dist/pom.xml examples/workers/node/package-lock.json services/trigger/editor-src/package-lock.json
+$(STAMP): pyproject.toml workflows/kafka_dist/pom.xml examples/workers/node/package-lock.json services/trigger/editor-src/package-lock.json examples/workers/go/go.sum examples/workers/java/pom.xml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
 	if command -v npm >/dev/null; then npm ci --prefix examples/workers/node --no-audit --no-fund; fi
 	if command -v npm >/dev/null; then npm ci --prefix services/trigger/editor-src --no-audit --no-fund; fi
+	if command -v go >/dev/null; then go -C examples/workers/go mod download; fi  # the Go worker's modules
+	if command -v mvn >/dev/null; then mvn -q -B -f examples/workers/java/pom.xml package -DskipTests; fi  # the Java worker's jar
 	$(PY) -m workflows.apache_kafka fetch  # Apache Kafka's jars into ~/.cache/workflows (once)
 	touch $(STAMP)
 
@@ -48,7 +50,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-contracts: $(STAMP) ## regenerate contracts/schemas and contracts/asyncapi.yaml from the models
+contracts: $(STAMP) ## regenerate contracts/schemas, contracts/asyncapi.yaml and contracts/golden from the models
 	$(PY) -m contracts.generate
 
 demo: $(STAMP) ## run the seed workflow end to end on an embedded broker

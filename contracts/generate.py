@@ -1,4 +1,5 @@
-"""Write the JSON Schema files and the AsyncAPI document from the pydantic models.
+"""Write the JSON Schema files, the AsyncAPI document and the golden test vectors
+(contracts/golden/, see contracts/golden.py) from the pydantic models.
 
 Run `python -m contracts.generate` to (re)write them, or with `--check` to exit 1
 listing stale files. Output is deterministic, so the files can be committed.
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, TypeAdapter
 
+from contracts import golden
 from contracts.base import SCHEMA_VERSION
 from contracts.dlq import DeadLetter
 from contracts.events import LifecycleEvent
@@ -161,11 +163,16 @@ def render() -> dict[str, str]:
     }
     body = yaml.safe_dump(asyncapi(), sort_keys=False, allow_unicode=True, width=100)
     files["asyncapi.yaml"] = f"# {_NOTICE}\n{body}"
+    files.update(golden.render())  # contracts/golden/: test vectors for every worker runtime
     return files
 
 
 def _orphans(root: Path, expected: dict[str, str]) -> list[str]:
-    found = (p.relative_to(root).as_posix() for p in (root / "schemas").glob("*.json"))
+    found = (
+        p.relative_to(root).as_posix()
+        for folder in ("schemas", "golden")
+        for p in (root / folder).glob("*.json")
+    )
     return sorted(p for p in found if p not in expected)
 
 

@@ -27,7 +27,7 @@ from workflows.client import AsyncWorkflows
 from workflows.functions import FunctionRegistry
 
 pytestmark = pytest.mark.integration
-KCAT = "/usr/bin/kcat"
+KCAT = shutil.which("kcat") or "/usr/bin/kcat"
 
 WELCOME = {
     "name": "welcome",
@@ -139,24 +139,24 @@ const values = require('fs').readFileSync(0, 'utf8').split('\\n').filter((v) => 
 """
 
 
-def _kcat(
-    bootstrap: str, topic: str, key: str, *values: bytes
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [KCAT, "-P", "-b", bootstrap, "-t", topic, "-k", key],
+def _kcat(bootstrap: str, topic: str, key: str, *values: bytes) -> None:
+    """kcat (librdkafka) as the producer, murmur2-keyed like the Java client; fails loudly."""
+    settings = ["-X", "acks=all", "-X", "topic.partitioner=murmur2_random"]
+    proc = subprocess.run(
+        [KCAT, "-P", "-b", bootstrap, "-t", topic, "-k", key, *settings],
         input=b"\n".join(values) + b"\n",
         capture_output=True,
         timeout=30,
+        check=False,
     )
+    assert proc.returncode == 0 and not proc.stderr, f"kcat failed: {proc.stderr.decode()}"
 
 
 def _produce(bootstrap: str, topic: str, key: str, *values: bytes) -> None:
-    """Write JSON lines to a topic from a non-Python producer: kcat, else Node.js kafkajs.
-
-    kcat (librdkafka) cannot talk to the Tansu 0.6.0 build of the tests (ApiVersionRequest
-    "Read underflow", see docs/worker-protocol.md); against Apache Kafka it is used.
-    """
-    if shutil.which(KCAT) and _kcat(bootstrap, topic, key, *values).returncode == 0:
+    """Write JSON lines to a topic from a non-Python producer: kcat (the test broker is Apache
+    Kafka, which librdkafka talks to), or Node.js kafkajs where kcat is not installed."""
+    if shutil.which(KCAT):
+        _kcat(bootstrap, topic, key, *values)
         return
     subprocess.run(
         ["node", "-e", NODE_PRODUCER, bootstrap, topic, key],
