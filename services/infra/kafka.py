@@ -27,6 +27,11 @@ __all__ = ["Bus", "assign_whole_topic", "ensure_topics", "make_consumer"]
 
 log = structlog.get_logger(__name__)
 TOPIC_EXISTS = 36
+# How often a client refreshes its metadata unprompted (aiokafka's default: 5 min). On several
+# brokers one that has not learnt a just-created topic yet can answer a refresh without it; a
+# group member that joins then is assigned none of its partitions and would wait for the next
+# refresh to rejoin (seen: an orchestrator idle with `partitions_assigned []`).
+METADATA_MAX_AGE_MS = 5_000
 
 
 async def assign_whole_topic(
@@ -50,13 +55,17 @@ async def assign_whole_topic(
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
-    """Create topics that do not exist yet (idempotent; existing ones are left as they are)."""
+    """Create topics that do not exist yet (idempotent; existing ones are left as they are),
+    with `min.insync.replicas` when the settings name it (else the broker's default)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        configs: dict[str, str] = {}
+        if settings.min_insync_replicas is not None:
+            configs["min.insync.replicas"] = str(settings.min_insync_replicas)
         wanted = [
-            NewTopic(name, settings.partitions, settings.replication_factor)
+            NewTopic(name, settings.partitions, settings.replication_factor, topic_configs=configs)
             for name in sorted(set(names))
             if name not in existing
         ]
@@ -116,6 +125,7 @@ def make_consumer(
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=max(settings.session_timeout_ms // 3, 100),
         partition_assignment_strategy=(RangePartitionAssignor,),
+        metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     names = list(topics)
     if names:
@@ -133,6 +143,10 @@ class Bus:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             acks="all",
+            # Replicated topics fail over: a batch the killed leader had replicated but not
+            # acknowledged is sent again to the new leader, a second copy in the log unless the
+            # producer is idempotent. (Not asked of a single node: Tansu refuses InitProducerId.)
+            enable_idempotence=settings.replication_factor > 1,
             linger_ms=0,
             max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
         )

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     key_prefix: str = "wf"
     partitions: int = Field(default=8, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(
+        default=None, ge=1, description="topic config min.insync.replicas; None = broker default"
+    )
     fetch_max_wait_ms: int = Field(default=5, ge=0)
     commit_interval_ms: int = Field(
         default=50, ge=0, description="offsets of done batches are committed this often"
