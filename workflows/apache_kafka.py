@@ -175,8 +175,7 @@ class KafkaNode:
             *_java("256m"),
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            f"--cluster-id={cluster_id}",  # an id may start with "-"
             "-c",
             str(self.folder / "server.properties"),
             "--ignore-formatted",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
@@ -79,6 +80,7 @@ class StateStore:
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
         self._save = redis.register_script(_SAVE)
+        self._cluster = isinstance(redis, RedisCluster)
         self._register = redis.register_script(_REGISTER)
         self._claim = redis.register_script(_CLAIM_TIMERS)
 
@@ -146,7 +148,10 @@ class StateStore:
                     save = saves[i]
                     keys = [self.keys.state(save.execution_id), self.keys.outbox(save.execution_id)]
                     args = [str(save.rev), save.doc, str(save.ttl_s), *save.outbox]
-                    pipe.evalsha(self._save.sha, len(keys), *keys, *args)
+                    if self._cluster:  # redis-py refuses EVALSHA in a cluster pipeline
+                        pipe.eval(_SAVE, len(keys), *keys, *args)
+                    else:
+                        pipe.evalsha(self._save.sha, len(keys), *keys, *args)
                 state_keys = [self.keys.state(saves[i].execution_id) for i in todo]
                 waits = await queue_wait(
                     self.redis, pipe, state_keys, self.wait_replicas, self.wait_timeout_ms
