@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import AIOKafkaClient, AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
@@ -23,7 +26,14 @@ from services.infra.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
-__all__ = ["Bus", "assign_whole_topic", "ensure_topics", "make_consumer"]
+__all__ = [
+    "BrokerUnavailable",
+    "Bus",
+    "assign_whole_topic",
+    "ensure_topics",
+    "make_consumer",
+    "wait_for_broker",
+]
 
 log = structlog.get_logger(__name__)
 TOPIC_EXISTS = 36
@@ -32,6 +42,49 @@ TOPIC_EXISTS = 36
 # group member that joins then is assigned none of its partitions and would wait for the next
 # refresh to rejoin (seen: an orchestrator idle with `partitions_assigned []`).
 METADATA_MAX_AGE_MS = 5_000
+
+
+class BrokerUnavailable(ConnectionError):
+    """No Kafka broker answered at `bootstrap` within `waited_s` seconds of retries."""
+
+    def __init__(self, bootstrap: str, waited_s: float, cause: str) -> None:
+        self.bootstrap = bootstrap
+        self.waited_s = waited_s
+        self.cause = cause
+        tried = f" (retried for {waited_s:.0f} s)" if waited_s >= 1 else ""
+        super().__init__(f"no Kafka broker answers at {bootstrap}{tried}: {cause}")
+
+
+async def wait_for_broker(bootstrap: str, timeout_s: float, first_delay_s: float = 0.2) -> None:
+    """Return once a broker at `bootstrap` answers a metadata request; retry with a doubling
+    delay (capped at 5 s), logging each wait, for up to `timeout_s`; then BrokerUnavailable.
+
+    A service started before its broker (a host reboot, a compose file) waits instead of dying
+    with the first refused connection; aiokafka's own per-attempt error logs are held back.
+    """
+    started = time.monotonic()
+    delay = first_delay_s
+    quiet = logging.getLogger("aiokafka")
+    while True:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            await client.bootstrap()
+            return
+        except KafkaConnectionError:
+            cause = "cannot connect"
+        except (KafkaError, OSError) as exc:
+            cause = str(exc) or type(exc).__name__
+        finally:
+            quiet.setLevel(level)
+            await client.close()
+        waited = time.monotonic() - started
+        if waited + delay > timeout_s:
+            raise BrokerUnavailable(bootstrap, waited, cause)
+        log.warning("waiting_for_broker", bootstrap=bootstrap, error=cause, retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 async def assign_whole_topic(
