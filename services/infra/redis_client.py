@@ -23,13 +23,16 @@ acknowledged write: see README "Redis Cluster".
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
+import urllib.parse
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any, TypeAlias
 
 import redis
 import redis.cluster
+import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
@@ -38,6 +41,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
+    RedisError,
     SlotNotCoveredError,
     TimeoutError,
     TryAgainError,
@@ -49,12 +53,17 @@ __all__ = [
     "CLUSTER_SCHEMES",
     "RedisClient",
     "RedisPipeline",
+    "RedisUnavailable",
     "connect_redis",
     "connect_redis_url",
     "connect_redis_url_sync",
     "is_cluster_url",
     "queue_wait",
+    "safe_url",
+    "wait_for_redis",
 ]
+
+log = structlog.get_logger(__name__)
 
 RedisClient: TypeAlias = Redis | RedisCluster
 RedisPipeline: TypeAlias = Pipeline | ClusterPipeline
@@ -170,6 +179,49 @@ def connect_redis_url_sync(url: str, **options: Any) -> redis.Redis | redis.clus
     if is_cluster_url(url):
         return redis.cluster.RedisCluster.from_url(_plain_url(url), **options)
     return redis.Redis.from_url(url, **options)
+
+
+def safe_url(url: str) -> str:
+    """`url` without its password, fit for logs and error messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (
+        f":{parts.port}" if parts.port else ""
+    )
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisUnavailable(builtins.ConnectionError):  # not redis-py's ConnectionError
+    """Redis at `url` did not answer a PING within `waited_s` seconds of retries."""
+
+    def __init__(self, url: str, waited_s: float, cause: str) -> None:
+        self.url = safe_url(url)
+        self.waited_s = waited_s
+        self.cause = cause
+        tried = f" (retried for {waited_s:.0f} s)" if waited_s >= 1 else ""
+        super().__init__(f"Redis at {self.url} does not answer{tried}: {cause}")
+
+
+async def wait_for_redis(
+    client: RedisClient, url: str, timeout_s: float, first_delay_s: float = 0.2
+) -> None:
+    """Return once `client` answers a PING; retry with a doubling delay (capped at 5 s),
+    logging each wait, for up to `timeout_s`; then RedisUnavailable."""
+    started = time.monotonic()
+    delay = first_delay_s
+    while True:
+        try:
+            await client.ping()
+            return
+        except (RedisError, OSError) as exc:
+            cause = str(exc) or type(exc).__name__
+        waited = time.monotonic() - started
+        if waited + delay > timeout_s:
+            raise RedisUnavailable(url, waited, cause)
+        log.warning("waiting_for_redis", url=safe_url(url), error=cause, retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def connect_redis(settings: Settings, *, pooled: bool = False, **options: Any) -> RedisClient:
