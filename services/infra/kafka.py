@@ -51,7 +51,7 @@ class BrokerUnavailable(ConnectionError):
         self.bootstrap = bootstrap
         self.waited_s = waited_s
         self.cause = cause
-        tried = f" (retried for {waited_s:.0f} s)" if waited_s >= 1 else ""
+        tried = f" (retried for {waited_s:.1f} s)" if waited_s > 0.1 else ""
         super().__init__(f"no Kafka broker answers at {bootstrap}{tried}: {cause}")
 
 
@@ -75,7 +75,7 @@ async def wait_for_broker(bootstrap: str, timeout_s: float, first_delay_s: float
         except KafkaConnectionError:
             cause = "cannot connect"
         except (KafkaError, OSError) as exc:
-            cause = str(exc) or type(exc).__name__
+            cause = str(exc).rstrip(".") or type(exc).__name__
         finally:
             quiet.setLevel(level)
             await client.close()

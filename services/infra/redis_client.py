@@ -199,7 +199,7 @@ class RedisUnavailable(builtins.ConnectionError):  # not redis-py's ConnectionEr
         self.url = safe_url(url)
         self.waited_s = waited_s
         self.cause = cause
-        tried = f" (retried for {waited_s:.0f} s)" if waited_s >= 1 else ""
+        tried = f" (retried for {waited_s:.1f} s)" if waited_s > 0.1 else ""
         super().__init__(f"Redis at {self.url} does not answer{tried}: {cause}")
 
 
@@ -215,7 +215,7 @@ async def wait_for_redis(
             await client.ping()
             return
         except (RedisError, OSError) as exc:
-            cause = str(exc) or type(exc).__name__
+            cause = str(exc).rstrip(".") or type(exc).__name__
         waited = time.monotonic() - started
         if waited + delay > timeout_s:
             raise RedisUnavailable(url, waited, cause)
