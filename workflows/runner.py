@@ -15,14 +15,24 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from services.infra.health import HealthProbe
+from services.infra.kafka import wait_for_broker
 from services.infra.logs import configure_logging
 from services.infra.metrics_server import MetricsServer
-from services.infra.redis_client import RedisClient, connect_redis
+from services.infra.redis_client import RedisClient, connect_redis, safe_url, wait_for_redis
 from services.infra.settings import Settings
 
-__all__ = ["SERVICES", "build_services", "import_functions", "run_services"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "SERVICES",
+    "build_services",
+    "import_functions",
+    "run_services",
+]
 
 SERVICES = ("trigger", "orchestrator", "dispatcher", "notifier", "worker")
+# How long services wait at start for Redis and the broker (retrying with backoff) before
+# they give up with one line naming what is down.
+CONNECT_TIMEOUT_S = 60.0
 log = structlog.get_logger(__name__)
 
 
@@ -91,10 +101,20 @@ async def run_services(
     settings: Settings,
     webhook_secret: str = "",
     started: asyncio.Event | None = None,
+    connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> None:
+    """Run `names` until stopped. First wait for Redis and the broker (with backoff, logging
+    each retry) for up to `connect_timeout_s`: RedisUnavailable / BrokerUnavailable after."""
     configure_logging(settings.log_level)
     # A bounded pool: one server's waits for a free connection instead of failing under bursts.
     redis = connect_redis(settings, pooled=True)
+    try:
+        await wait_for_redis(redis, settings.redis_url, connect_timeout_s)
+        await wait_for_broker(settings.kafka_bootstrap, connect_timeout_s)
+    except BaseException:
+        await redis.aclose()
+        raise
+    log.info("connected", redis=safe_url(settings.redis_url), broker=settings.kafka_bootstrap)
     metrics_registry = CollectorRegistry()
     services = build_services(names, settings, redis, webhook_secret, metrics_registry)
     loop = asyncio.get_running_loop()

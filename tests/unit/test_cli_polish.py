@@ -161,7 +161,8 @@ def test_execute_wait_shows_progress_on_a_tty_and_plain_output_otherwise(
 
     FakeWorkflows.polls = [{**done, "status": "failed", "error": {"message": "boom"}}]
     code, out, _ = run(capsys, "execute", "w", "--wait")
-    assert code == 1 and out.startswith("error:")
+    assert code == 1 and out == ""  # the error goes to stderr (here the tty)
+    assert tty.getvalue().splitlines()[-1].startswith("error: execution")
 
 
 def test_completion_scripts_list_every_subcommand_and_its_options(

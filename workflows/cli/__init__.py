@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from workflows.cli import definitions, render
+from workflows.cli.failures import explain
 
 __all__ = ["build_parser", "main"]
 
@@ -43,5 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code = args.handler(args)
+    try:
+        code = args.handler(args)
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # a known failure is one line; anything else keeps its traceback
+        line = explain(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        code = 1
     sys.exit(code)

@@ -9,6 +9,10 @@ import sys
 import time
 from typing import Any
 
+import httpx
+
+from workflows.cli.definitions import json_arg
+from workflows.cli.failures import CliFailure, trigger_hint
 from workflows.cli.render import executions_table, progress_line, status_view
 from workflows.client import TERMINAL, Workflows, _outcome
 from workflows.client_errors import ClientError, ExecutionTimeout
@@ -32,13 +36,16 @@ def _call(args: argparse.Namespace) -> int:
             else:
                 _print(result)
     except ClientError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 1
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        raise CliFailure(f"{trigger_hint(args.url)} ({reason})") from None
     return 0
 
 
 def _execute(wf: Workflows, args: argparse.Namespace) -> Any:
-    data = json.loads(args.input)
+    data = json_arg(args.input, "--input", """'{"customerId": "c1"}'""")
     if not args.wait:
         return wf.execute(args.name, data, wait=False, idempotency_key=args.idempotency_key)
     if sys.stderr.isatty():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from workflows.cli.api import _add
+from workflows.cli.definitions import json_arg
 from workflows.client import Workflows
 
 __all__ = ["register"]
@@ -17,7 +17,7 @@ def _approve(wf: Workflows, args: argparse.Namespace) -> Any:
 
 
 def _signal(wf: Workflows, args: argparse.Namespace) -> Any:
-    payload = json.loads(args.payload)
+    payload = json_arg(args.payload, "--payload", """'{"approved": true}'""")
     if args.correlation and args.id is None:
         return wf.signal_event(args.name, args.correlation, payload)
     if args.id is None:

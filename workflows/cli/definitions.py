@@ -16,15 +16,17 @@ from services.core.simulate import format_simulation, simulate
 from services.core.templates import compile_template, is_template
 from workflows.files import load_definition_file
 
-__all__ = ["register"]
+__all__ = ["json_arg", "register"]
 
 
-def _json_arg(text: str, what: str) -> Any:
+def json_arg(text: str, what: str, example: str = "") -> Any:
+    """`text` parsed as JSON, or exit with one line naming the option, the column and a fix."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        fix = f"; pass JSON, e.g. {what} {example}" if example else ""
         raise SystemExit(
-            f"error: {what} is not valid JSON: {exc.msg} (column {exc.colno})"
+            f"error: {what} is not valid JSON: {exc.msg} (column {exc.colno}){fix}"
         ) from None
 
 
@@ -62,7 +64,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    context = _json_arg(args.context, "--context")
+    context = json_arg(args.context, "--context")
     if not isinstance(context, dict):
         print("error: --context must be a JSON object", file=sys.stderr)
         return 2
@@ -84,7 +86,7 @@ def _mocks(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep:
             raise SystemExit(f"error: --mock wants stepId=JSON, got {pair!r}")
-        mocks[key] = _json_arg(value, f"--mock {key}")
+        mocks[key] = json_arg(value, f"--mock {key}")
     return mocks
 
 
@@ -95,7 +97,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for issue in exc.issues:
             print(f"{args.file}: {issue}")
         return 1
-    input_ = _json_arg(args.input, "--input")
+    input_ = json_arg(args.input, "--input")
     result = simulate(wf, input_, _mocks(args.mock), set(args.fail))
     for line in format_simulation(result):
         print(line)

@@ -7,7 +7,8 @@ import asyncio
 from typing import Any
 
 from services.infra.dead_letters import DeadLetterEntry, read_dead_letters, replay_dead_letters
-from services.infra.redis_client import connect_redis
+from services.infra.kafka import wait_for_broker
+from services.infra.redis_client import connect_redis, wait_for_redis
 from services.infra.settings import Settings
 
 __all__ = ["register"]
@@ -25,8 +26,13 @@ def _row(entry: DeadLetterEntry) -> str:
     )
 
 
+async def _read(settings: Settings, limit: int) -> list[DeadLetterEntry]:
+    await wait_for_broker(settings.kafka_bootstrap, timeout_s=0)  # one try: a person waits
+    return await read_dead_letters(settings, limit)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    entries = asyncio.run(read_dead_letters(Settings(), args.limit))
+    entries = asyncio.run(_read(Settings(), args.limit))
     if not entries:
         print("the dead-letter topic is empty")
         return 0
@@ -39,7 +45,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 async def _replay(args: argparse.Namespace) -> int:
     settings = Settings()
-    entries = await read_dead_letters(settings, limit=1_000_000)
+    entries = await _read(settings, limit=1_000_000)
     if not args.all:
         wanted = set(args.refs)
         entries = [e for e in entries if e.ref in wanted]
@@ -49,6 +55,7 @@ async def _replay(args: argparse.Namespace) -> int:
             return 1
     redis = connect_redis(settings)
     try:
+        await wait_for_redis(redis, settings.redis_url, timeout_s=0)
         for entry, outcome in await replay_dead_letters(settings, redis, entries, args.force):
             print(f"{entry.ref:<10} {outcome}")
     finally:

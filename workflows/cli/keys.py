@@ -14,7 +14,7 @@ from typing import Any
 from services.core.namespaces import NamespaceError
 from services.infra.api_keys import SCOPES, ApiKey, ApiKeyStore, parse_scope
 from services.infra.keys import Keys
-from services.infra.redis_client import connect_redis
+from services.infra.redis_client import connect_redis, wait_for_redis
 from services.infra.settings import Settings
 
 __all__ = ["register"]
@@ -24,6 +24,7 @@ async def _with_store(action: Any) -> Any:
     settings = Settings()
     redis = connect_redis(settings)
     try:
+        await wait_for_redis(redis, settings.redis_url, timeout_s=0)  # one try: a person waits
         return await action(ApiKeyStore(redis, Keys(settings.key_prefix)))
     finally:
         await redis.aclose()

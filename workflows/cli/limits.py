@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from workflows.cli.failures import CliFailure, trigger_hint
 from workflows.cli.render import table
 
 __all__ = ["limits_table", "register"]
@@ -99,6 +100,8 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 view = _answer(http.get("/limits"))
                 print(json.dumps(view, indent=2) if args.json else limits_table(view))
+    except httpx.TransportError as exc:
+        raise CliFailure(f"{trigger_hint(args.url)} ({exc or type(exc).__name__})") from None
     except (RuntimeError, httpx.HTTPError) as exc:
         print(f"error: {exc}")
         return 1

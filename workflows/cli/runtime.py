@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
+import socket
 import time
 from typing import Any
 
 from services.infra.settings import Settings
-from workflows.runner import SERVICES, run_services
+from workflows.cli.failures import CliFailure
+from workflows.runner import CONNECT_TIMEOUT_S, SERVICES, run_services
 
 __all__ = ["register"]
 
@@ -26,10 +29,38 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+def check_port_free(host: str, port: int, what: str, option: str) -> None:
+    """CliFailure naming the port and the option to change it when something listens there."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise CliFailure(
+                f"port {port} on {host} is already in use ({what}): stop what holds it "
+                f"or pass {option} N"
+            ) from None
+
+
+def _check_ports(settings: Settings, trigger: bool) -> None:
+    if trigger:
+        check_port_free(settings.http_host, settings.http_port, "the HTTP API", "--port")
+    if settings.metrics_port:
+        check_port_free(settings.http_host, settings.metrics_port, "/metrics", "--metrics-port")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    _check_ports(settings, "trigger" in args.services)
     asyncio.run(
-        run_services(args.services, settings, os.environ.get("WORKFLOWS_WEBHOOK_SECRET", ""))
+        run_services(
+            args.services,
+            settings,
+            os.environ.get("WORKFLOWS_WEBHOOK_SECRET", ""),
+            connect_timeout_s=args.connect_timeout,
+        )
     )
     return 0
 
@@ -48,6 +79,9 @@ def _dev_broker(stack: contextlib.ExitStack, kind: str, port: int | None) -> tup
 def cmd_dev(args: argparse.Namespace) -> int:
     from workflows.embedded import redis_server
 
+    _check_ports(_settings(args, auth="off"), trigger=True)
+    if args.broker_port:
+        check_port_free("127.0.0.1", args.broker_port, "the broker", "--broker-port")
     with contextlib.ExitStack() as stack:
         started = time.monotonic()
         bootstrap, broker = _dev_broker(stack, args.broker, args.broker_port)
@@ -63,6 +97,18 @@ def cmd_dev(args: argparse.Namespace) -> int:
         )
         asyncio.run(run_services(SERVICES, settings))
     return 0
+
+
+def _connect_timeout(parser: argparse.ArgumentParser) -> None:
+    default = float(os.environ.get("WORKFLOWS_CONNECT_TIMEOUT_S", CONNECT_TIMEOUT_S))
+    parser.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=default,
+        metavar="S",
+        help="at start, retry Redis and the broker for so long (env WORKFLOWS_CONNECT_TIMEOUT_S;"
+        f" default {default:g})",
+    )
 
 
 def register(commands: Any) -> None:
@@ -85,6 +131,7 @@ def register(commands: Any) -> None:
     run.add_argument(
         "--metrics-port", type=int, help="serve /metrics on this port (the trigger: on --port)"
     )
+    _connect_timeout(run)
     run.set_defaults(handler=cmd_run)
 
     dev = commands.add_parser("dev", help="all services in one process with an embedded broker")
