@@ -19,6 +19,7 @@ from services.core.expressions import ExpressionError, references
 from services.core.extension_checks import extension_issues
 from services.core.issues import DefinitionError, ValidationIssue, format_path
 from services.core.loader import ParsedText
+from services.core.schema_regex import SafeValidator, schema_issues
 from services.core.templates import Template, compile_template, parse_condition
 
 __all__ = ["RESERVED_ROOTS", "TRIGGER_ROOTS", "compile_workflow", "validate_definition"]
@@ -77,7 +78,10 @@ class _Checker:
         except SchemaError as exc:
             self.add(loc, f"not a valid JSON Schema: {exc.message}")
             return None
-        return Draft202012Validator(schema)
+        problems = schema_issues(schema, loc)  # NaN/Infinity, patterns RE2 refuses
+        for where, message in problems:
+            self.add(where, message)
+        return None if problems else SafeValidator(schema)  # patterns in linear time
 
 
 def _input_field_missing(schema: Any, path: Ref) -> str | None:
