@@ -45,6 +45,7 @@ __all__ = [
     "needed_steps",
     "omitted",
     "replace_refs",
+    "reserved_shape",
     "too_large_message",
 ]
 
@@ -106,6 +107,16 @@ def is_ref(value: Any) -> bool:
         and isinstance(value["size"], int)
         and isinstance(value["execution"], str)
     )
+
+
+def reserved_shape(value: dict[str, Any]) -> str | None:
+    """Why an object from a user (API body, event) is refused: it holds `$claim` or
+    `$omitted`, the keys of the engine's own references, which user data may not forge (a
+    forged `$claim` would read another execution's stored payload). None when it is fine."""
+    for key in (CLAIM, OMITTED):
+        if key in value:
+            return f"'{key}' is reserved for the engine's payload references"
+    return None
 
 
 def omitted(size: int) -> dict[str, Any]:

@@ -31,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 __all__ = [
+    "LATEST",
     "MAX_CATCH_UP",
     "MAX_SCAN",
     "CatchUp",
@@ -51,10 +52,20 @@ MAX_SCAN = 100_000
 _INTERVAL = re.compile(r"(\d+)\s*([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_INTERVAL_S = 366 * 86400
+# startAt/endAt and every fire time stay before this: far enough for any business, and far
+# from datetime.max, where croniter's and timedelta's arithmetic overflows
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 class ScheduleError(ValueError):
-    """A schedule that cannot work: bad cron expression, interval or time zone."""
+    """A schedule that cannot work: bad cron expression, interval or time zone.
+
+    `field` names the request field at fault (`cronExpression`, `startAt`, ...).
+    """
+
+    def __init__(self, message: str, field: str = "(body)") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def parse_interval(text: str) -> timedelta:
@@ -63,11 +74,14 @@ def parse_interval(text: str) -> timedelta:
     parts = _INTERVAL.findall(compact)
     if not parts or "".join(n + u for n, u in parts) != compact:
         raise ScheduleError(
-            f"invalid interval {text!r}: use a number and a unit (s, m, h, d), e.g. '15m', '1h30m'"
+            f"invalid interval {text!r}: use a number and a unit (s, m, h, d), e.g. '15m', '1h30m'",
+            "every",
         )
+    if any(len(n) > 9 for n, _ in parts):
+        raise ScheduleError(f"invalid interval {text!r}: must be between 1s and 366d", "every")
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if not 1 <= seconds <= _MAX_INTERVAL_S:
-        raise ScheduleError(f"invalid interval {text!r}: must be between 1s and 366d")
+        raise ScheduleError(f"invalid interval {text!r}: must be between 1s and 366d", "every")
     return timedelta(seconds=seconds)
 
 
@@ -76,12 +90,18 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         message = f"unknown time zone {name!r}: use an IANA name like 'Europe/Berlin'"
-        raise ScheduleError(message) from None
+        raise ScheduleError(message, "timezone") from None
 
 
 def _aware(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
-        raise ScheduleError(f"{field} must include a UTC offset or 'Z'")
+        raise ScheduleError(f"{field} must include a UTC offset or 'Z'", field)
+    try:
+        late = value >= LATEST
+    except OverflowError:  # an offset that pushes it past datetime.max
+        late = True
+    if late:
+        raise ScheduleError(f"{field} must be before {LATEST:%Y-%m-%d}", field)
     return value
 
 
@@ -115,7 +135,7 @@ class ScheduleSpec:
     ) -> ScheduleSpec:
         """Validate and build; `created_at` anchors intervals when there is no `start_at`."""
         if (cron_expression is None) == (every is None):
-            raise ScheduleError("give exactly one of cronExpression and every")
+            raise ScheduleError("give exactly one of cronExpression and every", "cronExpression")
         zone = _zone(timezone)
         if cron_expression is not None:
             fields = len(cron_expression.split())
@@ -124,20 +144,36 @@ class ScheduleSpec:
             ):
                 raise ScheduleError(
                     f"invalid cron expression {cron_expression!r}: use 5 fields "
-                    "(min hour day month weekday) or 6 with seconds first"
+                    "(min hour day month weekday) or 6 with seconds first",
+                    "cronExpression",
                 )
         interval = parse_interval(every) if every is not None else None
         start = _aware(start_at, "startAt") if start_at is not None else None
         end = _aware(end_at, "endAt") if end_at is not None else None
         if start is not None and end is not None and end <= start:
-            raise ScheduleError("endAt must be after startAt")
+            raise ScheduleError("endAt must be after startAt", "endAt")
         anchor = (start or _aware(created_at or datetime.now(UTC), "createdAt")).replace(
             microsecond=0
         )
-        return cls(cron_expression, interval, zone, anchor, start, end)
+        spec = cls(cron_expression, interval, zone, anchor, start, end)
+        if cron_expression is not None and spec.next_after(anchor) is None and end is None:
+            raise ScheduleError(
+                f"cron expression {cron_expression!r} never fires (no such date)", "cronExpression"
+            )
+        return spec
 
     def next_after(self, after: datetime) -> datetime | None:
-        """The first fire time strictly after `after`, or None when the schedule has ended."""
+        """The first fire time strictly after `after`, or None when the schedule has ended
+        (past `endAt`, past `LATEST`, or a cron expression with no further date)."""
+        try:
+            found = self._next_after(after)
+        except (CroniterBadDateError, OverflowError):
+            return None
+        if found >= LATEST or (self.end_at is not None and found >= self.end_at):
+            return None
+        return found
+
+    def _next_after(self, after: datetime) -> datetime:
         if self.start_at is not None and after < self.start_at:
             after = self.start_at - timedelta(microseconds=1)
         if self.every is not None:
@@ -154,8 +190,6 @@ class ScheduleSpec:
             found = cron.get_next(datetime)
             while _repeated_wall_time(found, self.timezone):  # fired in the first pass already
                 found = cron.get_next(datetime)
-        if self.end_at is not None and found >= self.end_at:
-            return None
         return found
 
     def first(self, now: datetime) -> datetime | None:

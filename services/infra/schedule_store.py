@@ -160,6 +160,10 @@ class ScheduleStore:
         args = [schedule_id, "1" if paused else "0", _ms(next_ms)]
         return bool(await self._pause(keys=self._keys(schedule_id), args=args))
 
+    async def park(self, schedule_id: str) -> None:
+        """Take a schedule that cannot be evaluated out of the due set (it stays listed)."""
+        await self.redis.zrem(self.due_key, schedule_id)
+
     async def due(self, now_ms: int, limit: int = 100) -> list[str]:
         ids = await self.redis.zrangebyscore(self.due_key, "-inf", now_ms, start=0, num=limit)
         return [_text(i) for i in ids]

@@ -29,7 +29,7 @@ from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 
-__all__ = ["ACCEPTED_TTL_S", "ApiProblem", "Context", "context", "create_app"]
+__all__ = ["ACCEPTED_TTL_S", "ApiProblem", "Context", "context", "create_app", "max_body_bytes"]
 
 ACCEPTED_TTL_S = 3600
 Scope = MutableMapping[str, Any]
@@ -196,6 +196,7 @@ def create_app(
     """
     from services.trigger.auth import authorize
     from services.trigger.background import TriggerBackground
+    from services.trigger.input_guard import BodyGuard
     from services.trigger.routes_authoring import router as authoring_router
     from services.trigger.routes_dashboard import router as dashboard_router
     from services.trigger.routes_events import router as events_router
@@ -262,5 +263,11 @@ def create_app(
     app.include_router(ops_router)
     app.include_router(dashboard_router)
     app.include_router(templates_router)
+    app.add_middleware(BodyGuard, max_body=max_body_bytes(settings))  # input_guard.py
     app.add_middleware(MetricsMiddleware, ctx=ctx)
     return app
+
+
+def max_body_bytes(settings: Settings) -> int:
+    """The largest request body read: the largest payload the engine keeps, plus room."""
+    return max(settings.payload_max_bytes, settings.max_message_bytes) + 64 * 1024

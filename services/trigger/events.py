@@ -73,9 +73,13 @@ class EventRouter:
                 known = self._triggers.get(name)
                 if version == 0 or (known is not None and known[0] == version):
                     continue
-                workflow = await definitions.get(name, version)
-                if workflow is not None:
-                    self._triggers[name] = (version, compile_triggers(workflow.definition, version))
+                try:
+                    workflow = await definitions.get(name, version)
+                    triggers = compile_triggers(workflow.definition, version) if workflow else []
+                except Exception as exc:  # one unreadable stored definition: no other tenant's
+                    log.warning("definition_unreadable", workflow=name, error=str(exc)[:500])
+                    triggers = []
+                self._triggers[name] = (version, triggers)
             for gone in set(self._triggers) - set(names):
                 del self._triggers[gone]
 

@@ -66,7 +66,11 @@ class Scheduler:
         store = self.store()
         started = 0
         for schedule_id in await store.due(to_ms(now) or 0):
-            started += await self.fire(store, schedule_id, now)
+            try:
+                started += await self.fire(store, schedule_id, now)
+            except ValueError as exc:  # one bad stored schedule (pydantic's errors too): park it
+                log.error("schedule_unreadable", schedule_id=schedule_id, error=str(exc))
+                await store.park(schedule_id)
         self.fired += started
         return started
 
