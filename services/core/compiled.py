@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -11,7 +12,7 @@ from services.core.definition import RetryStrategy, Step, WorkflowDefinition
 from services.core.expressions import Expression
 from services.core.templates import Template
 
-__all__ = ["CompiledStep", "CompiledWorkflow"]
+__all__ = ["CompiledStep", "CompiledWorkflow", "StepLinks", "step_links"]
 
 NO_RETRY = RetryStrategy()
 
@@ -46,6 +47,10 @@ class CompiledWorkflow:
     output_validator: Draft202012Validator | None
     output_mapping: Template | None
     metric_values: dict[str, Template]
+    links: StepLinks = field(init=False)  # who waits for whom: built from `steps`
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "links", step_links(self.steps))
 
     @property
     def name(self) -> str:
@@ -62,6 +67,37 @@ class CompiledWorkflow:
         if self.output_validator is None:
             return []
         return schema_errors(self.output_validator, value)
+
+
+@dataclass(frozen=True, slots=True)
+class StepLinks:
+    """Who waits for whom, built once per compiled definition (`step_links`).
+
+    The engine re-examines only the steps a finished step can unblock instead of scanning
+    every step on each result: `dependents[id]` are the indexes (ascending) of the steps
+    listing `id` in `depends_on`, `slot[(index, id)]` is where `id` sits in that step's
+    `depends_on` (the readiness check starts there), and `sinks` are the steps nothing
+    waits for (while one is not done, the execution cannot be complete).
+    """
+
+    dependents: dict[str, tuple[int, ...]]
+    slot: dict[tuple[int, str], int]
+    sinks: tuple[str, ...]
+
+
+def step_links(steps: Sequence[CompiledStep]) -> StepLinks:
+    dependents: dict[str, list[int]] = {step.id: [] for step in steps}
+    slot: dict[tuple[int, str], int] = {}
+    for step in steps:
+        for position, dep in enumerate(step.depends_on):
+            if (step.index, dep) not in slot:
+                slot[step.index, dep] = position
+                dependents.setdefault(dep, []).append(step.index)
+    return StepLinks(
+        dependents={step_id: tuple(sorted(found)) for step_id, found in dependents.items()},
+        slot=slot,
+        sinks=tuple(step.id for step in steps if not dependents.get(step.id)),
+    )
 
 
 def schema_errors(validator: Draft202012Validator, value: Any) -> list[str]:

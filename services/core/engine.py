@@ -9,6 +9,7 @@ timer) gives `Transition.duplicate = True` and changes nothing.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -101,6 +102,9 @@ class _Run:
         self.out = Transition(state)
         self.actor = actor  # who caused this transition: the default actor of its entries
         self.secrets = secret_values(wf.definition.input, state.input)
+        self.touched: set[str] = set()  # steps that finished or came due since the last advance
+        self.advancing = False
+        self._context: dict[str, Any] | None = None  # dropped whenever a step succeeds
 
     def emit(
         self,
@@ -122,7 +126,14 @@ class _Run:
         self.state.history.append(entry)
         self.out.events.append(entry)
 
+    def touch(self, step_id: str) -> None:
+        """`step_id` finished (succeeded or skipped) or its retry came due: advance looks at it."""
+        self.touched.add(step_id)
+
     def context(self) -> dict[str, Any]:
+        """The template context (input, execution, succeeded outputs); read it, never change it."""
+        if self._context is not None:
+            return self._context
         ctx: dict[str, Any] = {
             "input": self.state.input,
             "execution": {
@@ -135,6 +146,7 @@ class _Run:
         for step_id, run in self.state.steps.items():
             if run.status == StepStatus.SUCCEEDED:
                 ctx[step_id] = run.output
+        self._context = ctx
         return ctx
 
     # -- dispatching -------------------------------------------------------------------
@@ -164,34 +176,89 @@ class _Run:
         if deadline is not None:
             self.out.timers.append(SetTimer("timeout", cs.id, run.attempt, deadline))
 
-    def advance(self) -> None:
-        """Dispatch every step whose dependencies are done; skip those whose condition is false."""
+    def advance(self, everything: bool = False) -> None:
+        """Dispatch every step whose dependencies are done; skip those whose condition is false.
+
+        Looks only at the steps touched since the last call and their dependents (the
+        compiled `links.dependents` index), in the order the former full scan in definition
+        order met them: a step unblocked after the current position in the same pass, one
+        at or before it in the next pass. `everything` (a start, a resume; also a call made
+        while advancing, e.g. from a wait that ends at dispatch) examines every step.
+        """
         state = self.state
+        touched, self.touched = self.touched, set()
         if state.status != ExecutionStatus.RUNNING or state.paused:
             return
-        progressed = True
-        while progressed and state.status == ExecutionStatus.RUNNING:
-            progressed = False
-            for cs in self.wf.steps:
-                if state.status != ExecutionStatus.RUNNING:
-                    return
-                run = state.steps[cs.id]
-                if run.status == StepStatus.WAITING_RETRY and run.retry_due:
-                    self.dispatch(cs, run)
-                    continue
-                if run.status != StepStatus.PENDING:
-                    continue
-                if any(state.steps[dep].status not in DONE_STEP for dep in cs.depends_on):
-                    continue
-                if cs.condition is not None and not self.condition_holds(cs, run):
-                    progressed = True
-                    continue
-                if state.status == ExecutionStatus.RUNNING:
-                    self.dispatch(cs, run)
-                    progressed = True
-        if state.status == ExecutionStatus.RUNNING and all(
-            run.status in DONE_STEP for run in state.steps.values()
-        ):
+        steps = self.wf.steps
+        todo: dict[int, str | None]
+        if everything or self.advancing:
+            todo = dict.fromkeys(range(len(steps)))
+        else:
+            todo = dict(self._woken(touched).items())
+        self.advancing, nested = True, self.advancing
+        try:
+            while todo and state.status == ExecutionStatus.RUNNING:
+                queue, hints, todo = sorted(todo), todo, {}
+                queued = set(queue)
+                while queue:
+                    if state.status != ExecutionStatus.RUNNING:
+                        return
+                    position = heapq.heappop(queue)
+                    self._examine(steps[position], hints.get(position))
+                    for index, after in self._woken(self.touched).items():
+                        if index <= position:
+                            todo[index] = after
+                        elif index not in queued:
+                            heapq.heappush(queue, index)
+                            queued.add(index)
+                            hints[index] = after
+                    self.touched.clear()
+        finally:
+            self.advancing = nested
+        if state.status == ExecutionStatus.RUNNING:
+            self._complete_if_done()
+
+    def _woken(self, touched: set[str]) -> dict[int, str]:
+        """The steps a change to `touched` may unblock (theirs: a due retry; dependents'),
+        each with the touched dependency its readiness check starts after."""
+        by_id, dependents = self.wf.by_id, self.wf.links.dependents
+        out: dict[int, str] = {}
+        for step_id in touched:
+            if step_id in by_id:
+                out[by_id[step_id].index] = step_id
+                for index in dependents.get(step_id, ()):
+                    out[index] = step_id
+        return out
+
+    def _ready(self, cs: CompiledStep, after: str | None) -> bool:
+        """Every dependency done. Starts after `after`: in a fan-in the next one is the likely
+        laggard, so applying N results checks O(N) dependencies in all, not O(N²)."""
+        deps, steps = cs.depends_on, self.state.steps
+        start = self.wf.links.slot.get((cs.index, after), -1) + 1 if after is not None else 0
+        for position in range(start, start + len(deps)):
+            if steps[deps[position % len(deps)]].status not in DONE_STEP:
+                return False
+        return True
+
+    def _examine(self, cs: CompiledStep, after: str | None = None) -> None:
+        """Dispatch `cs` when its retry is due, or when it is pending and its dependencies done."""
+        state = self.state
+        run = state.steps[cs.id]
+        if run.status == StepStatus.WAITING_RETRY and run.retry_due:
+            self.dispatch(cs, run)
+            return
+        if run.status != StepStatus.PENDING or not self._ready(cs, after):
+            return
+        if cs.condition is not None and not self.condition_holds(cs, run):
+            return
+        if state.status == ExecutionStatus.RUNNING:
+            self.dispatch(cs, run)
+
+    def _complete_if_done(self) -> None:
+        steps = self.state.steps
+        if any(steps[sink].status not in DONE_STEP for sink in self.wf.links.sinks):
+            return  # the cheap answer on most results; the full check below is exact
+        if all(run.status in DONE_STEP for run in steps.values()):
             self.complete()
 
     def condition_holds(self, cs: CompiledStep, run: StepRun) -> bool:
@@ -206,6 +273,7 @@ class _Run:
             return True
         run.status = StepStatus.SKIPPED
         run.finished_at = self.now
+        self.touch(cs.id)
         self.emit("step.skipped", cs.id, condition=cs.step.condition, value=run.condition_value)
         return False
 
@@ -218,6 +286,8 @@ class _Run:
         run.output = output
         run.error = None
         run.finished_at = self.now
+        self._context = None
+        self.touch(cs.id)
         took = _ms(self.now - (run.attempt_started_at or self.now))
         self.emit(
             "step.succeeded",
@@ -392,7 +462,7 @@ def start_execution(
         if wf.definition.timeout:
             due = now + timedelta(milliseconds=wf.definition.timeout)
             run.out.timers.append(SetTimer("execution_timeout", "", 0, due))
-        run.advance()
+        run.advance(everything=True)
     return run.result()
 
 
@@ -455,6 +525,7 @@ def fire_timer(
     cs = wf.step(step_id)
     if kind == "retry" and run.status == StepStatus.WAITING_RETRY and not run.retry_due:
         run.retry_due = True
+        active.touch(step_id)
         active.advance()
         return active.result()
     if kind == "timeout" and run.status == StepStatus.RUNNING:
@@ -506,7 +577,7 @@ def resume_execution(
     state.paused = False
     state.status = ExecutionStatus.RUNNING
     active.emit("execution.resumed", actor=actor)
-    active.advance()
+    active.advance(everything=True)
     return active.result()
 
 
@@ -563,5 +634,5 @@ def retry_execution(
         message = "input does not match the input schema: " + "; ".join(problems)
         active.finish(ExecutionStatus.FAILED, {"type": "InputValidationError", "message": message})
     else:
-        active.advance()
+        active.advance(everything=True)
     return active.result()

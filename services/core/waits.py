@@ -449,6 +449,7 @@ def _skip(active: engine._Run, cs: CompiledStep, reason: str) -> None:
         return
     run.status = StepStatus.SKIPPED
     run.finished_at = active.now
+    active.touch(cs.id)
     active.emit("step.skipped", cs.id, condition=None, value=None, reason=reason)
 
 
