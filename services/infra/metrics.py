@@ -15,12 +15,24 @@ service names and fixed outcomes; never execution ids.
 | `workflows_step_outcomes_total` | counter | workflow, step, outcome |
 | `workflows_step_retries_total` | counter | workflow, step |
 | `workflows_step_fallbacks_total` | counter | workflow, step |
-| `workflows_kpi_value` | histogram | workflow, kpi |
+| `workflows_kpi_value` | histogram | workflow, kpi, status |
+| `workflows_kpi_mean`, `workflows_kpi_p50`, `workflows_kpi_p95` | gauge | workflow, kpi, unit |
+| `workflows_kpi_executions` | gauge | workflow, kpi, unit |
+| `workflows_completion_ratio` | gauge | workflow |
 | `workflows_messages_processed_total` | counter | service, topic |
 | `workflows_consumer_lag_messages` | gauge | service, topic |
 | `workflows_dlq_messages_total` | counter | service, topic |
 | `workflows_commands_routed_total` | counter | route |
 | `workflows_notifications_total` | counter | channel, outcome |
+
+`workflows_kpi_value` observes every ended execution (completed, failed, cancelled, timed out;
+the `status` label tells them apart), so a rate KPI such as "100 if completed else 0" has the
+right mean (`_sum / _count`). Its buckets are shared by every KPI, so its quantiles are
+estimates; the exact figures are the `workflows_kpi_*` gauges and `workflows_completion_ratio`:
+the aggregates `GET /workflows/{name}/metrics` answers (over the same newest executions, with
+each KPI's declared unit), set by the trigger every `KPI_EXPORT_EVERY_S`
+(`services.trigger.routes_metrics`). Every trigger replica exports the same values: query
+them with `max by (workflow, kpi, unit)`.
 
 The in-flight gauge is counted by the orchestrator process that applies the transitions
 (+1 on `execution.started`, -1 on a terminal event); only its sum over replicas is
@@ -30,6 +42,7 @@ meaningful, and it is exact as long as no orchestrator restarts while executions
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import weakref
@@ -47,7 +60,11 @@ __all__ = ["EngineMetrics", "ServiceMetrics"]
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 EXECUTION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
-KPI_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10_000, 100_000)
+# Edges at 0, 1 and 100 (flags, ratios, percentages) and a 1-2-5 series up to a million.
+KPI_BUCKETS = (
+    *(0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1, 2, 5, 10, 20, 25, 30, 40, 50, 60, 70, 75, 80, 90),
+    *(95, 99, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1_000_000),
+)
 TERMINAL_EVENTS = frozenset(
     {"execution.completed", "execution.failed", "execution.cancelled", "execution.timed_out"}
 )
@@ -113,11 +130,34 @@ class EngineMetrics:
         )
         self.kpi_value = Histogram(
             "workflows_kpi_value",
-            "Business KPI values of completed executions",
-            [*wf, "kpi"],
+            "Business KPI values of ended executions, by final status",
+            [*wf, "kpi", "status"],
             buckets=KPI_BUCKETS,
             registry=r,
         )
+        kpi = [*wf, "kpi", "unit"]
+        self.kpi_mean = Gauge(
+            "workflows_kpi_mean", "KPI mean over the newest ended executions", kpi, registry=r
+        )
+        self.kpi_p50 = Gauge(
+            "workflows_kpi_p50", "KPI median over the newest ended executions", kpi, registry=r
+        )
+        self.kpi_p95 = Gauge(
+            "workflows_kpi_p95", "KPI 95th percentile over the same executions", kpi, registry=r
+        )
+        self.kpi_executions = Gauge(
+            "workflows_kpi_executions",
+            "Ended executions with a number for the KPI (of the newest summarized)",
+            kpi,
+            registry=r,
+        )
+        self.completion_ratio = Gauge(
+            "workflows_completion_ratio",
+            "Completed / ended, over the newest ended executions",
+            wf,
+            registry=r,
+        )
+        self._exported: dict[str, set[tuple[str, str]]] = {}  # workflow -> (kpi, unit) set
         self.messages_processed = Counter(
             "workflows_messages_processed",
             "Kafka messages fetched for processing",
@@ -180,6 +220,34 @@ class EngineMetrics:
         """Metrics of one service; counts the dead letters `bus` sends."""
         return ServiceMetrics(self, name, bus)
 
+    def export_summary(self, workflow: str, summary: Mapping[str, Any] | None) -> None:
+        """Set the KPI gauges of `workflow` to the API's aggregates (`GET .../metrics`, by
+        field name: completionRate, kpis{name: {mean, p50, p95, count, unit}}); None: drop."""
+        gauges = (self.kpi_mean, self.kpi_p50, self.kpi_p95, self.kpi_executions)
+        before = self._exported.pop(workflow, set())
+        now: set[tuple[str, str]] = set()
+        if summary is not None:
+            ratio = summary.get("completionRate")
+            if isinstance(ratio, int | float):
+                self.completion_ratio.labels(workflow).set(ratio)
+            for name, stats in (summary.get("kpis") or {}).items():
+                if not stats.get("count"):
+                    continue
+                series = (str(name), str(stats.get("unit") or ""))
+                now.add(series)
+                for gauge, field in zip(gauges, ("mean", "p50", "p95", "count"), strict=True):
+                    gauge.labels(workflow, *series).set(float(stats[field]))
+            self._exported[workflow] = now
+        for series in before - now:
+            for gauge in gauges:
+                gauge.remove(workflow, *series)
+        if summary is None or not isinstance(summary.get("completionRate"), int | float):
+            with contextlib.suppress(KeyError):
+                self.completion_ratio.remove(workflow)
+
+    def exported_workflows(self) -> set[str]:
+        return set(self._exported)
+
     def observe_transition(self, transition: Transition) -> None:
         """Count what a saved transition did, from its lifecycle events."""
         workflow = transition.state.workflow
@@ -200,10 +268,10 @@ class EngineMetrics:
             if seconds is not None:
                 self.execution_duration.labels(workflow, status).observe(seconds)
             kpis = data.get("kpis")
-            if type_ == "execution.completed" and isinstance(kpis, Mapping):
+            if isinstance(kpis, Mapping):  # every outcome: a rate KPI counts the failures too
                 for kpi, value in kpis.items():
                     if _number(value) is not None:
-                        self.kpi_value.labels(workflow, str(kpi)).observe(float(value))
+                        self.kpi_value.labels(workflow, str(kpi), status).observe(float(value))
         elif step_id is not None:
             self._observe_step(workflow, type_, step_id, data)
 

@@ -142,11 +142,48 @@ def test_kpis_of_a_completed_execution_are_observed() -> None:
         seq=1, at=T0, type="execution.completed", data={"durationMs": 10, "kpis": kpis}
     )
     observed(Transition(state, events=[entry]))
-    series = {"workflow": WF, "kpi": "timeToValue"}
+    series = {"workflow": WF, "kpi": "timeToValue", "status": "completed"}
     assert observed.value("workflows_kpi_value_sum", **series) == 3
     assert observed.value("workflows_kpi_value_count", **series) == 1
     for ignored in ("flag", "label", "nan"):
-        assert observed.value("workflows_kpi_value_count", workflow=WF, kpi=ignored) == 0
+        ignored_series = {"workflow": WF, "kpi": ignored, "status": "completed"}
+        assert observed.value("workflows_kpi_value_count", **ignored_series) == 0
+
+
+def test_kpis_of_every_ended_execution_are_observed_so_a_rate_kpi_is_not_100_by_construction() -> (
+    None
+):
+    observed = Observed()
+    state = start_execution(SEED, "e1", PRO, T0).state
+    for type_, rate in (("execution.completed", 100), ("execution.failed", 0)):
+        data = {"durationMs": 10, "kpis": {"rate": rate}}
+        observed(Transition(state, events=[AuditEntry(seq=1, at=T0, type=type_, data=data)]))
+
+    def both(name: str) -> float:
+        return sum(
+            observed.value(name, workflow=WF, kpi="rate", status=status)
+            for status in ("completed", "failed")
+        )
+
+    total, count = both("workflows_kpi_value_sum"), both("workflows_kpi_value_count")
+    assert (total, count) == (100, 2)  # the mean is 50 %, as the API says
+
+
+def test_the_apis_aggregates_are_exported_as_gauges_and_dropped_when_gone() -> None:
+    observed = Observed()
+    stats = {"count": 2, "mean": 50.0, "p50": 50.0, "p95": 95.0, "unit": "percent"}
+    observed.metrics.export_summary(WF, {"completionRate": 0.5, "kpis": {"rate": stats}})
+    series = {"workflow": WF, "kpi": "rate", "unit": "percent"}
+    assert observed.value("workflows_kpi_mean", **series) == 50
+    assert observed.value("workflows_kpi_p95", **series) == 95
+    assert observed.value("workflows_kpi_executions", **series) == 2
+    assert observed.value("workflows_completion_ratio", workflow=WF) == 0.5
+    observed.metrics.export_summary(WF, {"completionRate": 1.0, "kpis": {}})
+    assert observed.registry.get_sample_value("workflows_kpi_mean", series) is None
+    observed.metrics.export_summary(WF, None)
+    assert (
+        observed.registry.get_sample_value("workflows_completion_ratio", {"workflow": WF}) is None
+    )
 
 
 def test_no_label_value_is_an_execution_id() -> None:
