@@ -1,0 +1,220 @@
+"""Hostile input over the HTTP API (issue 20, items 2 and 3): a 4xx naming the field, never a
+500, and nothing a caller sends (or an older build stored) breaks a list or another tenant."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from services.infra.schedule_store import ScheduleStore
+from services.infra.settings import Settings
+from services.trigger import create_app
+
+pytestmark = pytest.mark.integration
+
+WORKFLOW = {
+    "name": "greet",
+    "input": {
+        "type": "object",
+        "properties": {"who": {"type": "string"}, "code": {"type": "string", "pattern": "^a+$"}},
+    },
+    "steps": [{"id": "hello", "function": "sayHello", "input": {"who": "{{input.who}}"}}],
+    "triggers": [{"event": "user.joined"}],
+}
+DEEP = "[" * 100_000 + "]" * 100_000
+BIG = "9" * 5000
+
+
+@pytest.fixture
+async def app(settings: Settings, redis: Redis) -> AsyncIterator[FastAPI]:
+    app = create_app(settings, redis)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/workflows", json=WORKFLOW)).status_code == 201
+        yield client
+
+
+def _definition(**schema: object) -> str:
+    properties = {"who": {"type": "string"}, **schema}
+    body = {**WORKFLOW, "name": "other", "input": {"type": "object", "properties": properties}}
+    return json.dumps(body)
+
+
+CASES = [
+    # (method, path, raw body, status, field named in the answer)
+    ("POST", "/workflows/greet/execute", DEEP, 400, "nested deeper"),
+    ("POST", "/events/user.joined", DEEP, 400, "nested deeper"),
+    ("POST", "/schedules", '{"input":' * 100_000 + "1" + "}" * 100_000, 400, "nested deeper"),
+    ("POST", "/workflows/greet/execute", '{"who": ' + BIG + "}", 422, "who"),
+    ("POST", "/events/user.joined", '{"a": [1, ' + BIG + "]}", 422, "a[1]"),
+    (
+        "POST",
+        "/schedules",
+        '{"workflow": "greet", "every": "1m", "input": {"n": ' + BIG + "}}",
+        422,
+        "input.n",
+    ),
+    (
+        "POST",
+        "/workflows",
+        '{"name": "x", "steps": [{"id": "a", "function": "f", "timeout": ' + BIG + "}]}",
+        422,
+        "steps[0].timeout",
+    ),
+    ("POST", "/workflows/greet/execute", '{"who": "\\ud800"}', 422, "who"),
+    ("POST", "/workflows/greet/execute", '{"x": {"\\udfff": 1}}', 422, "x"),
+    ("POST", "/workflows/greet/execute", '{"who": "a", "extra": NaN}', 422, "extra"),
+    ("POST", "/events/user.joined", '{"v": -Infinity}', 422, "v"),
+    ("POST", "/workflows", _definition(n={"maximum": float("nan")}), 422, "properties.n.maximum"),
+    ("POST", "/workflows", _definition(n={"pattern": "(a)\\1"}), 422, "properties.n.pattern"),
+    (
+        "POST",
+        "/schedules",
+        '{"workflow": "greet", "cronExpression": "0 0 30 2 *"}',
+        422,
+        "cronExpression",
+    ),
+    (
+        "POST",
+        "/schedules",
+        '{"workflow": "greet", "every": "1m", "startAt": "9999-12-31T23:59:59Z"}',
+        422,
+        "startAt",
+    ),
+    ("POST", "/schedules", '{"workflow": "greet", "every": "' + "9" * 40 + 's"}', 422, "every"),
+    (
+        "POST",
+        "/workflows/greet/execute",
+        json.dumps({"extra": {"$claim": "0" * 64, "size": 10, "execution": "someone-else"}}),
+        422,
+        "extra",
+    ),
+    ("POST", "/events/user.joined", json.dumps({"p": [{"$omitted": "too large"}]}), 422, "p[0]"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "field"), CASES)
+async def test_hostile_body_is_a_4xx_naming_the_field(
+    api: httpx.AsyncClient, method: str, path: str, body: str, status: int, field: str
+) -> None:
+    answer = await api.request(
+        method, path, content=body, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == status, answer.text
+    assert field in answer.json()["error"] or field in str(answer.json()["issues"]), answer.text
+
+
+@pytest.mark.parametrize("path", ["/workflows/a%00b", "/schedules/a%00b", "/executions/%ED%A0%80"])
+async def test_nul_and_surrogates_in_names_are_404s(api: httpx.AsyncClient, path: str) -> None:
+    answer = await api.get(path)
+    assert answer.status_code == 404, answer.text
+
+
+async def test_a_bad_stored_schedule_never_breaks_the_list_or_the_scheduler(
+    api: httpx.AsyncClient, app: FastAPI, redis: Redis, settings: Settings
+) -> None:
+    """A schedule an older build stored (start in year 9999, a cron that never fires) is
+    listed with its reason; the good one beside it is listed and still fires."""
+    good = await api.post("/schedules", json={"workflow": "greet", "every": "1s", "id": "ok"})
+    assert good.status_code == 201, good.text
+    store = ScheduleStore(redis, settings.key_prefix)
+    created = datetime.now(UTC).isoformat()
+    for schedule_id, extra in [
+        ("late", {"every": "1m", "startAt": "9999-12-31T23:59:59Z"}),
+        ("never", {"cronExpression": "0 0 30 2 *"}),
+    ]:
+        doc = {"id": schedule_id, "workflow": "greet", "createdAt": created, **extra}
+        assert await store.create(schedule_id, json.dumps(doc), 0)  # due at once
+    listed = await api.get("/schedules", params={"upcoming": 100})
+    assert listed.status_code == 200, listed.text
+    by_id = {s["id"]: s for s in listed.json()}
+    assert set(by_id) == {"ok", "late", "never"}
+    assert "error" not in by_id["ok"] and len(by_id["ok"]["nextFireTimes"]) == 100
+    assert "startAt" in by_id["late"]["error"]
+    scheduler = app.state.triggers.scheduler
+    deadline = time.monotonic() + 10
+    while (await store.get("ok")).fired == 0:  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the good schedule never fired"
+        await scheduler.tick()
+    assert "late" not in await store.due(2**50)  # parked, not retried every tick
+
+
+async def test_a_bad_stored_definition_never_breaks_events_of_others(
+    api: httpx.AsyncClient, redis: Redis, settings: Settings, app: FastAPI
+) -> None:
+    """A definition with NaN in its input schema (stored by an older build) does not stop
+    POST /events from starting the other workflows."""
+    store = app.state.ctx.store
+    bad = {**WORKFLOW, "name": "nan", "input": {"type": "object", "maximum": float("nan")}}
+    await store.register_definition("nan", json.dumps(bad), {"registeredAt": "x"})
+    started = await api.post("/events/user.joined", json={"who": "ada"})
+    assert started.status_code == 202, started.text
+    assert [e["workflow"] for e in started.json()["executions"]] == ["greet"]
+
+
+async def test_catastrophic_regex_does_not_block_the_server(api: httpx.AsyncClient) -> None:
+    """`^(a+)+$` against 29 `a`s and a `!`: seconds of backtracking in `re`, none in RE2."""
+    bomb = {**WORKFLOW, "name": "bomb"}
+    bomb["input"] = {
+        "type": "object",
+        "properties": {"who": {}, "s": {"type": "string", "pattern": "^(a+)+$"}},
+    }
+    registered = await api.post("/workflows", json=bomb)
+    assert registered.status_code == 201, registered.text
+    started = time.monotonic()
+    answer, health = await asyncio.gather(
+        api.post("/workflows/bomb/execute", json={"s": "a" * 29 + "!"}), api.get("/healthz")
+    )
+    assert answer.status_code == 422 and "does not match" in answer.text
+    assert health.status_code == 200
+    assert time.monotonic() - started < 1.0
+
+
+async def test_yaml_alias_bomb_is_refused_before_expansion(api: httpx.AsyncClient) -> None:
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    bomb = "\n".join(lines) + "\nname: bomb\nsteps: [{id: a, function: f, input: {x: *a8}}]\n"
+    assert len(bomb) < 1000  # expands to 10^9 values
+    started = time.monotonic()
+    answer = await api.post(
+        "/workflows", content=bomb, headers={"content-type": "application/yaml"}
+    )
+    assert answer.status_code == 413 and "aliases" in answer.text
+    assert time.monotonic() - started < 1.0
+    assert (await api.get("/workflows/bomb")).status_code == 404
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(api: httpx.AsyncClient) -> None:
+    """50 MB announced: 413 after reading at most one chunk, not the whole body."""
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(50):
+            sent += 1
+            yield b" " * (1 << 20)
+
+    answer = await api.post(
+        "/workflows/greet/execute",
+        content=body(),
+        headers={"content-type": "application/json", "content-length": str(50 << 20)},
+    )
+    assert answer.status_code == 413 and "larger than" in answer.text
+    chunked = await api.post(
+        "/events/user.joined", content=body(), headers={"content-type": "application/json"}
+    )
+    assert chunked.status_code == 413
