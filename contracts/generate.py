@@ -27,8 +27,10 @@ from contracts.topics import FUNCTION_NAME_PATTERN, Topics
 
 __all__ = [
     "CONTRACTS_DIR",
+    "DEFINITION_SCHEMA",
     "SCHEMAS",
     "asyncapi",
+    "definition_schema",
     "json_schema",
     "main",
     "render",
@@ -49,6 +51,10 @@ SCHEMAS: dict[str, tuple[str, type[BaseModel] | TypeAdapter[Any]]] = {
     "dead-letter": ("DeadLetter", DeadLetter),
 }
 """File stem -> (message name, model). Validation mode: what a producer may send."""
+
+DEFINITION_SCHEMA = "workflow-definition"
+"""File stem of the workflow definition's JSON Schema (not a message: what `POST /workflows`
+and `workflows validate` take; services.core.definition is its source of truth)."""
 
 _EXECUTION_KEY = "executionId of the message (keeps an execution's messages in order)."
 
@@ -87,6 +93,26 @@ def json_schema(stem: str) -> dict[str, Any]:
             "$id": f"{SCHEMA_BASE_URI}{stem}.schema.json",
             "$comment": _NOTICE,
             "title": title,
+        }
+    )
+    return schema
+
+
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema of a workflow definition (YAML/JSON, camelCase), for editors and linters.
+
+    Structure only: references between steps, expressions and templates are checked by
+    `workflows validate` (services.core.validation), which also names the path and column.
+    """
+    from services.core.definition import WorkflowDefinition  # here: contracts never need the core
+
+    schema = WorkflowDefinition.model_json_schema(by_alias=True, mode="validation")
+    schema.update(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{SCHEMA_BASE_URI}{DEFINITION_SCHEMA}.schema.json",
+            "$comment": _NOTICE,
+            "title": "WorkflowDefinition",
         }
     )
     return schema
@@ -161,6 +187,9 @@ def render() -> dict[str, str]:
         + "\n"
         for stem in SCHEMAS
     }
+    files[f"schemas/{DEFINITION_SCHEMA}.schema.json"] = (
+        json.dumps(definition_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    )
     body = yaml.safe_dump(asyncapi(), sort_keys=False, allow_unicode=True, width=100)
     files["asyncapi.yaml"] = f"# {_NOTICE}\n{body}"
     files.update(golden.render())  # contracts/golden/: test vectors for every worker runtime

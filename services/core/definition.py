@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from services.core.durations import DurationMs
 from services.core.limits import RateLimit
 
 __all__ = [
@@ -45,9 +46,9 @@ class _Model(BaseModel):
 class Backoff(_Model):
     """Exponential backoff: delay(n) = initialDelay * multiplier**(n-1), capped, with jitter."""
 
-    initial_delay: int = Field(default=1000, ge=0, le=86_400_000, description="ms")
+    initial_delay: DurationMs = Field(default=1000, ge=0, le=86_400_000, description="ms or text")
     multiplier: float = Field(default=2.0, ge=1.0, le=100.0)
-    max_delay: int | None = Field(default=None, ge=0, le=86_400_000, description="cap, ms")
+    max_delay: DurationMs | None = Field(default=None, ge=0, le=86_400_000, description="cap")
     jitter: float = Field(default=0.0, ge=0.0, le=1.0, description="fraction of the delay")
 
 
@@ -94,7 +95,7 @@ class Step(_Model):
     condition: str | None = None
     depends_on: tuple[str, ...] | None = None
     retry: RetryStrategy | None = None
-    timeout: int | None = Field(default=None, ge=1, le=86_400_000, description="ms")
+    timeout: DurationMs | None = Field(default=None, ge=1, le=86_400_000, description="ms or text")
     description: str = ""
     compensate: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$")
     on_timeout: str | None = Field(default=None, description="waits: step id, fail or continue")
@@ -117,7 +118,7 @@ class WorkflowDefinition(_Model):
     metrics: tuple[MetricDefinition, ...] = ()
     parallelism: Literal["sequential", "auto"] = "sequential"
     output_mapping: Any = None
-    timeout: int | None = Field(default=None, ge=1, description="whole execution, ms")
+    timeout: DurationMs | None = Field(default=None, ge=1, description="whole execution, ms")
     triggers: tuple[Trigger, ...] = Field(default=(), max_length=100)
     notifications: Notifications | None = None
     rate_limit: RateLimit | None = Field(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from services.core.definition import WorkflowDefinition
+from services.core.durations import parse_duration_ms
 
 __all__ = ["extension_issues"]
 
 WAITS = frozenset({"waitForEvent", "approval"})
 BUILTINS = frozenset({"sleep", *WAITS})
+DURATION_INPUTS = {"sleep": "duration", "waitForEvent": "timeout", "approval": "deadline"}
 Loc = tuple[str | int, ...]
 
 
 def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
-    """(path, message) for each misuse of `onTimeout`, `compensate` or `workflow:<name>`."""
+    """(path, message) for each misuse of `onTimeout`, `compensate` or `workflow:<name>`,
+    and each literal wait duration (`input.timeout: 5 parsecs`) that is not one."""
     issues: list[tuple[Loc, str]] = []
     index_of = {step.id: index for index, step in enumerate(definition.steps)}
     for index, step in enumerate(definition.steps):
@@ -28,6 +31,14 @@ def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
                     issues.append(
                         (loc, f"the onTimeout step '{target}' must come after '{step.id}'")
                     )
+        duration_field = DURATION_INPUTS.get(step.function)
+        if duration_field and isinstance(step.input, dict):
+            value = step.input.get(duration_field)
+            if value is not None and not (isinstance(value, str) and "{{" in value):
+                try:
+                    parse_duration_ms(value)
+                except ValueError as exc:
+                    issues.append((("steps", index, "input", duration_field), str(exc)))
         if step.compensate is not None and step.function in BUILTINS:
             issues.append(
                 (

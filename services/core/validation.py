@@ -103,7 +103,7 @@ def _input_field_missing(schema: Any, path: Ref) -> str | None:
 def _pydantic_issues(exc: ValidationError, checker: _Checker) -> None:
     for error in exc.errors():
         loc = tuple(error["loc"])
-        checker.add(loc, error["msg"])
+        checker.add(loc, error["msg"].removeprefix("Value error, "))
 
 
 def _ancestors(step_id: str, deps: dict[str, tuple[str, ...]]) -> set[str]:

@@ -25,12 +25,12 @@ A signal that matches no waiting step is buffered (effect `BufferSignal`, kept i
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.core import engine
+from services.core import durations, engine
 from services.core.state import ExecutionState, StepRun, StepStatus
 
 if TYPE_CHECKING:
@@ -62,9 +62,6 @@ APPROVAL_SIGNAL = "approval"
 TIMER_KINDS = frozenset({"sleep", "wait_timeout", "wait_escalate"})
 QUORUMS = ("any", "majority", "unanimous")
 MAX_WAIT_MS = 366 * 86_400_000
-_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*)+$")
 
 
 class WaitInputError(ValueError):
@@ -88,17 +85,14 @@ class BufferSignal:
 
 
 def parse_duration_ms(value: Any, field: str) -> int:
-    """`1500`, `"1500"`, `"250ms"`, `"5s"`, `"2m"`, `"1h30m"`, `"2d"`, `"1w"` -> milliseconds."""
-    if isinstance(value, bool):
-        raise WaitInputError(f"{field}: expected a duration, got {value!r}")
-    if isinstance(value, int | float):
-        ms = int(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        ms = int(value.strip())
-    elif isinstance(value, str) and _DURATION.match(value):
-        ms = int(sum(float(n) * _UNITS[u] for n, u in _PART.findall(value)))
-    else:
-        raise WaitInputError(f"{field}: {value!r} is not a duration (e.g. 500, '5s', '1h30m')")
+    """`1500`, `"1500"`, `"250ms"`, `"5s"`, `"1h30m"`, `"2d"`, `"1w"`, `"P1D"` -> milliseconds."""
+    try:
+        if isinstance(value, float) and math.isfinite(value):
+            ms = int(value)  # a computed template value: whole milliseconds
+        else:
+            ms = durations.parse_duration_ms(value)
+    except ValueError as exc:
+        raise WaitInputError(f"{field}: {exc}") from None
     if not 0 <= ms <= MAX_WAIT_MS:
         raise WaitInputError(f"{field}: {ms} ms is out of range (0 to 366 days)")
     return ms

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 
 from services.infra.settings import Settings
 from tests.support.runtime import Engine, running_engine
+from workflows.errors import RetryableError
 from workflows.functions import FunctionContext, FunctionRegistry
 
 pytestmark = pytest.mark.integration
@@ -19,6 +21,7 @@ class Calls:
     def __init__(self) -> None:
         self.count: Counter[str] = Counter()
         self.errors: dict[str, list[Exception]] = {}  # function -> errors to raise, in order
+        self.release = asyncio.Event()
 
 
 def registry_for(calls: Calls) -> FunctionRegistry:
@@ -36,6 +39,13 @@ def registry_for(calls: Calls) -> FunctionRegistry:
 
     for name in ("work", "charge", "refund", "notify", "review", "ship", "alert"):
         make(name)
+
+    async def hang(data: Any, ctx: FunctionContext) -> dict[str, Any]:
+        calls.count["hang"] += 1
+        await calls.release.wait()
+        return {}
+
+    registry.register(hang, "hang")
     return registry
 
 
@@ -48,6 +58,7 @@ async def calls() -> Calls:
 async def engine(settings: Settings, calls: Calls) -> AsyncIterator[Engine]:
     async with running_engine(settings, registry_for(calls)) as running:
         yield running
+    calls.release.set()
 
 
 async def test_fan_in_of_thirty_joins_once_after_every_branch(engine: Engine, calls: Calls) -> None:
@@ -76,3 +87,34 @@ async def test_fan_in_of_thirty_joins_once_after_every_branch(engine: Engine, ca
             e.seq for e in state.history if e.type == "step.succeeded" and e.step_id == branch
         )
         assert done < join_started
+
+
+async def test_durations_as_text_drive_backoff_and_timeouts(engine: Engine, calls: Calls) -> None:
+    await engine.register(
+        {
+            "name": "durationsText",
+            "timeout": "P1D",
+            "steps": [
+                {
+                    "id": "charge",
+                    "function": "charge",
+                    "retry": {"maxAttempts": 2, "backoff": {"initialDelay": "250ms"}},
+                },
+                {"id": "stuck", "function": "hang", "timeout": "PT0.3S"},
+            ],
+        }
+    )
+    calls.errors["charge"] = [RetryableError("busy")]
+    state = await engine.wait(await engine.start("durationsText", {}))
+    assert state.status.value == "failed"
+    assert state.error is not None and state.error["type"] == "StepTimeout"
+    retrying = [e for e in state.history if e.type == "step.retrying"]
+    assert [e.data["delayMs"] for e in retrying] == [250]
+    started = [e.at for e in state.history if e.type == "step.started" and e.step_id == "charge"]
+    assert (started[1] - started[0]).total_seconds() >= 0.25
+    # the command's deadline is 300 ms after the start: the worker (or the orchestrator's
+    # timer, whichever is first) ends the attempt then
+    began = next(e.at for e in state.history if e.type == "step.started" and e.step_id == "stuck")
+    ended = next(e.at for e in state.history if e.type == "step.failed" and e.step_id == "stuck")
+    assert 0.3 <= (ended - began).total_seconds() < 5
+    assert state.steps["stuck"].status.value == "failed"

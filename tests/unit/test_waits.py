@@ -71,8 +71,9 @@ def test_sleep_until_and_bad_input() -> None:
     w = wf([{"id": "nap", "function": "sleep", "input": {"until": "2026-01-02T00:00:00Z"}}])
     t = start_execution(w, "e1", {}, T0)
     assert t.timers[0].due_at == datetime(2026, 1, 2, tzinfo=UTC)
-    bad = wf([{"id": "nap", "function": "sleep", "input": {"duration": "soon"}}])
-    t = start_execution(bad, "e1", {}, T0)
+    # a literal is refused at validation (steps[0].input.duration); a rendered one at run time
+    bad = wf([{"id": "nap", "function": "sleep", "input": {"duration": "{{input.nap}}"}}])
+    t = start_execution(bad, "e1", {"nap": "soon"}, T0)
     assert t.state.status == ExecutionStatus.FAILED
     assert t.state.error is not None and t.state.error["type"] == "InvalidWaitInput"
 
