@@ -3,25 +3,71 @@
 The orchestrator records one sample per ended execution (status, duration, KPIs) in the
 workflow's capped `outcomes` set (`services/infra/keys.py`); this route summarizes the newest
 `limit` of them with `services.core.kpis.aggregate_outcomes`.
+
+The same aggregates are exported on `/metrics` as gauges (`workflows_kpi_mean`, `_p50`,
+`_p95`, `_executions`, `workflows_completion_ratio`): while the app runs, its lifespan
+recomputes them for every registered workflow each `KPI_EXPORT_EVERY_S`, so Prometheus and
+Grafana show the numbers this route answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+import structlog
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import Field
 
 from services.core.kpis import aggregate_outcomes, summarize
 from services.infra.keys import KPI_SAMPLES_CAP
-from services.trigger.app import ApiProblem, context
+from services.infra.metrics import EngineMetrics
+from services.infra.store import StateStore
+from services.trigger.app import ApiProblem, Context, context
 from services.trigger.auth import stored_name
 from services.trigger.schemas import ApiModel, ErrorBody
 
-__all__ = ["KpiSummary", "Summary", "WorkflowMetrics", "router"]
+__all__ = [
+    "KPI_EXPORT_EVERY_S",
+    "KpiSummary",
+    "Summary",
+    "WorkflowMetrics",
+    "export_kpis",
+    "router",
+    "summarize_workflow",
+]
 
-router = APIRouter(tags=["workflows"])
+KPI_EXPORT_EVERY_S = 5.0
+log = structlog.get_logger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def _export_loop(app: FastAPI) -> AsyncIterator[None]:
+    """Runs inside the app's lifespan (after it connected Redis): refresh the KPI gauges."""
+    ctx: Context = app.state.ctx
+    task = asyncio.create_task(_keep_exporting(ctx))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _keep_exporting(ctx: Context) -> None:
+    while True:
+        if ctx.store is not None:
+            try:
+                await export_kpis(ctx.store, EngineMetrics.of(ctx.registry))
+            except Exception as exc:  # Redis away for a moment: keep the last values
+                log.warning("kpi_export_failed", error=f"{type(exc).__name__}: {exc}")
+        await asyncio.sleep(KPI_EXPORT_EVERY_S)
+
+
+router = APIRouter(tags=["workflows"], lifespan=_export_loop)
 
 
 class Summary(ApiModel):
@@ -61,10 +107,34 @@ async def workflow_metrics(
     limit: Annotated[int, Query(ge=1, le=KPI_SAMPLES_CAP)] = KPI_SAMPLES_CAP,
 ) -> WorkflowMetrics:
     store, _, _ = context(request).ready()
-    stored = stored_name(request, name)
+    summary = await summarize_workflow(store, stored_name(request, name), limit, shown=name)
+    if summary is None:
+        raise ApiProblem(404, f"workflow '{name}' is not registered")
+    return summary
+
+
+async def export_kpis(store: StateStore, metrics: EngineMetrics) -> int:
+    """Set the KPI gauges of every registered workflow (and drop those of deleted ones)."""
+    names = await store.definition_names()
+    for name in names:
+        summary = await summarize_workflow(store, name, KPI_SAMPLES_CAP)
+        metrics.export_summary(name, None if summary is None else _by_alias(summary))
+    for gone in metrics.exported_workflows() - set(names):
+        metrics.export_summary(gone, None)
+    return len(names)
+
+
+def _by_alias(summary: WorkflowMetrics) -> dict[str, Any]:
+    return summary.model_dump(by_alias=True)
+
+
+async def summarize_workflow(
+    store: StateStore, stored: str, limit: int, shown: str | None = None
+) -> WorkflowMetrics | None:
+    """The aggregates of `stored`'s newest `limit` ended executions; None: not registered."""
     found = await store.get_definition(stored)
     if found is None:
-        raise ApiProblem(404, f"workflow '{name}' is not registered")
+        return None
     declared = json.loads(found[1]).get("metrics") or []
     totals = aggregate_outcomes(await store.outcomes(stored, limit))
     kpis: dict[str, KpiSummary] = {}
@@ -77,7 +147,7 @@ async def workflow_metrics(
     for other, stats in totals["kpis"].items():  # KPIs of earlier versions
         kpis[other] = KpiSummary(**stats)
     return WorkflowMetrics(
-        workflow=name,
+        workflow=shown or stored,
         executions=totals["executions"],
         by_status=totals["byStatus"],
         completion_rate=totals["completionRate"],
