@@ -48,23 +48,31 @@ log = structlog.get_logger(__name__)
 async def _export_loop(app: FastAPI) -> AsyncIterator[None]:
     """Runs inside the app's lifespan (after it connected Redis): refresh the KPI gauges."""
     ctx: Context = app.state.ctx
-    task = asyncio.create_task(_keep_exporting(ctx))
+    stop = asyncio.Event()
+    task = asyncio.create_task(_keep_exporting(ctx, stop))
     try:
         yield
     finally:
+        # A stop flag, not only cancel(): redis-py can turn a cancellation that lands
+        # mid-command into a ConnectionError, which the loop would take for a Redis hiccup.
+        stop.set()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        done, _ = await asyncio.wait([task], timeout=5)
+        if not done:
+            log.warning("kpi_export_not_stopped")
 
 
-async def _keep_exporting(ctx: Context) -> None:
-    while True:
+async def _keep_exporting(ctx: Context, stop: asyncio.Event) -> None:
+    while not stop.is_set():
         if ctx.store is not None:
             try:
                 await export_kpis(ctx.store, EngineMetrics.of(ctx.registry))
             except Exception as exc:  # Redis away for a moment: keep the last values
+                if stop.is_set():
+                    return
                 log.warning("kpi_export_failed", error=f"{type(exc).__name__}: {exc}")
-        await asyncio.sleep(KPI_EXPORT_EVERY_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), KPI_EXPORT_EVERY_S)
 
 
 router = APIRouter(tags=["workflows"], lifespan=_export_loop)
