@@ -32,6 +32,8 @@ __all__ = [
     "aggregate_outcomes",
     "as_number",
     "evaluate_kpis",
+    "format_kpi",
+    "kpi_lines",
     "percentile",
     "summarize",
     "take_reported",
@@ -126,6 +128,32 @@ def evaluate_kpis(
     if missing:
         data["kpisMissing"] = dict(missing)
     return data
+
+
+def format_kpi(value: float, unit: str | None) -> str:
+    """`value` with its unit as a person reads it: `50 %`, `45 minutes`, `0.25`."""
+    shown = f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
+    if not unit:
+        return shown
+    return f"{shown} %" if unit in ("percent", "%") else f"{shown} {unit}"
+
+
+def kpi_lines(
+    values: Mapping[str, float],
+    missing: Mapping[str, str],
+    units: Mapping[str, str | None],
+    indent: str = "    ",
+) -> list[str]:
+    """One line per KPI of an ended execution: its value with the unit, or why it has none."""
+    names = [*values, *(n for n in missing if n not in values)]
+    width = max((len(n) for n in names), default=0)
+    lines = []
+    for name in names:
+        if name in values:
+            lines.append(f"{indent}{name:<{width}}  {format_kpi(values[name], units.get(name))}")
+        else:
+            lines.append(f"{indent}{name:<{width}}  - ({missing[name]})")
+    return lines
 
 
 # -- aggregation -----------------------------------------------------------------------------
