@@ -3,13 +3,16 @@
 No broker, no Redis, no real time: timers fire on a virtual clock in due order. Each
 dispatched step takes its output from `mocks` (keyed by step id, or by function name,
 which wins when the fallback function runs), or `{}`; a step listed in `fail` fails on
-every attempt of its main function (its fallback, if any, then runs normally).
+every attempt of its main function (its fallback, if any, then runs normally), with the
+error type `SimulatedFailure`, or the type given as `stepId=ErrorType` (for `retryOn`,
+`nonRetryable` and `catch`).
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +26,7 @@ from services.core.engine import (
     fire_timer,
     start_execution,
 )
+from services.core.kpis import kpi_lines
 from services.core.state import AuditEntry, ExecutionState
 from services.core.waits import deliver_signal, simulated_signals
 
@@ -51,6 +55,7 @@ def simulate(
     execution_id: str = "simulation",
 ) -> SimulationResult:
     mocks = mocks or {}
+    failing = dict(entry.partition("=")[::2] for entry in fail)  # step id -> error type
     now = EPOCH
     queue: list[tuple[datetime, int, str, Any]] = []
     counter = 0
@@ -82,8 +87,9 @@ def simulate(
             absorb(deliver_signal(wf, state, now, **item))
             continue
         assert isinstance(item, DispatchStep)
-        if item.step_id in fail and not item.fallback:
-            error = {"type": "SimulatedFailure", "message": "--fail", "retryable": True}
+        if item.step_id in failing and not item.fallback:
+            type_ = failing[item.step_id] or "SimulatedFailure"
+            error = {"type": type_, "message": "--fail", "retryable": True}
             step = apply_step_result(
                 wf, state, item.step_id, item.attempt, now, ok=False, error=error
             )
@@ -103,8 +109,11 @@ def _short(value: Any, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def format_simulation(result: SimulationResult) -> list[str]:
-    """Human-readable path: one line per transition, then the final status and output/error."""
+def format_simulation(
+    result: SimulationResult, units: Mapping[str, str | None] | None = None
+) -> list[str]:
+    """Human-readable path: one line per transition, then the final status, output/error and
+    the KPIs (with `units`, KPI name -> the unit its definition declares)."""
     lines: list[str] = []
     for event in result.events:
         clock = int((event.at - EPOCH).total_seconds() * 1000)
@@ -113,6 +122,8 @@ def format_simulation(result: SimulationResult) -> list[str]:
         match event.type:
             case "step.started":
                 what = f"ran     {step} -> {data['function']} (attempt {event.attempt})"
+            case "step.skipped" if data.get("reason"):
+                what = f"skipped {step} ({data['reason']})"
             case "step.skipped":
                 what = f"skipped {step} (condition {data['condition']} was {_short(data['value'])})"
             case "step.retrying":
@@ -124,6 +135,11 @@ def format_simulation(result: SimulationResult) -> list[str]:
                 what = f"fallback {step} -> {data['function']}"
             case "step.succeeded":
                 what = f"ok      {step} output {_short(data['output'])}"
+            case "step.failed" if "caughtBy" in data:
+                what = (
+                    f"caught  {step}: {data['error'].get('type')} "
+                    f"({data['error'].get('message')}) -> {data['caughtBy']}"
+                )
             case "step.failed":
                 what = f"failed  {step}: {data['error'].get('message')}"
             case _:
@@ -135,4 +151,7 @@ def format_simulation(result: SimulationResult) -> list[str]:
         lines.append(f"error: {state.error.get('message')}")
     else:
         lines.append("output: " + json.dumps(state.output, indent=2, sort_keys=True, default=str))
+    if state.kpis or state.kpis_missing:
+        lines.append("kpis:")
+        lines.extend(kpi_lines(state.kpis, state.kpis_missing, units or {}, indent="  "))
     return lines
