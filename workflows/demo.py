@@ -13,11 +13,13 @@ import json
 import sys
 from typing import Any
 
+from services.core.kpis import format_kpi, kpi_lines
 from services.infra.settings import Settings
 from workflows.client import AsyncWorkflows
 from workflows.embedded import free_port, redis_server, repo_root, tansu
 from workflows.runner import SERVICES, run_services
 
+WORKFLOW = "customerOnboardingWorkflow"
 CUSTOMERS = [
     {
         "customerId": "cust_12345",
@@ -48,9 +50,11 @@ async def _scenario(base_url: str) -> bool:
         await wf.wait_ready()
         registered = await wf.register(str(repo_root() / "examples" / "customer_onboarding.yaml"))
         print(f"registered {registered['name']} version {registered['version']}")
+        definition = (await wf.get_workflow(WORKFLOW))["definition"]
+        units = {m["name"]: m.get("unit") for m in definition.get("metrics") or []}
         ok = True
         for customer in CUSTOMERS:
-            execution_id = await wf.start("customerOnboardingWorkflow", customer)
+            execution_id = await wf.start(WORKFLOW, customer)
             await wf.wait(execution_id, timeout=60)
             status = await wf.get_status(
                 execution_id, include_metrics=True, include_audit_trail=True
@@ -61,10 +65,31 @@ async def _scenario(base_url: str) -> bool:
             for step_id, step in status["steps"].items():
                 print(f"    {step_id:<22} {step['status']}")
             print("output:", json.dumps(status.get("output"), indent=2))
+            metrics = status.get("metrics") or {}
+            print("kpis:")
+            missing = metrics.get("kpisMissing") or {}
+            print("\n".join(kpi_lines(metrics.get("kpis") or {}, missing, units)))
             print("audit trail:")
             print("\n".join(_trail(status)))
             ok = ok and status["status"] == "completed"
+        _summary(await wf.workflow_metrics(WORKFLOW), units)
         return ok
+
+
+def _summary(totals: dict[str, Any], units: dict[str, str | None]) -> None:
+    """The workflow's KPIs over both executions, as GET /workflows/{name}/metrics gives them."""
+    rate = totals.get("completionRate")
+    shown = "-" if rate is None else format_kpi(rate * 100, "percent")
+    print(f"\n== {WORKFLOW} over {totals['executions']} executions: completion rate {shown}")
+    for name, stats in (totals.get("kpis") or {}).items():
+        if not stats.get("count"):
+            print(f"    {name:<26} - (no execution has a number for it)")
+            continue
+        unit = units.get(name) or stats.get("unit")
+        print(
+            f"    {name:<26} mean {format_kpi(stats['mean'], unit)}, "
+            f"p50 {format_kpi(stats['p50'], unit)}, p95 {format_kpi(stats['p95'], unit)}"
+        )
 
 
 async def _main(settings: Settings) -> bool:

@@ -99,7 +99,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 1
     input_ = json_arg(args.input, "--input")
     result = simulate(wf, input_, _mocks(args.mock), set(args.fail))
-    for line in format_simulation(result):
+    units = {m.name: m.unit for m in wf.definition.metrics}
+    for line in format_simulation(result, units):
         print(line)
     return 0 if result.state.status.value == "completed" else 1
 
