@@ -1,6 +1,8 @@
 // Workflows dashboard: a dependency-free single-page app over the trigger service's JSON API.
 // Hash routes: #/workflows, #/executions?workflow=&status=, #/executions/<id>, #/start/<workflow>,
-// #/schedules, #/templates?q=&tag=, #/templates/<id>. Everything is rendered with DOM APIs (text, never HTML strings from the API).
+// #/schedules, #/templates?q=&tag=, #/templates/<id>, #/metrics/<workflow> (insights.js). Everything is rendered with DOM APIs (text, never HTML strings from the API).
+
+import { kpiPanel, waitsPanel, kpiCell, metricsPage, declaredMetrics } from "./insights.js";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled", "timed_out"]);
 const RETRYABLE = new Set(["failed", "cancelled", "timed_out"]);
@@ -252,7 +254,7 @@ async function route() {
   const page = newPage();
   const { parts, params } = parseHash();
   const view = document.getElementById("view");
-  const section = parts[0] === "start" ? "workflows" : parts[0] || "workflows";
+  const section = parts[0] === "start" || parts[0] === "metrics" ? "workflows" : parts[0] || "workflows";
   for (const link of document.querySelectorAll("[data-nav]")) {
     link.classList.toggle("active", link.dataset.nav === section);
   }
@@ -262,6 +264,7 @@ async function route() {
     else if (parts[0] === "executions") await executionsPage(view, page, params);
     else if (parts[0] === "start" && parts[1]) await startPage(view, page, parts[1]);
     else if (parts[0] === "schedules") await schedulesPage(view, page);
+    else if (parts[0] === "metrics" && parts[1]) await metricsPage(view, page, parts[1]);
     else if (parts[0] === "templates" && parts[1]) await templatePage(view, page, parts[1]);
     else if (parts[0] === "templates") await templatesPage(view, page, params);
     else if (parts[0] === "editor" || parts[0] === "versions") await (await import("./editor.js")).authoringPage(view, page, parts, params);
@@ -283,7 +286,7 @@ async function workflowStats(name) {
     if (p95 === undefined && typeof p95s === "number") p95 = p95s * 1000;
     let count = pick(m, "executions", "count", "total", "executionCount");
     if (typeof count !== "number") count = pick(m, "executions.total", "executions.count");
-    return { rate: rate ?? null, p95: p95 ?? null, count: count ?? null, source: "metrics API" };
+    return { rate: rate ?? null, p95: p95 ?? null, count: count ?? null, source: "metrics API", metrics: m };
   } catch {
     // no metrics endpoint (or it failed): compute from the recent executions instead
   }
@@ -308,7 +311,7 @@ async function workflowsPage(view, page) {
     h("thead", {}, h("tr", {},
       h("th", {}, "Workflow"), h("th", { class: "num" }, "Version"), h("th", {}, "Description"),
       h("th", { class: "num" }, "Executions"), h("th", { class: "num" }, "Success rate"),
-      h("th", { class: "num" }, "p95 duration"), h("th", {}, ""))),
+      h("th", { class: "num" }, "p95 duration"), h("th", {}, "KPIs (mean)"), h("th", {}, ""))),
     body,
   );
   fill(view, h("h1", {}, "Workflows"), h("div", { class: "panel" }, table));
@@ -318,7 +321,7 @@ async function workflowsPage(view, page) {
     const workflows = await api("/workflows");
     if (!page.alive) return false;
     if (!workflows.length) {
-      fill(body, h("tr", {}, h("td", { colspan: 7, class: "empty", testid: "no-workflows" },
+      fill(body, h("tr", {}, h("td", { colspan: 8, class: "empty", testid: "no-workflows" },
         "No workflows registered yet. Register one with POST /workflows or `workflows register`.")));
       rows.clear();
       return true;
@@ -332,15 +335,17 @@ async function workflowsPage(view, page) {
           count: h("td", { class: "num", testid: `count-${wf.name}` }, "…"),
           rate: h("td", { class: "num", testid: `success-rate-${wf.name}` }, "…"),
           p95: h("td", { class: "num", testid: `p95-${wf.name}` }, "…"),
+          kpis: h("td", { testid: `kpis-${wf.name}` }, "…"),
           version: h("td", { class: "num" }),
           description: h("td", { class: "muted" }),
         };
         row.tr = h("tr", { testid: `workflow-row-${wf.name}` },
           h("td", {}, h("a", { href: `#/executions?workflow=${enc(wf.name)}` }, h("strong", {}, wf.name))),
-          row.version, row.description, row.count, row.rate, row.p95,
+          row.version, row.description, row.count, row.rate, row.p95, row.kpis,
           h("td", {}, h("div", { class: "actions nowrap" },
             h("a", { class: "button primary", href: `#/start/${enc(wf.name)}`, testid: `start-${wf.name}` }, "Start"),
             h("a", { class: "button", href: `#/executions?workflow=${enc(wf.name)}` }, "Executions"),
+            h("a", { class: "button", href: `#/metrics/${enc(wf.name)}`, testid: `metrics-${wf.name}` }, "Metrics"),
             h("a", { class: "button", href: `#/editor/${enc(wf.name)}`, testid: `edit-${wf.name}` }, "Edit"),
             h("a", { class: "button", href: `#/versions/${enc(wf.name)}`, testid: `versions-${wf.name}` }, "Versions"))));
         rows.set(wf.name, row);
@@ -358,6 +363,8 @@ async function workflowsPage(view, page) {
         row.rate.textContent = fmtRate(stats.rate);
         row.p95.textContent = fmtDuration(stats.p95);
         for (const cell of [row.count, row.rate, row.p95]) cell.title = `from ${stats.source}`;
+        const declared = await declaredMetrics(wf.name).catch(() => []);
+        fill(row.kpis, stats.metrics ? kpiCell(stats.metrics, declared) : "–");
       } catch {
         row.rate.textContent = row.p95.textContent = "?";
       }
@@ -475,12 +482,16 @@ async function executionPage(view, page, id) {
     if (latest) renderAudit(latest);
   });
 
+  const kpis = kpiPanel();
+  const waits = waitsPanel(id, () => load().catch(() => {}));
   fill(view, 
     crumbs, title,
     h("div", { class: "panel" },
       h("h2", {}, status, live, h("span", { class: "spacer" }),
         h("div", { class: "actions" }, pauseBtn, resumeBtn, cancelBtn, retryBtn, fromStep)),
       facts, h("div", { class: "actions" }, note)),
+    waits.panel,
+    kpis.panel,
     h("div", { class: "panel" }, h("h2", {}, "Steps"),
       h("table", { class: "timeline", testid: "timeline" },
         h("thead", {}, h("tr", {},
@@ -641,6 +652,8 @@ async function executionPage(view, page, id) {
       !ex.error && (ex.output === undefined || ex.output === null) ? h("p", { class: "muted" }, terminal ? "No output." : "Not finished yet.") : null,
     );
     renderAudit(ex);
+    kpis.render(ex, terminal).catch((err) => console.warn("KPIs", err));
+    waits.render(ex).catch((err) => console.warn("waits", err));
   }
 
   async function load() {
