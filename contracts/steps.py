@@ -41,7 +41,11 @@ class StepCommand(Message):
 class StepError(WireModel):
     """Why a step attempt failed."""
 
-    type: str
+    type: str = Field(
+        description="The error's class, e.g. `CardDeclined` (the Python SDK: the exception's "
+        "class name or its explicit `type`). Definitions route on it: `retry.retryOn`, "
+        "`retry.nonRetryable` and `catch[].errors`."
+    )
     message: str
     retryable: bool = True
     details: dict[str, Any] | None = None

@@ -77,12 +77,14 @@ class StepLinks:
     every step on each result: `dependents[id]` are the indexes (ascending) of the steps
     listing `id` in `depends_on`, `slot[(index, id)]` is where `id` sits in that step's
     `depends_on` (the readiness check starts there), and `sinks` are the steps nothing
-    waits for (while one is not done, the execution cannot be complete).
+    waits for (while one is not done, the execution cannot be complete). `catchers[id]` are
+    the steps whose `catch` routes to `id` (it runs only when one of them was caught).
     """
 
     dependents: dict[str, tuple[int, ...]]
     slot: dict[tuple[int, str], int]
     sinks: tuple[str, ...]
+    catchers: dict[str, tuple[str, ...]]
 
 
 def step_links(steps: Sequence[CompiledStep]) -> StepLinks:
@@ -93,10 +95,17 @@ def step_links(steps: Sequence[CompiledStep]) -> StepLinks:
             if (step.index, dep) not in slot:
                 slot[step.index, dep] = position
                 dependents.setdefault(dep, []).append(step.index)
+    catchers: dict[str, list[str]] = {}
+    for step in steps:
+        for entry in step.step.catch:
+            found = catchers.setdefault(entry.next, [])
+            if step.id not in found:
+                found.append(step.id)
     return StepLinks(
         dependents={step_id: tuple(sorted(found)) for step_id, found in dependents.items()},
         slot=slot,
         sinks=tuple(step.id for step in steps if not dependents.get(step.id)),
+        catchers={target: tuple(ids) for target, ids in catchers.items()},
     )
 
 

@@ -7,7 +7,7 @@ model classes and are converted to JSON Schema on construction.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -17,6 +17,7 @@ from services.core.limits import RateLimit
 
 __all__ = [
     "Backoff",
+    "Catch",
     "ErrorHandling",
     "MetricDefinition",
     "Notifications",
@@ -43,9 +44,15 @@ class _Model(BaseModel):
     )
 
 
-class Backoff(_Model):
-    """Exponential backoff: delay(n) = initialDelay * multiplier**(n-1), capped, with jitter."""
+ERROR_TYPE_PATTERN = r"^(\*|[A-Za-z_][A-Za-z0-9_.:-]{0,199})$"  # `*` matches any type
+ErrorType = Annotated[str, Field(pattern=ERROR_TYPE_PATTERN)]
 
+
+class Backoff(_Model):
+    """Delay before attempt n+1: `fixed` initialDelay, `linear` initialDelay * n, `exponential`
+    initialDelay * multiplier**(n-1) (the default); capped by maxDelay, spread by jitter."""
+
+    kind: Literal["fixed", "linear", "exponential"] = "exponential"
     initial_delay: DurationMs = Field(default=1000, ge=0, le=86_400_000, description="ms or text")
     multiplier: float = Field(default=2.0, ge=1.0, le=100.0)
     max_delay: DurationMs | None = Field(default=None, ge=0, le=86_400_000, description="cap")
@@ -53,8 +60,20 @@ class Backoff(_Model):
 
 
 class RetryStrategy(_Model):
+    """Attempts per step. An error is retried unless it says `retryable: false`, its `type` is
+    in `nonRetryable`, or `retryOn` is given and does not list it."""
+
     max_attempts: int = Field(default=1, ge=1, le=100)
     backoff: Backoff = Field(default_factory=Backoff)
+    retry_on: tuple[ErrorType, ...] = Field(default=(), max_length=100)
+    non_retryable: tuple[ErrorType, ...] = Field(default=(), max_length=100)
+
+
+class Catch(_Model):
+    """Route a step's final error by type: `errors` (default `["*"]`, any) -> step `next`."""
+
+    errors: tuple[ErrorType, ...] = Field(default=("*",), min_length=1, max_length=100)
+    next: str = Field(pattern=STEP_ID_PATTERN)
 
 
 class ErrorHandling(_Model):
@@ -99,6 +118,7 @@ class Step(_Model):
     description: str = ""
     compensate: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$")
     on_timeout: str | None = Field(default=None, description="waits: step id, fail or continue")
+    catch: tuple[Catch, ...] = Field(default=(), max_length=50)
 
 
 def _schema_of(value: Any) -> Any:

@@ -34,6 +34,8 @@ def _reason(run: StepRun | None) -> str:
         return "not reached: the execution ended before it"
     if run.status == StepStatus.SKIPPED:
         return f"condition was {json.dumps(run.condition_value, default=str)}"
+    if run.status == StepStatus.CAUGHT and run.error:
+        return f"caught {run.error.get('type')}: {run.error.get('message', '')}"
     if run.error:
         return str(run.error.get("message", ""))
     if run.fallback:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from services.core import hooks
 from services.core.backoff import backoff_delay_ms
 from services.core.compiled import CompiledStep, CompiledWorkflow
+from services.core.definition import RetryStrategy
 from services.core.expressions import ExpressionError, to_json_value, truthy
 from services.core.kpis import evaluate_kpis, take_reported
 from services.core.redaction import mask_input, redact, secret_values
@@ -35,9 +36,11 @@ __all__ = [
     "Transition",
     "apply_step_result",
     "cancel_execution",
+    "catch_target",
     "fire_timer",
     "pause_execution",
     "resume_execution",
+    "retries",
     "retry_execution",
     "start_execution",
 ]
@@ -75,6 +78,28 @@ class Transition:
     events: list[AuditEntry] = field(default_factory=list)
     duplicate: bool = False
     effects: list[Any] = field(default_factory=list)  # waits/children (services.core.hooks)
+
+
+def _matches(types: tuple[str, ...], type_: str) -> bool:
+    return "*" in types or type_ in types
+
+
+def retries(retry: RetryStrategy, error: dict[str, Any]) -> bool:
+    """Whether `error` may be retried (attempts aside): `retryable` not false, its `type` not in
+    `nonRetryable`, and listed in `retryOn` when that is given."""
+    type_ = str(error.get("type", "Error"))
+    if not error.get("retryable", True) or _matches(retry.non_retryable, type_):
+        return False
+    return not retry.retry_on or _matches(retry.retry_on, type_)
+
+
+def catch_target(cs: CompiledStep, error: dict[str, Any]) -> str | None:
+    """The `next` of the first `catch` entry whose `errors` match the error's type."""
+    type_ = str(error.get("type", "Error"))
+    for entry in cs.step.catch:
+        if _matches(entry.errors, type_):
+            return entry.next
+    return None
 
 
 def _ms(delta: timedelta) -> int:
@@ -146,6 +171,8 @@ class _Run:
         for step_id, run in self.state.steps.items():
             if run.status == StepStatus.SUCCEEDED:
                 ctx[step_id] = run.output
+            elif run.status == StepStatus.CAUGHT:
+                ctx[step_id] = {"error": run.error}
         self._context = ctx
         return ctx
 
@@ -249,6 +276,10 @@ class _Run:
             return
         if run.status != StepStatus.PENDING or not self._ready(cs, after):
             return
+        catchers = self.wf.links.catchers.get(cs.id)
+        if catchers and all(state.steps[c].status != StepStatus.CAUGHT for c in catchers):
+            self.skip(cs, f"a catch step: no error of {', '.join(catchers)} to handle")
+            return
         if cs.condition is not None and not self.condition_holds(cs, run):
             return
         if state.status == ExecutionStatus.RUNNING:
@@ -312,7 +343,7 @@ class _Run:
         run.error = error
         attempts = run.attempt - run.fallback_from_attempt
         retry = cs.retry
-        if error.get("retryable", True) and attempts < retry.max_attempts:
+        if retries(retry, error) and attempts < retry.max_attempts:
             key = f"{self.state.execution_id}:{cs.id}:{run.attempt}"
             delay = backoff_delay_ms(retry.backoff, attempts, key)
             due = self.now + timedelta(milliseconds=delay)
@@ -331,7 +362,8 @@ class _Run:
             )
             self.out.timers.append(SetTimer("retry", cs.id, run.attempt, due))
             return
-        if cs.fallback_function and not run.fallback:
+        target = catch_target(cs, error)
+        if target is None and cs.fallback_function and not run.fallback:
             self.emit(
                 "step.failed",
                 cs.id,
@@ -345,6 +377,9 @@ class _Run:
             self.emit("step.fallback", cs.id, run.attempt, function=cs.fallback_function)
             self.dispatch(cs, run)
             return
+        if target is not None:
+            self.catch_step(cs, run, error, target, call)
+            return
         self.fail_step(
             cs,
             run,
@@ -353,6 +388,44 @@ class _Run:
             f"{error.get('message', '')}",
             call,
         )
+
+    def catch_step(
+        self,
+        cs: CompiledStep,
+        run: StepRun,
+        error: dict[str, Any],
+        target: str,
+        call: dict[str, Any] | None = None,
+    ) -> None:
+        """A `catch` entry matched the final error: the steps between are skipped, `target` runs."""
+        run.status = StepStatus.CAUGHT
+        run.finished_at = self.now
+        self._context = None
+        self.emit(
+            "step.failed",
+            cs.id,
+            run.attempt,
+            function=run.function,
+            error=error,
+            caughtBy=target,
+            **_with_call(call),
+        )
+        reason = f"'{cs.id}' failed with {error.get('type', 'Error')}; catch goes to '{target}'"
+        end = self.wf.step(target).index
+        for later in self.wf.steps[cs.index + 1 : end]:
+            self.skip(later, reason)
+        self.touch(cs.id)
+        self.advance()
+
+    def skip(self, cs: CompiledStep, reason: str) -> None:
+        """Skip a pending step that a routing decision (a catch) passed over."""
+        run = self.state.steps[cs.id]
+        if run.status != StepStatus.PENDING:
+            return
+        run.status = StepStatus.SKIPPED
+        run.finished_at = self.now
+        self.touch(cs.id)
+        self.emit("step.skipped", cs.id, condition=None, value=None, reason=reason)
 
     def fail_step(
         self,

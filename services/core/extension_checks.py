@@ -14,7 +14,7 @@ Loc = tuple[str | int, ...]
 
 
 def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
-    """(path, message) for each misuse of `onTimeout`, `compensate` or `workflow:<name>`,
+    """(path, message) for each misuse of `onTimeout`, `catch`, `compensate`, `workflow:<name>`,
     and each literal wait duration (`input.timeout: 5 parsecs`) that is not one."""
     issues: list[tuple[Loc, str]] = []
     index_of = {step.id: index for index, step in enumerate(definition.steps)}
@@ -31,6 +31,12 @@ def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
                     issues.append(
                         (loc, f"the onTimeout step '{target}' must come after '{step.id}'")
                     )
+        for number, entry in enumerate(step.catch):
+            where: Loc = ("steps", index, "catch", number, "next")
+            if entry.next not in index_of:
+                issues.append((where, f"unknown step '{entry.next}'"))
+            elif index_of[entry.next] <= index:
+                issues.append((where, f"the catch step '{entry.next}' must come after '{step.id}'"))
         duration_field = DURATION_INPUTS.get(step.function)
         if duration_field and isinstance(step.input, dict):
             value = step.input.get(duration_field)

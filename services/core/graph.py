@@ -19,7 +19,7 @@ from services.core.validation import RESERVED_ROOTS
 
 __all__ = ["EdgeKind", "GraphEdge", "GraphNode", "StepGraph", "step_graph"]
 
-EdgeKind = str  # "data" | "dependsOn" | "order"
+EdgeKind = str  # "data" | "dependsOn" | "order" | "catch" (the step a catch routes to)
 BUILTIN_FUNCTIONS = frozenset({"sleep", "waitForEvent", "approval", "notify"})
 
 
@@ -122,8 +122,9 @@ def step_graph(wf: CompiledWorkflow, parsed: ParsedText | None = None) -> StepGr
     edges: dict[tuple[str, str], list[EdgeKind]] = {}
     for step in wf.steps:
         explicit = set(step.step.depends_on or ())
+        catchers = set(wf.links.catchers.get(step.id, ()))
         for dep in step.depends_on:
-            kind = "dependsOn" if dep in explicit else "order"
+            kind = "catch" if dep in catchers else "dependsOn" if dep in explicit else "order"
             edges.setdefault((dep, step.id), []).append(kind)
         for read in sorted(_reads(step, known)):
             kinds = edges.setdefault((read, step.id), [])

@@ -46,10 +46,11 @@ class StepStatus(StrEnum):
     SUCCEEDED = "succeeded"
     SKIPPED = "skipped"
     FAILED = "failed"
+    CAUGHT = "caught"  # failed, and a `catch` entry routed the execution on (reads as {error})
     CANCELLED = "cancelled"
 
 
-DONE_STEP = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED})
+DONE_STEP = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.CAUGHT})
 
 
 class _Model(BaseModel):

@@ -205,6 +205,11 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             base = (ids[index - 1],) if index > 0 else ()
         extra = sorted(referenced - set(base)) if definition.parallelism == "auto" else []
         deps[step.id] = (*base, *extra)
+    for index, step in enumerate(definition.steps):  # a catch step waits for its catchers
+        for entry in step.catch:
+            later = entry.next in ids[index + 1 :]  # else refused by extension_issues
+            if later and entry.next in deps and step.id not in deps[entry.next]:
+                deps[entry.next] = (*deps[entry.next], step.id)
 
     unique = len(known) == len(ids)
     cycle = _find_cycle(deps) if unique else None

@@ -118,3 +118,55 @@ async def test_durations_as_text_drive_backoff_and_timeouts(engine: Engine, call
     ended = next(e.at for e in state.history if e.type == "step.failed" and e.step_id == "stuck")
     assert 0.3 <= (ended - began).total_seconds() < 5
     assert state.steps["stuck"].status.value == "failed"
+
+
+class CardDeclined(Exception):
+    """A plain exception: the SDK sends its class name as the error type."""
+
+
+async def test_error_types_route_retries_and_catch(engine: Engine, calls: Calls) -> None:
+    await engine.register(
+        {
+            "name": "errorClasses",
+            "steps": [
+                {
+                    "id": "charge",
+                    "function": "charge",
+                    "retry": {
+                        "maxAttempts": 4,
+                        "retryOn": ["CardNetworkTimeout"],
+                        "backoff": {"kind": "linear", "initialDelay": "100ms"},
+                    },
+                    "catch": [{"errors": ["CardDeclined"], "next": "declined"}],
+                },
+                {"id": "ship", "function": "ship"},
+                {
+                    "id": "declined",
+                    "function": "alert",
+                    "input": {"reason": "{{charge.error.type}}"},
+                },
+                {"id": "done", "function": "notify"},
+            ],
+        }
+    )
+    calls.errors["charge"] = [
+        RetryableError("slow", type="CardNetworkTimeout"),
+        RetryableError("slow", type="CardNetworkTimeout"),
+        CardDeclined("insufficient funds"),
+    ]
+    state = await engine.wait(await engine.start("errorClasses", {}))
+    assert state.status.value == "completed", state.error
+    assert [e.data["delayMs"] for e in state.history if e.type == "step.retrying"] == [100, 200]
+    assert state.steps["charge"].status.value == "caught"
+    assert state.steps["charge"].error is not None
+    assert state.steps["charge"].error["type"] == "CardDeclined"
+    assert state.steps["ship"].status.value == "skipped"
+    assert state.steps["declined"].input == {"reason": "CardDeclined"}
+    assert state.steps["done"].status.value == "succeeded"
+    assert (calls.count["charge"], calls.count["ship"], calls.count["alert"]) == (3, 0, 1)
+
+    calls.errors["charge"] = []  # no error: the handler is skipped after ship
+    state = await engine.wait(await engine.start("errorClasses", {}))
+    assert state.status.value == "completed", state.error
+    assert state.steps["declined"].status.value == "skipped"
+    assert state.steps["ship"].status.value == "succeeded"
