@@ -19,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
 from contracts.topics import Topics
@@ -28,6 +29,7 @@ from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.settings import Settings
 from services.infra.store import StateStore
+from services.trigger.outage import PROBE_TTL_MS, RETRY_AFTER_S, RedisHealth, storage_refusal
 
 __all__ = ["ACCEPTED_TTL_S", "ApiProblem", "Context", "context", "create_app", "max_body_bytes"]
 
@@ -59,6 +61,7 @@ class Context:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    redis_health: RedisHealth
     redis: RedisClient | None = None
     store: StateStore | None = None
     bus: Bus | None = None
@@ -129,21 +132,32 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@ops_router.get("/readyz", summary="Redis answers and the Kafka producer is started")
+@ops_router.get(
+    "/readyz", summary="Redis answers and accepts writes, and the Kafka producer is started"
+)
 async def readyz(request: Request) -> JSONResponse:
     ctx = context(request)
-    checks = {"producer": ctx.producer_started, "redis": False}
+    checks = {"producer": ctx.producer_started, "redis": False, "redisWrites": False}
+    reason = None
     if ctx.redis is not None:
         try:
             checks["redis"] = bool(await ctx.redis.ping())
-        except Exception:  # any connection problem means not ready
-            checks["redis"] = False
+            # a write probe: OOM (maxmemory, noeviction) and MISCONF refuse it, PING does not
+            await ctx.redis.set(f"{ctx.settings.key_prefix}:readyz-probe", "1", px=PROBE_TTL_MS)
+            checks["redisWrites"] = True
+            ctx.redis_health.accepted()
+        except Exception as exc:  # any Redis problem means not ready; say which
+            refusal = storage_refusal(exc)
+            if refusal is not None:
+                ctx.redis_health.refused(refusal)
+                reason = refusal.detail
     ok = all(checks.values())
     body: dict[str, Any] = {"status": "ready" if ok else "not ready", "checks": checks}
     if not ok:
         failing = ", ".join(name for name, good in checks.items() if not good)
-        body["error"] = f"not ready: {failing}"
-    return JSONResponse(body, status_code=200 if ok else 503)
+        body["error"] = f"not ready: {failing}" + (f" ({reason})" if reason else "")
+    headers = None if ok else {"Retry-After": str(RETRY_AFTER_S)}
+    return JSONResponse(body, status_code=200 if ok else 503, headers=headers)
 
 
 @ops_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
@@ -180,7 +194,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         issues = _validation_issues(exc)
         return JSONResponse({"error": "invalid request", "issues": issues}, status_code=422)
 
+    async def storage_error(request: Request, exc: Exception) -> JSONResponse:
+        refusal = storage_refusal(exc)
+        if refusal is None:  # not an outage: a bug, answered as one
+            raise exc
+        context(request).redis_health.refused(refusal)
+        body = {"error": refusal.message(), "reason": refusal.code}
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
     app.add_exception_handler(ApiProblem, problem)
+    app.add_exception_handler(RedisError, storage_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
 
@@ -218,6 +241,7 @@ def create_app(
         latency=Histogram(
             "workflows_api_request_seconds", "HTTP API latency", ["route"], registry=registry
         ),
+        redis_health=RedisHealth(registry),
     )
 
     @asynccontextmanager
