@@ -88,14 +88,21 @@ def tansu(
 
 @contextlib.contextmanager
 def redis_server(
-    port: int | None = None, appendonly: bool = False, appendfsync: str = "everysec"
+    port: int | None = None,
+    appendonly: bool = False,
+    appendfsync: str = "everysec",
+    folder: Path | None = None,
 ) -> Iterator[str]:
-    """Run a throwaway redis-server on 127.0.0.1; yields its URL."""
+    """Run a redis-server on 127.0.0.1; yields its URL. Throwaway, unless `folder` is given:
+    then its append-only file lives there and the next server on that folder has the data."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed")
     port = port or free_port()
-    with tempfile.TemporaryDirectory(prefix="wf-redis-") as folder:
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        appendonly = True
+    with _folder(folder) as directory:
         args = [
             binary,
             "--bind",
@@ -105,7 +112,7 @@ def redis_server(
             "--save",
             "",
             "--dir",
-            folder,
+            directory,
             "--appendonly",
             "yes" if appendonly else "no",
             "--appendfsync",
@@ -122,6 +129,15 @@ def redis_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextlib.contextmanager
+def _folder(folder: Path | None) -> Iterator[str]:
+    if folder is not None:
+        yield str(folder)
+        return
+    with tempfile.TemporaryDirectory(prefix="wf-redis-") as temporary:
+        yield temporary
 
 
 def repo_root() -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import httpx
 
 from workflows.cli.definitions import json_arg
+from workflows.cli.devstate import api_url_default
 from workflows.cli.failures import CliFailure, trigger_hint
 from workflows.cli.render import executions_table, progress_line, status_view
 from workflows.client import TERMINAL, Workflows, _outcome
@@ -19,7 +19,7 @@ from workflows.client_errors import ClientError, ExecutionTimeout
 
 __all__ = ["register"]
 
-DEFAULT_URL = os.environ.get("WORKFLOWS_API_URL", "http://127.0.0.1:8000")
+DEFAULT_URL = api_url_default()  # WORKFLOWS_API_URL, a running `workflows dev`, or :8000
 
 
 def _print(value: Any) -> None:

@@ -1,4 +1,8 @@
-"""`workflows dlq list|replay`: inspect and re-drive messages on the dead-letter topic."""
+"""`workflows dlq list|replay`: inspect and re-drive messages on the dead-letter topic.
+
+Without WORKFLOWS_KAFKA_BOOTSTRAP / WORKFLOWS_REDIS_URL it uses those of a running
+`workflows dev` (and says so).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from services.infra.dead_letters import DeadLetterEntry, read_dead_letters, repl
 from services.infra.kafka import wait_for_broker
 from services.infra.redis_client import connect_redis, wait_for_redis
 from services.infra.settings import Settings
+from workflows.cli.devstate import dev_settings
 
 __all__ = ["register"]
 
@@ -32,7 +37,7 @@ async def _read(settings: Settings, limit: int) -> list[DeadLetterEntry]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    entries = asyncio.run(_read(Settings(), args.limit))
+    entries = asyncio.run(_read(dev_settings("kafka_bootstrap"), args.limit))
     if not entries:
         print("the dead-letter topic is empty")
         return 0
@@ -44,7 +49,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = dev_settings("kafka_bootstrap", "redis_url")
     entries = await _read(settings, limit=1_000_000)
     if not args.all:
         wanted = set(args.refs)

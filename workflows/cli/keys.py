@@ -1,6 +1,7 @@
 """`workflows keys create|list|revoke`: API keys, written straight to Redis (an operator's tool).
 
-Reads `WORKFLOWS_REDIS_URL` and `WORKFLOWS_KEY_PREFIX` like the services do. The token is
+Reads `WORKFLOWS_REDIS_URL` and `WORKFLOWS_KEY_PREFIX` like the services do; without
+`WORKFLOWS_REDIS_URL` it uses the Redis of a running `workflows dev` (and says so). The token is
 printed once, by `create`; Redis keeps only its SHA-256.
 """
 
@@ -15,13 +16,13 @@ from services.core.namespaces import NamespaceError
 from services.infra.api_keys import SCOPES, ApiKey, ApiKeyStore, parse_scope
 from services.infra.keys import Keys
 from services.infra.redis_client import connect_redis, wait_for_redis
-from services.infra.settings import Settings
+from workflows.cli.devstate import dev_settings
 
 __all__ = ["register"]
 
 
 async def _with_store(action: Any) -> Any:
-    settings = Settings()
+    settings = dev_settings("redis_url")
     redis = connect_redis(settings)
     try:
         await wait_for_redis(redis, settings.redis_url, timeout_s=0)  # one try: a person waits

@@ -9,9 +9,12 @@ import errno
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
+from services.infra.redis_client import safe_url
 from services.infra.settings import Settings
+from workflows.cli.devstate import clear_running, default_data_dir, running_dev, write_running
 from workflows.cli.failures import CliFailure
 from workflows.runner import CONNECT_TIMEOUT_S, SERVICES, run_services
 
@@ -76,26 +79,63 @@ def _dev_broker(stack: contextlib.ExitStack, kind: str, port: int | None) -> tup
     return stack.enter_context(tansu(port)), "Tansu (embedded)"
 
 
+def _data_dir(args: argparse.Namespace) -> Path | None:
+    """Where dev keeps Redis's data: --data-dir, else the user's data folder; None: ephemeral."""
+    if args.ephemeral:
+        if args.data_dir:
+            raise CliFailure("--ephemeral keeps nothing: leave out --data-dir, or --ephemeral")
+        return None
+    folder = Path(args.data_dir).expanduser() if args.data_dir else default_data_dir()
+    other = running_dev()
+    if other is not None and other.get("dataDir") == str(folder.resolve()):
+        raise CliFailure(
+            f"a `workflows dev` (pid {other['pid']}) already runs on the data dir {folder}: "
+            "stop it, or pass another --data-dir (or --ephemeral)"
+        )
+    return folder.resolve()
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from workflows.embedded import redis_server
 
     _check_ports(_settings(args, auth="off"), trigger=True)
     if args.broker_port:
         check_port_free("127.0.0.1", args.broker_port, "the broker", "--broker-port")
+    folder = _data_dir(args)
     with contextlib.ExitStack() as stack:
         started = time.monotonic()
         bootstrap, broker = _dev_broker(stack, args.broker, args.broker_port)
         broker_s = time.monotonic() - started
-        redis_url = args.redis_url or stack.enter_context(redis_server())
+        redis_folder = folder / "redis" if folder is not None else None
+        redis_url = args.redis_url or stack.enter_context(redis_server(folder=redis_folder))
         # dev mode: no API keys (a production deployment keeps the default, WORKFLOWS_AUTH=on)
         settings = _settings(args, kafka_bootstrap=bootstrap, redis_url=redis_url, auth="off")
+        api_url = f"http://{settings.http_host}:{settings.http_port}"
+        if args.redis_url:
+            kept = f"state in the Redis at {safe_url(redis_url)}"
+        elif folder is not None:
+            kept = f"state kept in {folder} (Redis; the broker's messages are not kept)"
+        else:
+            kept = "nothing kept (--ephemeral)"
         print(
             f"broker {broker} at {bootstrap} (started in {broker_s:.1f} s; any Kafka client can "
-            f"connect), redis {redis_url}, API http://{settings.http_host}:{settings.http_port}"
-            " (dev mode: no API keys)",
+            f"connect), redis {safe_url(redis_url)}, API {api_url} (dev mode: no API keys); "
+            f"{kept}\n"
+            "for a worker or another shell:\n"
+            f"  export WORKFLOWS_KAFKA_BOOTSTRAP={bootstrap} WORKFLOWS_REDIS_URL={redis_url} "
+            f"WORKFLOWS_API_URL={api_url}",
             flush=True,
         )
-        asyncio.run(run_services(SERVICES, settings))
+        write_running(
+            {
+                "bootstrap": bootstrap,
+                "redisUrl": redis_url,
+                "apiUrl": api_url,
+                "dataDir": str(folder) if folder is not None else None,
+            }
+        )
+        stack.callback(clear_running)
+        asyncio.run(run_services(SERVICES, settings, connect_timeout_s=args.connect_timeout))
     return 0
 
 
@@ -147,4 +187,14 @@ def register(commands: Any) -> None:
         "(needs Java 17+, fetched by `make install`)",
     )
     dev.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
+    dev.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"keep Redis's data (definitions, executions, schedules, keys) here (default: "
+        f"{default_data_dir()})",
+    )
+    dev.add_argument(
+        "--ephemeral", action="store_true", help="keep nothing: a throwaway Redis (as before)"
+    )
+    _connect_timeout(dev)
     dev.set_defaults(handler=cmd_dev)
