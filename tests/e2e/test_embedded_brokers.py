@@ -70,6 +70,7 @@ def test_dev_with_broker_kafka_runs_the_seed_and_prints_a_bootstrap_kcat_can_use
         [
             EXE,
             "dev",
+            "--ephemeral",  # leave the user's data folder alone (tests/e2e/test_dev_state.py)
             "--broker",
             "kafka",
             "--port",
