@@ -4,7 +4,8 @@
 
 - a body larger than `max_body` is refused with 413 before it is read whole (from the
   `Content-Length` header, or while a chunked body streams in);
-- a JSON body is parsed once here with `parse_json`: not UTF-8, not JSON, `NaN`/`Infinity`,
+- a JSON body is parsed once here with `parse_json` (a syntax error is left to the route,
+  which answers it in its own words): `NaN`/`Infinity`,
   integers of more than `MAX_INT_DIGITS` digits, nesting deeper than `MAX_JSON_DEPTH`, strings
   or keys holding lone surrogates, and the engine's own claim-check shape (`$claim`,
   `$omitted`: internal references, never user data) are a 400/422 naming the field;
@@ -53,11 +54,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class BodyProblem(ValueError):
     """A body refused at the edge: `status`, and the `path` of the field (`(body)` for all)."""
 
-    def __init__(self, status: int, path: str, message: str) -> None:
+    def __init__(self, status: int, path: str, message: str, *, syntax: bool = False) -> None:
         super().__init__(f"{path}: {message}")
         self.status = status
         self.path = path
         self.message = message
+        self.syntax = syntax
 
     def body(self) -> dict[str, Any]:
         return {"error": str(self), "issues": [{"path": self.path, "message": self.message}]}
@@ -92,12 +94,16 @@ def parse_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BodyProblem(400, "(body)", f"not valid UTF-8 (byte {exc.start})") from None
+        raise BodyProblem(
+            400, "(body)", f"not valid UTF-8 (byte {exc.start})", syntax=True
+        ) from None
     try:
         value = json.loads(text, parse_constant=_constant, parse_int=_integer)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
-        raise BodyProblem(400, "(body)", f"not valid JSON: {exc.msg} at {where}") from None
+        raise BodyProblem(
+            400, "(body)", f"not valid JSON: {exc.msg} at {where}", syntax=True
+        ) from None
     except RecursionError:
         raise BodyProblem(400, "(body)", f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     check_value(value)
@@ -243,13 +249,11 @@ class BodyGuard:
             if problem is not None:
                 raise BodyProblem(413, "(body)", problem)
             return
-        if media in _JSON_TYPES or media.endswith("+json"):
-            parse_json(body)
-        elif not media:  # routes read a body without a type as JSON: guard it when it is one
+        if media in _JSON_TYPES or media.endswith("+json") or not media:  # routes read JSON
             try:
                 parse_json(body)
             except BodyProblem as exc:
-                if not exc.message.startswith(("not valid JSON", "not valid UTF-8")):
+                if not exc.syntax:  # a syntax error: each route answers it in its own words
                     raise
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: BodyProblem) -> None:
