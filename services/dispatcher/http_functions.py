@@ -16,7 +16,9 @@ resolved secret values are scrubbed from error messages and from the output.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import os
 import re
 import time
@@ -45,7 +47,9 @@ class HttpFunctions:
     """The declared HTTP functions, read from Redis and refreshed every `refresh_s` seconds.
 
     An unknown name refreshes sooner (at most every `miss_refresh_s`), so a function
-    declared just before its first use is not forwarded to a topic nobody reads.
+    declared just before its first use is not forwarded to a topic nobody reads. One read
+    runs at a time, shared by every caller; a known name answers at once (a stale table is
+    read again in the background), so a lookup costs no Redis round trip per command.
     """
 
     def __init__(
@@ -56,25 +60,39 @@ class HttpFunctions:
         self.miss_refresh_s = miss_refresh_s
         self._specs: dict[str, dict[str, Any]] = {}
         self._loaded_at: float | None = None
+        self._reading: asyncio.Task[None] | None = None
 
     async def specs(self, max_age_s: float | None = None) -> dict[str, dict[str, Any]]:
-        now = time.monotonic()
         max_age = self.refresh_s if max_age_s is None else max_age_s
-        if self._loaded_at is None or now - self._loaded_at >= max_age:
-            try:
-                self._specs = await self.store.http_functions()
-            except Exception:  # keep the last known declarations if Redis hiccups
-                log.exception("http_functions_refresh_failed")
-                if self._loaded_at is None:
-                    raise
-            self._loaded_at = now
+        if self._age() >= max_age:
+            await asyncio.shield(self._read())
         return self._specs
 
     async def get(self, name: str) -> dict[str, Any] | None:
-        spec = (await self.specs()).get(name)
-        if spec is None:
-            spec = (await self.specs(self.miss_refresh_s)).get(name)
-        return spec
+        spec = self._specs.get(name) if self._loaded_at is not None else None
+        if spec is not None:
+            if self._age() >= self.refresh_s:
+                self._read()  # in the background; the known spec answers now
+            return spec
+        return (await self.specs(self.miss_refresh_s)).get(name)
+
+    def _age(self) -> float:
+        return math.inf if self._loaded_at is None else time.monotonic() - self._loaded_at
+
+    def _read(self) -> asyncio.Task[None]:
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._load())
+        return self._reading
+
+    async def _load(self) -> None:
+        began = time.monotonic()
+        try:
+            self._specs = await self.store.http_functions()
+        except Exception:  # keep the last known declarations if Redis hiccups
+            log.exception("http_functions_refresh_failed")
+            if self._loaded_at is None:
+                raise
+        self._loaded_at = began
 
 
 async def call_http_function(

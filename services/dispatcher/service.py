@@ -6,10 +6,12 @@
 
 Every command runs as its own task (`services.infra.inflight`), so a slow call never holds
 up the others. Offsets are committed per partition up to the longest finished prefix, after
-its results and forwards are acknowledged by the broker; a crash redelivers the rest
-(duplicate in-process runs are absorbed by the idempotency results cache). Function and
-workflow limits (`services.infra.limiter`) are checked first; a command without a free slot
-is parked and published again by `_unpark_loop` when due.
+its results and forwards are acknowledged by the broker and its result is in the results
+cache, in the background every `commit_interval_ms`; a crash redelivers the rest
+(duplicate in-process runs are absorbed by the idempotency results cache, which costs one
+pipelined SET NX per command: `services.infra.results_cache`). Function and workflow limits
+(`services.infra.limiter`, cached) are checked first; a command without a free slot is
+parked and published again by `_unpark_loop` when due.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = ["Dispatcher"]
 
 log = structlog.get_logger(__name__)
 GROUP = "wf-dispatcher"  # prefixed with settings.topic_prefix, like the topics
+ROUTES = ("in_process", "http", "forwarded")
 
 
 class Dispatcher:
@@ -66,6 +69,7 @@ class Dispatcher:
             settings.key_prefix,
             wait_replicas=settings.redis_wait_replicas,
             wait_timeout_ms=settings.redis_wait_timeout_ms,
+            failover_s=settings.redis_failover_s,
         )
         self.http_functions = HttpFunctions(self.store, http_refresh_s)
         self.payloads = Payloads(redis, settings)  # claim check: large inputs/outputs
@@ -79,20 +83,26 @@ class Dispatcher:
         self.counts = {"in_process": 0, "http": 0, "forwarded": 0, "dead_lettered": 0}
         self.metrics = EngineMetrics.of(metrics_registry).service("dispatcher", self.bus)
         self.limiter = Limiter(redis, settings, self.worker_id, metrics=self.metrics.engine)
+        routed = self.metrics.engine.commands_routed
+        self._routed = {route: routed.labels(route) for route in ROUTES}
+        self._loop: ConcurrentConsumer | None = None
 
     async def run(self) -> None:
         """Consume step commands until `stop()`."""
         await ensure_topics(self.settings, self.topics.fixed().values())
         await self.bus.start()
         consumer = make_consumer(
-            self.settings, [self.topics.step_commands], f"{self.settings.topic_prefix}{GROUP}"
+            self.settings,
+            [self.topics.step_commands],
+            f"{self.settings.topic_prefix}{GROUP}",
+            on_revoked=self._on_revoked,
         )
         self._client = httpx.AsyncClient()
         try:
             await consumer.start()
             # every record runs as its own task: a slow call never holds up the others; on
             # stop() the calls in flight finish (drain_timeout_s) and their offsets commit
-            loop = ConcurrentConsumer(
+            loop = self._loop = ConcurrentConsumer(
                 consumer,
                 self.bus,
                 self.process_one,
@@ -101,6 +111,7 @@ class Dispatcher:
                 max_batch=self.settings.max_batch,
                 drain_timeout_s=self.settings.drain_timeout_s,
                 on_batch=self.metrics.consumed,
+                commit_interval_s=self.settings.commit_interval_ms / 1000,
             )
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._unpark_loop())
@@ -111,10 +122,16 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await self._client.aclose()
             self._client = None
+            self._loop = None
             await self.bus.stop()
 
     def stop(self) -> None:
         self._stopping.set()
+        self.limiter.parked_now.set()  # wakes the unpark loop
+
+    async def _on_revoked(self) -> None:
+        if self._loop is not None:
+            await self._loop.on_revoked()
 
     # -- one batch ------------------------------------------------------------------------
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
@@ -147,30 +164,52 @@ class Dispatcher:
         route = await self._route_of(command)
         if route == "forwarded":
             await self._ensure_function_topics([command.function])
-        await self._handle(record, command, route)
+        fresh = self._loop is not None and self._loop.fresh(record)
+        await self._handle(record, command, route, fresh=fresh)
 
     async def _unpark_loop(self) -> None:
-        """Publish parked commands whose wait is over back to the step-command topic."""
+        """Publish parked commands whose wait is over back to the step-command topic.
+
+        One look (`Limiter.next_parked`) per wake-up: when the earliest parked command is
+        due, when this process parks one, and with nothing parked after a wait that doubles
+        from `park_min_ms` up to `park_max_ms` (commands parked by other processes, e.g. a
+        worker, are found within that)."""
         failures = 0
+        min_s = self.settings.park_min_ms / 1000
+        max_s = max(self.settings.park_max_ms / 1000, min_s)
+        idle_s = min_s
+        wake = self.limiter.parked_now
         while not self._stopping.is_set():
+            wake.clear()
             try:
-                due = await self.limiter.parked.claim_due(self.settings.timer_lease_ms)
-                for raw in due:
-                    key = decode(StepCommand, raw).execution_id
-                    await self.bus.publish(self.topics.step_commands, raw, key)
-                await self.bus.flush()
-                await self.limiter.parked.drop(due)
-                self.metrics.engine.parked_commands.set(await self.limiter.parked.count())
+                status = await self.limiter.next_parked()
+                self.metrics.engine.parked_commands.set(status.count)
+                if status.due_in_ms is None:  # nothing parked: look less often
+                    wait_s, idle_s = idle_s, min(idle_s * 2, max_s)
+                elif status.due_in_ms > 0:  # the earliest is due later
+                    wait_s, idle_s = min(status.due_in_ms / 1000, max_s), min_s
+                else:
+                    due = await self._unpark_due()
+                    wait_s, idle_s = (0.0 if due else min_s), min_s
                 failures = 0
             except Exception as exc:  # Redis or the broker away for a moment: try again
                 failures += 1
-                due = []
                 log.warning("unpark_failed", failures=failures, error=str(exc))
-                await asyncio.sleep(backoff_s(failures))
-            if not due:
+                wait_s = backoff_s(failures)
+            if wait_s > 0:
                 with contextlib.suppress(TimeoutError):
-                    interval = self.settings.park_min_ms / 1000
-                    await asyncio.wait_for(self._stopping.wait(), interval)
+                    await asyncio.wait_for(wake.wait(), wait_s)
+
+    async def _unpark_due(self) -> int:
+        """Publish the due parked commands: claimed first, dropped once acknowledged (unless
+        parked again meanwhile by whoever got it back: `Limiter.drop_claimed`)."""
+        until, due = await self.limiter.claim_parked(self.settings.timer_lease_ms)
+        for raw in due:
+            key = decode(StepCommand, raw).execution_id
+            await self.bus.publish(self.topics.step_commands, raw, key)
+        await self.bus.flush()
+        await self.limiter.drop_claimed(until, due)
+        return len(due)
 
     async def _route_of(self, command: StepCommand) -> str:
         if command.function in self.registry:
@@ -180,10 +219,16 @@ class Dispatcher:
         return "forwarded"
 
     async def _handle(
-        self, record: ConsumerRecord[Any, Any], command: StepCommand, route: str
+        self,
+        record: ConsumerRecord[Any, Any],
+        command: StepCommand,
+        route: str,
+        *,
+        fresh: bool = False,
     ) -> None:
+        """Route one command; `fresh`: not delivered before (`ConcurrentConsumer.fresh`)."""
         self.counts[route] += 1
-        self.metrics.engine.commands_routed.labels(route).inc()
+        self._routed[route].inc()
         if route == "forwarded":  # rate limits here, concurrency in the worker
             decision = await self.limiter.check(command)
             if not decision.acquired:
@@ -211,7 +256,9 @@ class Dispatcher:
                 if isinstance(resolved, StepResult):  # a referenced input is gone
                     result = resolved
                 elif route == "in_process":
-                    result = await self.results.run_once(resolved, lambda: self._run(resolved))
+                    result = await self.results.run_once(
+                        resolved, lambda: self._run(resolved), fresh=fresh
+                    )
                 else:
                     result = await self.payloads.claim_result(await self._call_http(resolved))
         await self._publish_result(result)

@@ -1,10 +1,11 @@
 """A Python worker: runs registered functions for commands on their `wf.fn.<name>` topics.
 
-Each command runs at most once per idempotency key (results cache in Redis); a duplicate
-delivery gets the stored result published again. Commands run as their own tasks and
-offsets are committed in order once their results are acknowledged by the broker
-(`services.infra.inflight`). A function's `concurrency` limit is held as a Redis lease while
-it runs; without a free slot the command is parked for the dispatcher to send again.
+Each command runs at most once per idempotency key (results cache in Redis, one pipelined
+SET NX per command); a duplicate delivery gets the stored result published again. Commands
+run as their own tasks and offsets are committed in order, in the background, once their
+results are acknowledged by the broker (`services.infra.inflight`). A function's
+`concurrency` limit is held as a Redis lease while it runs; without a free slot the command
+is parked for the dispatcher to send again.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class Worker:
             settings.key_prefix,
             wait_replicas=settings.redis_wait_replicas,
             wait_timeout_ms=settings.redis_wait_timeout_ms,
+            failover_s=settings.redis_failover_s,
         )
         self.payloads = Payloads(self.redis, settings)  # claim check: large outputs
         self.bus = Bus(settings, "worker")
@@ -66,6 +68,7 @@ class Worker:
         self.handled = 0
         self.metrics = EngineMetrics.of(metrics_registry).service("worker", self.bus)
         self.limiter = Limiter(self.redis, settings, self.worker_id, metrics=self.metrics.engine)
+        self._loop: ConcurrentConsumer | None = None
 
     async def run(self) -> None:
         """Consume the registered functions' topics until `stop()`."""
@@ -87,12 +90,14 @@ class Worker:
     async def _consume(self, topics: list[str]) -> None:
         await ensure_topics(self.settings, [*topics, self.topics.step_results, self.topics.dlq])
         await self.bus.start()
-        consumer = make_consumer(self.settings, topics, f"{self.settings.topic_prefix}{GROUP}")
+        consumer = make_consumer(
+            self.settings, topics, f"{self.settings.topic_prefix}{GROUP}", self._on_revoked
+        )
         try:
             await consumer.start()
             log.info("worker_started", worker_id=self.worker_id, functions=self.registry.names())
             # each record its own task; failures retried; on stop() in-flight calls finish
-            await ConcurrentConsumer(
+            self._loop = ConcurrentConsumer(
                 consumer,
                 self.bus,
                 self.process_one,
@@ -101,11 +106,18 @@ class Worker:
                 max_batch=self.settings.max_batch,
                 drain_timeout_s=self.settings.drain_timeout_s,
                 on_batch=self.metrics.consumed,
-            ).run(self._stopping)
+                commit_interval_s=self.settings.commit_interval_ms / 1000,
+            )
+            await self._loop.run(self._stopping)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
+            self._loop = None
             await self.bus.stop()
+
+    async def _on_revoked(self) -> None:
+        if self._loop is not None:
+            await self._loop.on_revoked()
 
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         """Run every command of a batch concurrently, then wait for the results to be acked."""
@@ -123,15 +135,18 @@ class Worker:
         limit = self.settings.max_message_bytes
         command = await self.bus.decode_or_dead_letter(record, StepCommand, limit)
         if command is not None:
-            await self._run(command)
+            await self._run(command, fresh=self._loop is not None and self._loop.fresh(record))
 
-    async def _run(self, command: StepCommand) -> None:
+    async def _run(self, command: StepCommand, *, fresh: bool = False) -> None:
+        """Run one command; `fresh`: not delivered before (`ConcurrentConsumer.fresh`)."""
         async with self.limiter.slot(command) as decision:
             if not decision.acquired:  # parked; the dispatcher sends it again later
                 await self.limiter.park(encode(command), command, decision)
                 return
             async with self._slots:
-                result = await self.results.run_once(command, lambda: self._call(command))
+                result = await self.results.run_once(
+                    command, lambda: self._call(command), fresh=fresh
+                )
         self.handled += 1
         await self.bus.publish(self.topics.step_results, encode(result), result.execution_id)
 

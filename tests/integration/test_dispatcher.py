@@ -4,30 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from functools import partial
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
 from contracts import DeadLetter, StepCommand, StepResult, Topics, command_id, decode, encode
 from services.dispatcher import Dispatcher
 from services.infra.kafka import Bus, ensure_topics
 from services.infra.keys import Keys
+from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 from services.worker import Worker
 from tests.support.http_server import JsonHandler
 from workflows.errors import FatalError
-from workflows.functions import FunctionContext, FunctionRegistry, function
+from workflows.functions import FunctionContext, FunctionRegistry, function, step_result
 
 pytestmark = pytest.mark.integration
 WAIT_S = 30.0
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -354,3 +363,130 @@ async def test_malformed_command_goes_to_dlq_and_consumer_continues(
     assert by_type["invalid_json"].service == "dispatcher"
     assert "commandId" in by_type["validation"].reason
     assert by_type["validation"].execution_id == "e-bad"
+
+
+async def test_a_duplicate_gets_the_stored_result_through_the_nx_conflict_on_redis(
+    settings: Settings, redis: Redis
+) -> None:
+    """Two processes' caches: the second runs a fresh duplicate (no read first), loses the
+    SET NX and returns the stored result; concurrent writes share one pipeline with its WAIT
+    (no replica here: WAIT answers 0 after its timeout, and the write still counts)."""
+    first = ResultsCache(redis, settings.key_prefix)
+    second = ResultsCache(redis, settings.key_prefix, wait_replicas=1, wait_timeout_ms=10)
+    original = make_command("f", {"n": 1}, key=f"k-{uuid.uuid4().hex[:8]}")
+
+    async def result(command: StepCommand, output: Any) -> StepResult:
+        return step_result(command, datetime.now(UTC), "w", output=output)
+
+    stored = await first.run_once(original, lambda: result(original, "first"), fresh=True)
+    assert stored.output == "first"
+    duplicate = make_command("f", {"n": 2}, key=original.idempotency_key)
+    replay = await second.run_once(duplicate, lambda: result(duplicate, "second"), fresh=True)
+    assert replay.output == "first" and replay.command_id == duplicate.command_id
+    assert second.conflicts == 1 and second.replayed == 1
+
+    batch = [make_command("f", {"n": n}) for n in range(10)]
+    outputs = await asyncio.gather(
+        *(second.run_once(c, partial(result, c, c.input["n"]), fresh=True) for c in batch)
+    )
+    assert [r.output for r in outputs] == list(range(10))
+    assert (second._writes.pipelines, second._writes.writes) == (2, 11)
+    for command in batch:
+        raw = await redis.get(second.key(command.idempotency_key))
+        assert isinstance(raw, bytes) and decode(StepResult, raw).output == command.input["n"]
+
+
+def start_child(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-c", CHILD], env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+
+
+def kill(child: subprocess.Popen[bytes]) -> None:
+    child.kill()
+    child.wait(10)
+
+
+CHILD = """
+import asyncio
+from services.dispatcher import Dispatcher
+from services.infra.redis_client import connect_redis
+from services.infra.settings import Settings
+from workflows.functions import FunctionRegistry, function
+
+async def main() -> None:
+    settings = Settings()
+    redis = connect_redis(settings)
+    registry = FunctionRegistry()
+
+    @function("counted", registry=registry)
+    async def counted(value, ctx):
+        await redis.incr(f"{settings.key_prefix}:runs:{ctx.idempotency_key}")
+        return {"value": value}
+
+    await Dispatcher(settings, redis, registry).run()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.timeout(180)
+async def test_a_dispatcher_killed_between_run_and_commit_loses_nothing_and_runs_once(
+    settings: Settings,
+    redis: Redis,
+    topics: Topics,
+    results_reader: TopicReader,
+    tmp_path: Path,
+) -> None:
+    """Commits are off the fetch path and late (here: never before the kill), so the command
+    comes back to the next dispatcher, which answers it from the results cache."""
+    settings = settings.model_copy(update={"session_timeout_ms": 6000})
+    env = {
+        **os.environ,
+        "WORKFLOWS_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "WORKFLOWS_REDIS_URL": settings.redis_url,
+        "WORKFLOWS_TOPIC_PREFIX": settings.topic_prefix,
+        "WORKFLOWS_KEY_PREFIX": settings.key_prefix,
+        "WORKFLOWS_PARTITIONS": str(settings.partitions),
+        "WORKFLOWS_SESSION_TIMEOUT_MS": "6000",
+        "WORKFLOWS_COMMIT_INTERVAL_MS": "600000",
+        "PYTHONPATH": str(ROOT),
+    }
+    command = make_command("counted", 7)
+    child = start_child(env, tmp_path / "dispatcher.log")
+    try:
+        await publish(settings, topics.step_commands, encode(command))
+        await results_reader.wait_for(have_all(command), within_s=60)
+    finally:
+        kill(child)  # between the run (result published, cached) and the commit
+    runs_key = f"{settings.key_prefix}:runs:{command.idempotency_key}"
+    assert await redis.get(runs_key) == b"1"
+
+    registry = FunctionRegistry()
+
+    @function("counted", registry=registry)
+    async def counted(value: Any, ctx: FunctionContext) -> dict[str, Any]:
+        await redis.incr(runs_key)
+        return {"value": value}
+
+    async with running(Dispatcher(settings, redis, registry)):
+        values = await results_reader.wait_for(have_all(command, each=2), within_s=60)
+    first, again = results_for(values, command)[command.command_id][:2]
+    assert first.output == again.output == {"value": 7}
+    assert await redis.get(runs_key) == b"1"  # the redelivery did not run the function
+
+    group = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.topic_prefix}wf-dispatcher",
+        enable_auto_commit=False,
+    )
+    await group.start()
+    try:
+        committed = [
+            await group.committed(TopicPartition(topics.step_commands, p))
+            for p in range(settings.partitions)
+        ]
+    finally:
+        await group.stop()
+    assert sum(c or 0 for c in committed) == 1  # committed on stop, after the replay

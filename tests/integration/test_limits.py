@@ -15,7 +15,7 @@ from services.core.limits import FunctionLimit, RateLimit
 from services.dispatcher import Dispatcher
 from services.infra.keys import Keys
 from services.infra.leases import Leases, ParkedCommands
-from services.infra.limiter import FunctionLimits
+from services.infra.limiter import FunctionLimits, Limiter, ParkedStatus
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 from services.worker import Worker
@@ -123,6 +123,65 @@ async def test_parked_commands_come_back_when_due_and_survive_a_dead_claimer(
     await eventually(due_again, within_s=5)
     await parked.drop([b"now"])
     assert await parked.count() == 1
+
+
+async def test_a_command_parked_again_while_claimed_is_not_dropped(
+    redis: Redis, settings: Settings
+) -> None:
+    """The unparker publishes a claimed command; the replica that gets it back parks it again
+    before the unparker drops its claim: the new parking stays."""
+    limiter = Limiter(redis, settings, "d1")
+    assert await limiter.next_parked() == ParkedStatus(0, None)
+    await limiter.parked.park(b"busy", 0)
+    await limiter.parked.park(b"done", 0)
+    await limiter.parked.park(b"later", 60_000)
+    status = await limiter.next_parked()
+    assert status.count == 3 and status.due_in_ms == 0
+    lease_end, due = await limiter.claim_parked(lease_ms=30_000)
+    assert sorted(due) == [b"busy", b"done"]
+    await limiter.parked.park(b"busy", 50)  # came back, no slot yet: parked again
+    await limiter.drop_claimed(lease_end, due)
+    status = await limiter.next_parked()
+    assert status.count == 2 and status.due_in_ms is not None and status.due_in_ms <= 50
+
+    async def busy_due() -> bool:
+        return (await limiter.claim_parked(lease_ms=30_000))[1] == [b"busy"]
+
+    await eventually(busy_due, within_s=5)
+
+
+async def test_limit_checks_cost_no_redis_round_trip_per_command(
+    redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No limit applies: after the first look, `check` and `slot` are answered from memory
+    (function limits and workflow rate limits cached, one read at a time)."""
+    store = StateStore(redis, Keys(settings.key_prefix))
+    await store.register_definition(
+        "plain", json.dumps({"name": "plain", "steps": [{"id": "s1", "function": "f"}]}), {}
+    )
+    calls: list[str] = []
+    real = redis.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        calls.append(str(args[0]))
+        return await real(*args, **options)
+
+    monkeypatch.setattr(redis, "execute_command", counted)
+    limiter = Limiter(redis, settings, "d1")
+    registered = make_command("f").model_copy(update={"workflow": "plain"})
+    unknown = make_command("f")  # workflow "wf" is not registered: no limits either
+
+    async def slot(command: Any) -> None:
+        async with limiter.slot(command) as decision:
+            assert decision.acquired
+
+    await asyncio.gather(*(slot(c) for _ in range(50) for c in (registered, unknown)))
+    first_look = len(calls)
+    assert first_look <= 4, calls  # limits hash, the two definitions
+    for _ in range(100):
+        await slot(registered)
+        assert (await limiter.check(unknown)).acquired
+    assert len(calls) == first_look, calls
 
 
 # -- the dispatcher ---------------------------------------------------------------------------
