@@ -16,6 +16,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -62,6 +63,7 @@ class Context:
     requests: Counter
     latency: Histogram
     redis_health: RedisHealth
+    clock_skew: Gauge
     redis: RedisClient | None = None
     store: StateStore | None = None
     bus: Bus | None = None
@@ -242,6 +244,11 @@ def create_app(
             "workflows_api_request_seconds", "HTTP API latency", ["route"], registry=registry
         ),
         redis_health=RedisHealth(registry),
+        clock_skew=Gauge(
+            "workflows_scheduler_clock_skew_seconds",
+            "this replica's clock minus the reference clock (Redis TIME), at the last tick",
+            registry=registry,
+        ),
     )
 
     @asynccontextmanager

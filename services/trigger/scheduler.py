@@ -8,6 +8,12 @@ claims `sched-{scheduleId}-{fireTime}` (SET NX), publishes StartExecution
 claim published, and only then advances the schedule's `next` (compare-and-set).
 See `services.infra.schedule_store` for why no occurrence fires twice or goes missing
 when a replica dies at any point.
+
+Clocks: what is due is decided against the reference clock (Redis `TIME`, one clock for
+every replica), never against this host's. When the two differ by more than
+`MAX_CLOCK_SKEW_S` the replica fires nothing (a clock that far off is broken, and the
+replicas whose clocks are right fire in its place) and logs `scheduler_clock_skew`; the
+skew is the gauge `workflows_scheduler_clock_skew_seconds`.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from services.trigger.app import Context
 from services.trigger.schedule_schemas import ScheduleRecord, notification_lists
 from services.trigger.starts import queue_start
 
-__all__ = ["Scheduler", "from_ms", "to_ms"]
+__all__ = ["MAX_CLOCK_SKEW_S", "Scheduler", "from_ms", "to_ms"]
 
 log = structlog.get_logger(__name__)
+MAX_CLOCK_SKEW_S = 5.0
 
 
 def to_ms(value: datetime | None) -> int | None:
@@ -60,9 +67,29 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), period)
 
+    async def reference_now(self) -> datetime | None:
+        """Redis' clock, or None (fire nothing) when this host's differs by more than
+        `MAX_CLOCK_SKEW_S`."""
+        store, _, _ = self.ctx.ready()
+        before = datetime.now(UTC)
+        seconds, micros = await store.redis.time()
+        after = datetime.now(UTC)
+        reference = datetime.fromtimestamp(int(seconds) + int(micros) / 1e6, UTC)
+        local = before + (after - before) / 2  # the middle of the round trip
+        skew = (local - reference).total_seconds()
+        self.ctx.clock_skew.set(skew)
+        if abs(skew) > MAX_CLOCK_SKEW_S:
+            log.error("scheduler_clock_skew", skew_s=round(skew, 3), bound_s=MAX_CLOCK_SKEW_S)
+            return None
+        return reference
+
     async def tick(self, now: datetime | None = None) -> int:
-        """Fire what is due at `now`; the number of executions this replica started."""
-        now = now or datetime.now(UTC)
+        """Fire what is due at `now` (default: the reference clock); the number of
+        executions this replica started."""
+        if now is None:
+            now = await self.reference_now()
+            if now is None:
+                return 0
         store = self.store()
         started = 0
         for schedule_id in await store.due(to_ms(now) or 0):

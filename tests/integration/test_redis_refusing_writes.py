@@ -100,7 +100,7 @@ async def test_misconf_after_a_failed_save_is_a_503_with_retry_after(
 ) -> None:
     """Redis' working directory disappears: the background save fails and Redis stops
     writes (MISCONF) until the operator acts (here: stop-writes-on-bgsave-error no)."""
-    folder = (await own_redis.config_get("dir"))["dir"]
+    folder = str((await own_redis.config_get("dir"))["dir"])
     await own_redis.config_set("stop-writes-on-bgsave-error", "yes")
     await own_redis.config_set("save", "3600 1")  # MISCONF needs a save point configured
     os.rmdir(folder)  # empty: this server saves nothing by itself
