@@ -118,7 +118,7 @@ def check_value(value: Any, root: tuple[str | int, ...] = ()) -> None:
     stack: list[tuple[tuple[str | int, ...], Any]] = [(root, value)]
     while stack:
         where, item = stack.pop()
-        if len(where) - len(root) > MAX_JSON_DEPTH:
+        if isinstance(item, dict | list) and len(where) - len(root) >= MAX_JSON_DEPTH:
             raise BodyProblem(422, _path(where), f"nested deeper than {MAX_JSON_DEPTH} levels")
         if isinstance(item, _Refused):
             raise BodyProblem(422, _path(where), str(item))
