@@ -107,6 +107,20 @@ def definition_schema() -> dict[str, Any]:
     from services.core.definition import WorkflowDefinition  # here: contracts never need the core
 
     schema = WorkflowDefinition.model_json_schema(by_alias=True, mode="validation")
+    step = schema["$defs"]["Step"]  # a switch step names no function
+    step["required"] = [name for name in step["required"] if name != "function"]
+    as_list = schema["properties"]["steps"]
+    schema["properties"]["steps"] = {
+        "anyOf": [
+            as_list,
+            {
+                "type": "object",
+                "description": "the state-machine map format (with initialStep): "
+                "{stepId: step without its id}",
+                "additionalProperties": {"type": "object"},
+            },
+        ]
+    }
     schema.update(
         {
             "$schema": "https://json-schema.org/draft/2020-12/schema",

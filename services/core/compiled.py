@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 
 from services.core.definition import RetryStrategy, Step, WorkflowDefinition
 from services.core.expressions import Expression
+from services.core.routing import successors
 from services.core.templates import Template
 
 __all__ = ["CompiledStep", "CompiledWorkflow", "StepLinks", "step_links"]
@@ -78,13 +79,14 @@ class StepLinks:
     listing `id` in `depends_on`, `slot[(index, id)]` is where `id` sits in that step's
     `depends_on` (the readiness check starts there), and `sinks` are the steps nothing
     waits for (while one is not done, the execution cannot be complete). `catchers[id]` are
-    the steps whose `catch` routes to `id` (it runs only when one of them was caught).
+    the steps whose `catch` or `onFailure` routes to `id` (it runs only when one was caught).
     """
 
     dependents: dict[str, tuple[int, ...]]
     slot: dict[tuple[int, str], int]
     sinks: tuple[str, ...]
     catchers: dict[str, tuple[str, ...]]
+    successors: dict[str, tuple[str, ...]]  # transitions, for branching (services.core.routing)
 
 
 def step_links(steps: Sequence[CompiledStep]) -> StepLinks:
@@ -97,8 +99,11 @@ def step_links(steps: Sequence[CompiledStep]) -> StepLinks:
                 dependents.setdefault(dep, []).append(step.index)
     catchers: dict[str, list[str]] = {}
     for step in steps:
-        for entry in step.step.catch:
-            found = catchers.setdefault(entry.next, [])
+        targets = [entry.next for entry in step.step.catch]
+        if step.step.on_failure is not None:
+            targets.append(step.step.on_failure)
+        for target in targets:
+            found = catchers.setdefault(target, [])
             if step.id not in found:
                 found.append(step.id)
     return StepLinks(
@@ -106,6 +111,7 @@ def step_links(steps: Sequence[CompiledStep]) -> StepLinks:
         slot=slot,
         sinks=tuple(step.id for step in steps if not dependents.get(step.id)),
         catchers={target: tuple(ids) for target, ids in catchers.items()},
+        successors=successors([step.step for step in steps]),
     )
 
 

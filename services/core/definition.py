@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from services.core.durations import DurationMs
@@ -17,12 +17,14 @@ from services.core.limits import RateLimit
 
 __all__ = [
     "Backoff",
+    "Case",
     "Catch",
     "ErrorHandling",
     "MetricDefinition",
     "Notifications",
     "RetryStrategy",
     "Step",
+    "Switch",
     "Trigger",
     "WorkflowDefinition",
 ]
@@ -107,6 +109,21 @@ class Trigger(_Model):
     input: Any = None
 
 
+SWITCH = "switch"
+
+
+class Case(_Model):
+    when: str = Field(min_length=1, max_length=4096, description="a condition")
+    next: str = Field(pattern=STEP_ID_PATTERN)
+
+
+class Switch(_Model):
+    """The first case whose `when` holds picks the next step, else `default`."""
+
+    cases: tuple[Case, ...] = Field(min_length=1, max_length=100)
+    default: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
+
+
 class Step(_Model):
     id: str = Field(pattern=STEP_ID_PATTERN)
     function: str = Field(pattern=FUNCTION_PATTERN)
@@ -119,6 +136,20 @@ class Step(_Model):
     compensate: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,200}$")
     on_timeout: str | None = Field(default=None, description="waits: step id, fail or continue")
     catch: tuple[Catch, ...] = Field(default=(), max_length=50)
+    switch: Switch | None = None
+    next: str | dict[str, str] | None = Field(
+        default=None, description="the step after this one, or {outcome: stepId}"
+    )
+    on_success: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
+    on_failure: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
+    is_final: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _switch_function(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "switch" in value and "function" not in value:
+            return {**value, "function": SWITCH}  # a switch step calls nothing
+        return value
 
 
 def _schema_of(value: Any) -> Any:
@@ -134,6 +165,9 @@ class WorkflowDefinition(_Model):
     input: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     output: dict[str, Any] | None = None
     steps: tuple[Step, ...] = Field(max_length=500)
+    initial_step: str | None = Field(
+        default=None, description="the state-machine map format: steps given as {id: step}"
+    )
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     metrics: tuple[MetricDefinition, ...] = ()
     parallelism: Literal["sequential", "auto"] = "sequential"
@@ -144,6 +178,17 @@ class WorkflowDefinition(_Model):
     rate_limit: RateLimit | None = Field(
         default=None, description="executions admitted per period (services.core.limits)"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _state_machine(cls, value: Any) -> Any:
+        """`initialStep` + `steps: {id: step}` -> the same steps as a list (core.routing)."""
+        if isinstance(value, dict) and isinstance(value.get("steps"), dict):
+            from services.core.routing import state_machine_steps  # it imports this module
+
+            initial = value.get("initialStep", value.get("initial_step"))
+            return {**value, "steps": state_machine_steps(initial, value["steps"])}
+        return value
 
     @field_validator("input", "output", mode="before")
     @classmethod

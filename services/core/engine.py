@@ -21,6 +21,7 @@ from services.core.definition import RetryStrategy
 from services.core.expressions import ExpressionError, to_json_value, truthy
 from services.core.kpis import evaluate_kpis, take_reported
 from services.core.redaction import mask_input, redact, secret_values
+from services.core.routing import options, reachable
 from services.core.state import (
     DONE_STEP,
     AuditEntry,
@@ -29,6 +30,7 @@ from services.core.state import (
     StepRun,
     StepStatus,
 )
+from services.core.templates import parse_condition
 
 __all__ = [
     "DispatchStep",
@@ -94,12 +96,13 @@ def retries(retry: RetryStrategy, error: dict[str, Any]) -> bool:
 
 
 def catch_target(cs: CompiledStep, error: dict[str, Any]) -> str | None:
-    """The `next` of the first `catch` entry whose `errors` match the error's type."""
+    """The `next` of the first `catch` entry whose `errors` match the error's type, else
+    `onFailure`."""
     type_ = str(error.get("type", "Error"))
     for entry in cs.step.catch:
         if _matches(entry.errors, type_):
             return entry.next
-    return None
+    return cs.step.on_failure  # onFailure: a catch of any type
 
 
 def _ms(delta: timedelta) -> int:
@@ -178,6 +181,9 @@ class _Run:
 
     # -- dispatching -------------------------------------------------------------------
     def dispatch(self, cs: CompiledStep, run: StepRun) -> None:
+        if cs.step.switch is not None:
+            self.run_switch(cs, run)
+            return
         try:
             rendered = to_json_value(cs.input.render(self.context()))
         except ExpressionError as exc:
@@ -330,6 +336,8 @@ class _Run:
             fallback=run.fallback,
             **_with_call(call),
         )
+        if not self.route(cs, output):
+            return
         self.advance()
 
     def step_error(
@@ -388,6 +396,66 @@ class _Run:
             f"{error.get('message', '')}",
             call,
         )
+
+    def run_switch(self, cs: CompiledStep, run: StepRun) -> None:
+        """A switch calls nothing: the first case whose `when` holds names the next step."""
+        switch = cs.step.switch
+        assert switch is not None
+        run.attempt += 1
+        run.function = cs.function
+        run.started_at = run.attempt_started_at = self.now
+        chosen, case = switch.default, "default"
+        for number, entry in enumerate(switch.cases):
+            try:
+                value = parse_condition(entry.when).evaluate(self.context())
+            except ExpressionError as exc:
+                where = f"steps[{cs.index}].switch.cases[{number}].when"
+                self.fail_step(cs, run, "ConditionError", f"{where}: {exc}")
+                return
+            if truthy(value):
+                chosen, case = entry.next, str(number)
+                break
+        if chosen is None:
+            message = f"switch '{cs.id}': no case holds and there is no default"
+            self.fail_step(cs, run, "NoMatchingCase", message)
+            return
+        self.emit("step.started", cs.id, run.attempt, function=cs.function, input=None)
+        self.succeed_step(cs, run, {"next": chosen, "case": case})
+
+    def route(self, cs: CompiledStep, output: Any) -> bool:
+        """After `cs` succeeded: follow its transition (False when that failed the execution).
+
+        A choice (a switch, a `next: {outcome: stepId}` map keyed by the output's `outcome`
+        or the output itself, else its `default`) skips the steps reachable only from the
+        targets not chosen; `isFinal` skips every pending step."""
+        step = cs.step
+        if step.is_final:
+            for later in self.wf.steps:
+                self.skip(later, f"after the final step '{cs.id}'")
+            return True
+        targets = options(step)
+        if len(targets) < 2 and not isinstance(step.next, dict):
+            return True
+        if step.switch is not None:
+            chosen = output["next"]
+        else:
+            assert isinstance(step.next, dict)
+            key = output.get("outcome") if isinstance(output, dict) else output
+            chosen = step.next.get(str(key), step.next.get("default")) if key is not None else None
+            chosen = chosen or step.next.get("default")
+            if chosen is None:
+                keys = ", ".join(sorted(step.next))
+                run = self.state.steps[cs.id]
+                self.fail_step(cs, run, "NoTransition", f"outcome {key!r} is none of: {keys}")
+                return False
+        succ = self.wf.links.successors
+        keep = reachable(succ, chosen)
+        other = set().union(*(reachable(succ, t) for t in targets if t != chosen))
+        reason = f"'{cs.id}' chose '{chosen}'"
+        for later in self.wf.steps[cs.index + 1 :]:
+            if later.id in other and later.id not in keep:
+                self.skip(later, reason)
+        return True
 
     def catch_step(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.core.definition import WorkflowDefinition
 from services.core.durations import parse_duration_ms
+from services.core.routing import routing_issues
 
 __all__ = ["extension_issues"]
 
@@ -56,4 +57,5 @@ def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
             issues.append(
                 (("steps", index, "function"), "a workflow cannot start itself as a child")
             )
+    issues += routing_issues(definition.steps)
     return issues

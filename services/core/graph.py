@@ -15,12 +15,13 @@ from typing import Any
 
 from services.core.compiled import CompiledStep, CompiledWorkflow
 from services.core.loader import ParsedText
+from services.core.routing import is_routed
 from services.core.validation import RESERVED_ROOTS
 
 __all__ = ["EdgeKind", "GraphEdge", "GraphNode", "StepGraph", "step_graph"]
 
-EdgeKind = str  # "data" | "dependsOn" | "order" | "catch" (the step a catch routes to)
-BUILTIN_FUNCTIONS = frozenset({"sleep", "waitForEvent", "approval", "notify"})
+EdgeKind = str  # "data" | "dependsOn" | "order" | "catch" | "next" (a transition, branching)
+BUILTIN_FUNCTIONS = frozenset({"sleep", "waitForEvent", "approval", "notify", "switch"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ def _levels(wf: CompiledWorkflow) -> dict[str, int]:
 def step_graph(wf: CompiledWorkflow, parsed: ParsedText | None = None) -> StepGraph:
     """Nodes in definition order with their level, and one edge per (source, target) pair."""
     known = {step.id for step in wf.steps}
+    routed = is_routed(wf.definition.steps)
     level = _levels(wf)
     nodes = []
     edges: dict[tuple[str, str], list[EdgeKind]] = {}
@@ -125,6 +127,8 @@ def step_graph(wf: CompiledWorkflow, parsed: ParsedText | None = None) -> StepGr
         catchers = set(wf.links.catchers.get(step.id, ()))
         for dep in step.depends_on:
             kind = "catch" if dep in catchers else "dependsOn" if dep in explicit else "order"
+            if kind == "order" and routed:
+                kind = "next"
             edges.setdefault((dep, step.id), []).append(kind)
         for read in sorted(_reads(step, known)):
             kinds = edges.setdefault((read, step.id), [])

@@ -19,6 +19,7 @@ from services.core.expressions import ExpressionError, references
 from services.core.extension_checks import extension_issues
 from services.core.issues import DefinitionError, ValidationIssue, format_path
 from services.core.loader import ParsedText
+from services.core.routing import is_routed, predecessors, successors
 from services.core.schema_regex import SafeValidator, schema_issues
 from services.core.templates import Template, compile_template, parse_condition
 
@@ -189,16 +190,24 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             cond_loc: Loc = ("steps", index, "condition")
             conditions[step.id], cond_refs = checker.condition(step.condition, cond_loc)
             found += [(cond_loc, ref) for ref in cond_refs]
+        if step.switch is not None:
+            for number, case in enumerate(step.switch.cases):
+                when_loc: Loc = ("steps", index, "switch", "cases", number, "when")
+                _, when_refs = checker.condition(case.when, when_loc)
+                found += [(when_loc, ref) for ref in when_refs]
         step_refs.append(found)
         for dep in step.depends_on or ():
             if dep not in known:
                 checker.add(("steps", index, "dependsOn"), f"unknown step '{dep}'")
 
     deps: dict[str, tuple[str, ...]] = {}
+    preds = predecessors(successors(definition.steps)) if is_routed(definition.steps) else None
     for index, step in enumerate(definition.steps):
         referenced = {ref[0] for _, ref in step_refs[index] if ref and ref[0] in known}
         if step.depends_on is not None:
             base = tuple(d for d in step.depends_on if d in known)
+        elif preds is not None:  # branching: wait for every step that can lead here
+            base = preds.get(step.id, ())
         elif definition.parallelism == "auto":
             base = ()
         else:

@@ -33,7 +33,10 @@ def registry_for(calls: Calls) -> FunctionRegistry:
             pending = calls.errors.get(name)
             if pending:
                 raise pending.pop(0)
-            return {"fn": name, "step": ctx.step_id, "input": data}
+            out = {"fn": name, "step": ctx.step_id, "input": data}
+            if isinstance(data, dict) and "outcome" in data:
+                out["outcome"] = data["outcome"]  # for `next: {outcome: stepId}`
+            return out
 
         registry.register(fn, name)
 
@@ -170,3 +173,66 @@ async def test_error_types_route_retries_and_catch(engine: Engine, calls: Calls)
     assert state.status.value == "completed", state.error
     assert state.steps["declined"].status.value == "skipped"
     assert state.steps["ship"].status.value == "succeeded"
+
+
+async def test_switch_next_is_final_and_the_map_format_on_the_broker(
+    engine: Engine, calls: Calls
+) -> None:
+    await engine.register(
+        {
+            "name": "branchingRun",
+            "input": {"type": "object", "properties": {"plan": {"type": "string"}}},
+            "steps": [
+                {
+                    "id": "route",
+                    "switch": {
+                        "cases": [{"when": 'input.plan === "enterprise"', "next": "big"}],
+                        "default": "small",
+                    },
+                },
+                {"id": "big", "function": "review", "next": "join"},
+                {"id": "small", "function": "work"},
+                {"id": "join", "function": "notify", "input": {"big": "{{!!big}}"}},
+                {"id": "after", "function": "alert"},
+            ],
+        }
+    )
+    state = await engine.wait(await engine.start("branchingRun", {"plan": "enterprise"}))
+    assert state.status.value == "completed", state.error
+    assert state.steps["small"].status.value == "skipped"
+    assert state.steps["join"].input == {"big": True}
+    assert (calls.count["review"], calls.count["work"], calls.count["notify"]) == (1, 0, 1)
+    skipped = next(e for e in state.history if e.type == "step.skipped")
+    assert skipped.data["reason"] == "'route' chose 'big'"
+
+    await engine.register(
+        {
+            "name": "machineRun",
+            "initialStep": "check",
+            "steps": {
+                "check": {
+                    "function": "work",
+                    "input": {"outcome": "{{input.verdict}}"},
+                    "next": {"valid": "charge", "invalid": "reject"},
+                },
+                "reject": {"function": "refund"},
+                "charge": {"function": "charge", "next": "ship"},
+                "ship": {"function": "ship", "isFinal": True},
+            },
+        }
+    )
+    calls.count.clear()
+    state = await engine.wait(await engine.start("machineRun", {"verdict": "valid"}))
+    assert state.status.value == "completed", state.error
+    assert [state.steps[s].status.value for s in ("check", "charge", "ship", "reject")] == [
+        "succeeded",
+        "succeeded",
+        "succeeded",
+        "skipped",
+    ]
+    assert calls.count["refund"] == 0
+    calls.count.clear()
+    state = await engine.wait(await engine.start("machineRun", {"verdict": "maybe"}))
+    assert state.status.value == "failed"
+    assert state.error is not None and state.error["type"] == "NoTransition"
+    assert calls.count["charge"] == calls.count["refund"] == 0
