@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from typing import NoReturn
 
 from workflows.cli import definitions, render
 from workflows.cli.failures import explain
@@ -12,12 +15,35 @@ from workflows.cli.failures import explain
 __all__ = ["build_parser", "main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with "did you mean" for a mistyped command or choice."""
+
+    def error(self, message: str) -> NoReturn:
+        if "invalid choice: " in message:
+            wrong = message.split("invalid choice: ", 1)[1].split("'")[1]
+            choices = [c for a in self._actions for c in (a.choices or []) if isinstance(c, str)]
+            close = difflib.get_close_matches(wrong, choices, n=1)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+        super().error(message)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("workflows-engine")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="workflows",
         description="Declarative business workflows over Kafka, with state in Redis.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"workflows {_version()}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
     definitions.register(commands)
     try:
         from workflows.cli import runtime
@@ -34,15 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
         from workflows.cli import approvals
 
         approvals.register(commands)
-        from workflows.cli import limits
+        from workflows.cli import limits, resources
 
         limits.register(commands)
+        resources.register(commands)
     render.register(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else list(argv)):
+        parser.print_help()  # bare `workflows`: what it can do
+        sys.exit(0)
     args = parser.parse_args(argv)
     try:
         code = args.handler(args)

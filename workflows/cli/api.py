@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from services.core.state import ExecutionStatus
 from workflows.cli.definitions import json_arg
 from workflows.cli.devstate import api_url_default
 from workflows.cli.failures import CliFailure, trigger_hint
@@ -19,6 +20,7 @@ from workflows.client_errors import ClientError, ExecutionTimeout
 
 __all__ = ["register"]
 
+STATUSES = tuple(status.value for status in ExecutionStatus)
 DEFAULT_URL = api_url_default()  # WORKFLOWS_API_URL, a running `workflows dev`, or :8000
 
 
@@ -123,7 +125,7 @@ def register(commands: Any) -> None:
         lambda wf, a: wf.list_executions(workflow=a.workflow, status=a.status, limit=a.limit),
     )
     ls.add_argument("--workflow")
-    ls.add_argument("--status")
+    ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--limit", type=int, default=20)
     ls.add_argument("--json", action="store_true", help="print the raw JSON")
     ls.set_defaults(render=executions_table)
