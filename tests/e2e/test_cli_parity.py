@@ -104,6 +104,9 @@ def test_workflows_metrics_schedules_events_pause_and_resume(
             "--timezone", "Europe/Paris", "--input", json.dumps(CUSTOMER))
     )  # fmt: skip
     schedule_id = created.get("scheduleId") or created["id"]
+    refused = cli(env, "schedules", "create", "customerOnboardingWorkflow", "--cron", "0 9 * * *",
+                  "--on-failure", "ops-at-example", code=1)  # fmt: skip
+    assert "recipient 'ops-at-example' is neither an e-mail address" in refused
     schedules = cli(env, "schedules", "list")
     assert schedule_id in schedules and "Europe/Paris" in schedules and "active" in schedules
     cli(env, "schedules", "pause", schedule_id)

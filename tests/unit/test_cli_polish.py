@@ -18,6 +18,7 @@ from workflows.cli.render import (
     status_view,
     table,
 )
+from workflows.client_errors import ExecutionTimeout
 
 EXECUTIONS = [
     {
@@ -77,7 +78,7 @@ def test_executions_table() -> None:
         "FINISHED",
     ]
     assert lines[1].split()[:5] == ["e1", "customerOnboardingWorkflow", "2", "completed", "6/6"]
-    assert lines[2].split() == ["e2", "w", "1", "running", "1/3", "2026-01-01T10:01:00Z", "-"]
+    assert lines[2].split() == ["e2", "w", "1", "running", "1/3", "2026-01-01", "10:01:00", "-"]
     assert executions_table([]) == "no executions"
 
 
@@ -87,7 +88,7 @@ def test_status_view_has_facts_steps_and_audit_trail() -> None:
     assert "steps done: 1/3" in text and "current:    b" in text
     step_b = next(line for line in text.splitlines() if line.startswith("b "))
     assert step_b.split() == ["b", "fb", "waiting_retry", "2", "-", "-", "x"]
-    assert "audit trail:" in text and 'execution.started  -     -        {"k": 1}' in text
+    assert "audit trail:" in text and 'execution.started  -     -        -      {"k": 1}' in text
 
 
 def test_progress_line() -> None:
@@ -120,6 +121,11 @@ class FakeWorkflows:
     def execute(self, name: str, data: Any, **kwargs: Any) -> Any:
         return {"plain": True}
 
+    def wait(self, execution_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        if timeout < 1:
+            raise ExecutionTimeout(execution_id, "running", timeout)
+        return {"executionId": execution_id, "status": "completed", "output": {"plain": True}}
+
 
 def test_list_and_status_print_tables_unless_json(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
@@ -146,7 +152,12 @@ def test_execute_wait_shows_progress_on_a_tty_and_plain_output_otherwise(
     monkeypatch.setattr(api, "Workflows", FakeWorkflows)
     monkeypatch.setattr(api.time, "sleep", lambda _s: None)
     code, out, err = run(capsys, "execute", "w", "--wait")
-    assert code == 0 and json.loads(out) == {"plain": True} and err == ""
+    assert code == 0 and json.loads(out) == {"plain": True} and err == "execution e2\n"
+    code, out, err = run(capsys, "execute", "w", "--wait", "--timeout", "0.5")
+    assert code == 1 and err.splitlines()[-1] == (
+        "error: execution e2 is still running after waiting 0.5 s: follow it with "
+        "`workflows status e2`, or wait longer with --timeout"
+    )
 
     done = {**STATUS, "status": "completed", "output": {"ok": 1}, "currentSteps": []}
     done["progress"] = {"done": 3, "total": 3, "currentSteps": []}
@@ -210,3 +221,19 @@ def test_the_bash_script_completes_subcommands_and_options() -> None:
     )
     done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines() == ["execute", "--tag", "--wait"]
+
+
+def test_tables_show_short_timestamps_and_the_audit_trail_names_the_actor() -> None:
+    status = {
+        **STATUS,
+        "steps": {"a": {"function": "f", "status": "succeeded",
+                        "startedAt": "2026-01-01T10:01:00.123456+00:00"}},
+        "auditTrail": [
+            {"seq": 1, "at": "2026-01-01T10:01:00.123456+00:00", "type": "step.approval",
+             "stepId": "a", "actor": {"kind": "user", "id": "ann"}},
+        ],
+    }  # fmt: skip
+    text = status_view(status)
+    assert "created:    2026-01-01 10:01:00\n" in text
+    assert "10:01:00.123" in text and "10:01:00.123456" not in text
+    assert "ACTOR" in text and "user:ann" in text

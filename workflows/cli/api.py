@@ -50,15 +50,22 @@ def _execute(wf: Workflows, args: argparse.Namespace) -> Any:
     data = json_arg(args.input, "--input", """'{"customerId": "c1"}'""")
     if not args.wait:
         return wf.execute(args.name, data, wait=False, idempotency_key=args.idempotency_key)
-    if sys.stderr.isatty():
-        return _execute_with_progress(wf, args, data)
-    return wf.execute(args.name, data, timeout=args.timeout, idempotency_key=args.idempotency_key)
-
-
-def _execute_with_progress(wf: Workflows, args: argparse.Namespace, data: Any) -> Any:
-    """Start, then poll get_status, redrawing one progress line on stderr until it ends."""
-    started = time.monotonic()
     execution_id = wf.start(args.name, data, idempotency_key=args.idempotency_key)
+    print(f"execution {execution_id}", file=sys.stderr, flush=True)
+    try:
+        if sys.stderr.isatty():
+            return _execute_with_progress(wf, args, execution_id)
+        return _outcome(wf.wait(execution_id, timeout=args.timeout))
+    except ExecutionTimeout as exc:
+        raise CliFailure(
+            f"execution {execution_id} is still {exc.status} after waiting {args.timeout:g} s: "
+            f"follow it with `workflows status {execution_id}`, or wait longer with --timeout"
+        ) from None
+
+
+def _execute_with_progress(wf: Workflows, args: argparse.Namespace, execution_id: str) -> Any:
+    """Poll get_status, redrawing one progress line on stderr until it ends."""
+    started = time.monotonic()
     width = 0
     try:
         while True:

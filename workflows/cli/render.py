@@ -40,6 +40,22 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     )
 
 
+def when(value: Any, clock_only: bool = False) -> str | None:
+    """An ISO timestamp short: `2026-12-02 01:36:42` (UTC as the API gives it), or with
+    `clock_only` `01:36:42.658` (an execution's steps and audit entries share a day)."""
+    if not isinstance(value, str) or len(value) < 19 or value[10] != "T":
+        return value if value is None else str(value)
+    if clock_only:
+        return value[11:23]
+    return value[:10] + " " + value[11:19]
+
+
+def _actor(actor: Any) -> str | None:
+    if not isinstance(actor, dict):
+        return None
+    return ":".join(str(p) for p in (actor.get("kind"), actor.get("id")) if p) or None
+
+
 def _progress(progress: Any) -> str:
     if not isinstance(progress, dict) or "total" not in progress:
         return "-"
@@ -58,8 +74,8 @@ def executions_table(executions: Sequence[dict[str, Any]]) -> str:
                 e.get("version"),
                 e.get("status"),
                 _progress(e.get("progress")),
-                e.get("createdAt"),
-                e.get("finishedAt"),
+                when(e.get("createdAt")),
+                when(e.get("finishedAt")),
             ]
             for e in executions
         ],
@@ -74,8 +90,8 @@ def status_view(status: dict[str, Any]) -> str:
         ("status", str(status.get("status")) + (" (paused)" if status.get("paused") else "")),
         ("steps done", _progress(status.get("progress"))),
         ("current", ", ".join(status.get("currentSteps") or []) or None),
-        ("created", status.get("createdAt")),
-        ("finished", status.get("finishedAt")),
+        ("created", when(status.get("createdAt"))),
+        ("finished", when(status.get("finishedAt"))),
         ("retry of", status.get("retryOf")),
         ("retried by", status.get("retriedBy")),
     ]
@@ -92,8 +108,8 @@ def status_view(status: dict[str, Any]) -> str:
                     step.get("function"),
                     str(step.get("status")) + (" (fallback)" if step.get("fallback") else ""),
                     step.get("attempt"),
-                    step.get("startedAt"),
-                    step.get("finishedAt"),
+                    when(step.get("startedAt"), clock_only=True),
+                    when(step.get("finishedAt"), clock_only=True),
                     error.get("message") if error else None,
                 ]
             )
@@ -126,10 +142,13 @@ def status_view(status: dict[str, Any]) -> str:
         parts.append(
             "audit trail:\n"
             + table(
-                ["seq", "at", "type", "step", "attempt", "data"],
+                ["seq", "at", "type", "step", "attempt", "actor", "data"],
                 [
                     [
-                        *(e.get(k) for k in ("seq", "at", "type", "stepId", "attempt")),
+                        e.get("seq"),
+                        when(e.get("at"), clock_only=True),
+                        *(e.get(k) for k in ("type", "stepId", "attempt")),
+                        _actor(e.get("actor")),
                         e.get("data") or None,
                     ]
                     for e in trail

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ from workflows.client import Workflows
 from workflows.client_errors import ApiError
 
 __all__ = ["register"]
+
+RECIPIENT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+|webhook:https?://\S+")
 
 
 def _nested(commands: Any, name: str, help_: str) -> Any:
@@ -52,6 +55,12 @@ def _create_schedule(wf: Workflows, args: argparse.Namespace) -> Any:
     if bool(args.cron) == bool(args.every):
         raise SystemExit("error: give one of --cron EXPR or --every DURATION (e.g. 15m)")
     data = json_arg(args.input, "--input", """'{"customerId": "c1"}'""")
+    for recipient in [*args.on_start, *args.on_complete, *args.on_failure]:
+        if not RECIPIENT.fullmatch(recipient):
+            raise SystemExit(
+                f"error: notification recipient {recipient!r} is neither an e-mail address "
+                "nor webhook:https://...; e.g. --on-failure ops@example.com"
+            )
     notifications = {
         key: values
         for key, values in (
