@@ -47,7 +47,11 @@ def as_number(value: Any) -> float | str:
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int of hundreds of digits: the reason, never the batch
+            digits = int(int(value).bit_length() * math.log10(2)) + 1
+            return f"out of range (about {digits} digits)"
         return number if math.isfinite(number) else f"not a finite number ({value})"
     shown = "undefined" if value is None else repr(value)
     if len(shown) > 80:

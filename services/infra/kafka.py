@@ -31,6 +31,7 @@ __all__ = [
     "Bus",
     "assign_whole_topic",
     "ensure_topics",
+    "fitted_dead_letter",
     "make_consumer",
     "wait_for_broker",
 ]
@@ -186,6 +187,33 @@ def make_consumer(
     return consumer
 
 
+MAX_DEAD_LETTER_REASON = 4000
+MAX_DEAD_LETTER_KEY = 1000
+
+
+def fitted_dead_letter(limit: int, *, original: bytes, **fields: Any) -> bytes:
+    """A dead letter of `original` that fits in `limit` bytes, encoded.
+
+    The DLQ takes what the other topics take (`max_message_bytes`), and the letter carries
+    the original twice (base64 and text): a record close to the limit would make a letter
+    the broker refuses, failing its batch on every redelivery. The copy is cut until the
+    letter fits, and its reason says so, with the original's size."""
+    first = dead_letter(original=original, **fields)
+    if first.execution_id is not None and len(first.execution_id) > MAX_DEAD_LETTER_KEY:
+        first = first.model_copy(update={"execution_id": first.execution_id[:MAX_DEAD_LETTER_KEY]})
+    letter = encode(first)
+    if len(letter) <= limit:
+        return letter
+    full, execution_id = len(original), first.execution_id
+    keep = max(min(full, limit) * 3 // 4 - 8192, 0)
+    while True:
+        cut = dict(fields, reason=f"{fields['reason']} (original cut: {keep} of {full} bytes)")
+        letter = encode(dead_letter(original=original[:keep], execution_id=execution_id, **cut))
+        if len(letter) <= limit or keep == 0:
+            return letter
+        keep //= 2
+
+
 class Bus:
     """The producer side: publish without waiting, then `flush` the pending sends together."""
 
@@ -233,9 +261,15 @@ class Bus:
     ) -> None:
         """Send an unprocessable record to the DLQ with its reason and original bytes."""
         key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else None
-        letter = dead_letter(
+        if key is not None and len(key) > MAX_DEAD_LETTER_KEY:
+            key = key[:MAX_DEAD_LETTER_KEY]
+        if len(reason) > MAX_DEAD_LETTER_REASON:
+            reason = reason[:MAX_DEAD_LETTER_REASON] + f"... ({len(reason)} characters)"
+        original = record.value if isinstance(record.value, bytes) else b""
+        letter = fitted_dead_letter(
+            self.settings.max_message_bytes,
             source_topic=record.topic,
-            original=record.value if isinstance(record.value, bytes) else b"",
+            original=original,
             reason=reason,
             error_type=error_type,
             service=self.service,
@@ -246,7 +280,7 @@ class Bus:
         log.warning("dead_letter", topic=record.topic, offset=record.offset, reason=reason)
         if self.on_dead_letter is not None:
             self.on_dead_letter(record.topic)
-        await self.publish(self.topics.dlq, encode(letter), key)
+        await self.publish(self.topics.dlq, letter, key)
 
     async def decode_or_dead_letter(
         self, record: ConsumerRecord[Any, Any], model: type[M], max_bytes: int

@@ -16,8 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
+from redis.exceptions import RedisError
 
 from contracts import (
     ContractError,
@@ -30,6 +32,7 @@ from contracts import (
     encode,
 )
 from services.core.engine import Transition
+from services.core.failures import MAX_REASON_CHARS, apply_error, fail_execution
 from services.core.state import ExecutionState
 from services.infra.commits import OffsetCommitter
 from services.infra.definitions import DefinitionCache
@@ -47,12 +50,26 @@ from services.orchestrator.handlers import Rejected, transition_for
 from services.orchestrator.outbox import outbox_entries
 from services.orchestrator.signals import ENTRY_KINDS, flush_entry, rejected_child
 
-__all__ = ["Orchestrator"]
+__all__ = ["INFRASTRUCTURE_ERRORS", "Orchestrator"]
 
 log = structlog.get_logger(__name__)
 GROUP = "wf-orchestrator"
 CAS_ATTEMPTS = 8
 TIMER_IDLE_S = 1.0  # the longest the timer loop sleeps without looking
+# errors of what the orchestrator depends on: the batch is applied again once they pass;
+# any other exception while applying a record is that record's own (`_poisoned`)
+INFRASTRUCTURE_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
+
+
+def _what(message: Any) -> str:
+    """What a message is, for a reason: "the result of step b attempt 2"."""
+    if isinstance(message, StepResult):
+        return f"the result of step {message.step_id} attempt {message.attempt}"
+    if isinstance(message, StartExecution):
+        return "the start command"
+    if isinstance(message, TimerFired):
+        return f"the {message.timer} timer of step {message.step_id}"
+    return f"a {type(message).__name__} message"
 
 
 class Orchestrator:
@@ -80,6 +97,8 @@ class Orchestrator:
         self.cache = StateCache()
         self._trims: dict[str, int] = {}  # outbox entries flushed, trimmed in the next trip
         self.applied = 0
+        self.poisoned = 0  # records whose application raised (`_poisoned`)
+        self.dropped_entries = 0  # outbox entries that could never be published
         self.metrics = EngineMetrics.of(metrics_registry).service("orchestrator", self.bus)
         self.committer: OffsetCommitter | None = None
 
@@ -178,6 +197,9 @@ class Orchestrator:
             except ContractError as exc:
                 await self.bus.dead_letter(record, exc.reason, exc.code)
                 continue
+            except Exception as exc:  # e.g. RecursionError: still this record's fault only
+                await self.bus.dead_letter(record, f"{type(exc).__name__}: {exc}", "undecodable")
+                continue
             groups[message.execution_id].append((record, message))
         batch = Batch()
         pending = dict(groups)
@@ -264,7 +286,14 @@ class Orchestrator:
         cached = self.cache.get(execution_id)
         assert cached is not None  # warmed by `_warm`
         doc = cached.doc
-        state = ExecutionState.model_validate_json(doc) if doc else None
+        try:
+            state = ExecutionState.model_validate_json(doc) if doc else None
+        except ValueError as exc:  # a stored document no build can read: keep its records
+            for record, _ in items:
+                if id(record) not in batch.refused:
+                    batch.refused.add(id(record))
+                    await self.bus.dead_letter(record, f"stored state unreadable: {exc}", "poison")
+            return None
         done = Applied(execution_id, cached.rev)
         dumped = True  # `doc` is the current state's document
         for n, (record, message) in enumerate(items):
@@ -277,6 +306,13 @@ class Orchestrator:
                 await self.bus.dead_letter(record, str(exc), "rejected")
                 await rejected_child(self.bus, message, str(exc))  # fail the parent step
                 entries, transition, touched = None, None, True
+            except INFRASTRUCTURE_ERRORS:
+                raise  # Redis or the broker: the whole batch is applied again
+            except Exception as exc:  # this record only: the rest of the batch goes on
+                batch.refused.add(id(record))
+                state = ExecutionState.model_validate_json(doc) if doc else None
+                entries, transition = await self._poisoned(record, message, state, exc)
+                touched = True
             if transition is None:
                 if touched:  # references resolved in memory: start again from the document
                     state = ExecutionState.model_validate_json(doc) if doc else None
@@ -292,6 +328,33 @@ class Orchestrator:
         done.state = state
         done.doc = doc if dumped else state.model_dump_json(by_alias=True)
         return done
+
+    async def _poisoned(
+        self,
+        record: ConsumerRecord[Any, Any],
+        message: Any,
+        state: ExecutionState | None,
+        exc: Exception,
+    ) -> tuple[list[str] | None, Transition | None]:
+        """Applying `message` raised: fail its execution from `state` (its last saved
+        document) with the reason, and keep the record in the dead-letter topic."""
+        what = _what(message)
+        log.error(
+            "record_poisoned",
+            execution_id=message.execution_id,
+            what=what,
+            error=f"{type(exc).__name__}: {str(exc)[:MAX_REASON_CHARS]}",
+            exc_info=exc,
+        )
+        self.poisoned += 1  # counted on the DLQ metric too (the record is dead-lettered)
+        error = apply_error(what, exc)
+        await self.bus.dead_letter(record, error["message"], "poison")
+        if state is None or state.terminal:
+            return None, None
+        wf = await self.definitions.get(state.workflow, state.workflow_version)
+        schema = wf.definition.input if wf is not None else None
+        transition = fail_execution(state, datetime.now(UTC), error, schema)
+        return outbox_entries(transition, self.topics, new=False), transition
 
     def _decode(self, record: ConsumerRecord[Any, Any]) -> Any:
         data = record.value if isinstance(record.value, bytes) else b""
@@ -348,17 +411,31 @@ class Orchestrator:
 
     async def _publish(self, entries: list[str], batch: Batch) -> None:
         for raw in entries:
-            entry = json.loads(raw)
-            if entry[0] == "msg":
-                await self.bus.publish(entry[1], entry[3].encode(), entry[2])
-            elif entry[0] == "timer":
-                batch.timers.append((entry[1], int(entry[2])))
-            elif entry[0] == "index":
-                batch.index.append((entry[1], int(entry[2])))
-            elif entry[0] == "kpi":  # idempotent: a re-flushed sample changes nothing
-                await self.store.record_outcome(entry[1], entry[2], int(entry[3]))
-            elif entry[0] in ENTRY_KINDS:  # waits: correlation index, early-signal buffer
-                await flush_entry(self.store.redis, self.bus, self.settings, entry)
+            try:
+                await self._publish_entry(raw, batch)
+            except INFRASTRUCTURE_ERRORS as exc:
+                if not isinstance(exc, MessageSizeTooLargeError):
+                    raise  # published again when the batch is applied again
+                self._drop_entry(raw, exc)  # never fits: would fail every redelivery
+            except Exception as exc:  # an entry no retry can publish: dropped, loudly
+                self._drop_entry(raw, exc)
+
+    def _drop_entry(self, raw: str, exc: Exception) -> None:
+        log.error("outbox_entry_dropped", entry=raw[:300], error=f"{type(exc).__name__}: {exc}")
+        self.dropped_entries += 1
+
+    async def _publish_entry(self, raw: str, batch: Batch) -> None:
+        entry = json.loads(raw)
+        if entry[0] == "msg":
+            await self.bus.publish(entry[1], entry[3].encode(), entry[2])
+        elif entry[0] == "timer":
+            batch.timers.append((entry[1], int(entry[2])))
+        elif entry[0] == "index":
+            batch.index.append((entry[1], int(entry[2])))
+        elif entry[0] == "kpi":  # idempotent: a re-flushed sample changes nothing
+            await self.store.record_outcome(entry[1], entry[2], int(entry[3]))
+        elif entry[0] in ENTRY_KINDS:  # waits: correlation index, early-signal buffer
+            await flush_entry(self.store.redis, self.bus, self.settings, entry)
 
     # -- durable timers -------------------------------------------------------------------
     async def _timer_loop(self) -> None:
@@ -388,14 +465,18 @@ class Orchestrator:
     async def fire_due_timers(self) -> int:
         due = await self.store.claim_due_timers(now_ms(), self.settings.timer_lease_ms)
         for member in due:
-            execution_id, kind, step_id, attempt = member.split("|")
-            fired = TimerFired(
-                execution_id=execution_id,
-                timer=kind,
-                step_id=step_id,
-                attempt=max(int(attempt), 1),
-                due_at=datetime.now(UTC),
-            )
+            try:  # the execution id may hold the separator: the other three never do
+                execution_id, kind, step_id, attempt = member.rsplit("|", 3)
+                fired = TimerFired(
+                    execution_id=execution_id,
+                    timer=kind,
+                    step_id=step_id,
+                    attempt=max(int(attempt), 1) if attempt.isascii() else 1,
+                    due_at=datetime.now(UTC),
+                )
+            except ValueError as exc:  # a member no build writes: dropped, not fired forever
+                log.error("timer_unreadable", member=member[:300], error=str(exc))
+                continue
             await self.bus.publish(self.topics.control, encode(fired), execution_id)
         await self.bus.flush()
         await self.store.drop_timers(due)

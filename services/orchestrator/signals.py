@@ -76,7 +76,7 @@ def parent_of(start: StartExecution) -> dict[str, Any] | None:
     return {
         "executionId": start.parent.execution_id,
         "stepId": start.parent.step_id,
-        "attempt": int(rest) if rest.isdigit() else 1,
+        "attempt": int(rest) if rest.isascii() and rest.isdigit() and len(rest) < 10 else 1,
     }
 
 
