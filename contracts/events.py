@@ -32,6 +32,7 @@ LifecycleEventType = Literal[
     "step.compensating",
     "step.compensated",
     "step.compensation_failed",
+    "loop.iteration",
 ]
 
 LIFECYCLE_EVENT_TYPES: tuple[LifecycleEventType, ...] = get_args(LifecycleEventType)

@@ -20,6 +20,7 @@ __all__ = [
     "Case",
     "Catch",
     "ErrorHandling",
+    "Loop",
     "MetricDefinition",
     "Notifications",
     "RetryStrategy",
@@ -124,6 +125,14 @@ class Switch(_Model):
     default: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
 
 
+class Loop(_Model):
+    """Run the group `from` .. this step again while `while` holds, at most maxIterations."""
+
+    start: str = Field(alias="from", pattern=STEP_ID_PATTERN)
+    while_: str = Field(alias="while", min_length=1, max_length=4096)
+    max_iterations: int = Field(ge=1, le=10_000)
+
+
 class Step(_Model):
     id: str = Field(pattern=STEP_ID_PATTERN)
     function: str = Field(pattern=FUNCTION_PATTERN)
@@ -143,6 +152,7 @@ class Step(_Model):
     on_success: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
     on_failure: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
     is_final: bool = False
+    loop: Loop | None = None
 
     @model_validator(mode="before")
     @classmethod

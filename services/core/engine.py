@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from services.core import hooks
+from services.core import hooks, loops
 from services.core.backoff import backoff_delay_ms
 from services.core.compiled import CompiledStep, CompiledWorkflow
 from services.core.definition import RetryStrategy
@@ -154,6 +154,10 @@ class _Run:
         self.state.history.append(entry)
         self.out.events.append(entry)
 
+    def forget_context(self) -> None:
+        """Step outputs changed: build the template context again when next needed."""
+        self._context = None
+
     def touch(self, step_id: str) -> None:
         """`step_id` finished (succeeded or skipped) or its retry came due: advance looks at it."""
         self.touched.add(step_id)
@@ -176,6 +180,8 @@ class _Run:
                 ctx[step_id] = run.output
             elif run.status == StepStatus.CAUGHT:
                 ctx[step_id] = {"error": run.error}
+            elif run.iteration and run.output is not None:  # a loop: the previous pass
+                ctx[step_id] = run.output
         self._context = ctx
         return ctx
 
@@ -200,7 +206,10 @@ class _Run:
         run.started_at = run.started_at or self.now
         run.attempt_started_at = self.now
         deadline = self.now + timedelta(milliseconds=cs.timeout_ms) if cs.timeout_ms else None
-        self.emit("step.started", cs.id, run.attempt, function=run.function, input=rendered)
+        looped: dict[str, Any] = {"iteration": run.iteration} if run.iteration else {}
+        self.emit(
+            "step.started", cs.id, run.attempt, function=run.function, input=rendered, **looped
+        )
         if hooks.on_dispatch(self, cs, run, rendered):  # built-in waits, child input checks
             return
         self.out.dispatches.append(
@@ -336,7 +345,7 @@ class _Run:
             fallback=run.fallback,
             **_with_call(call),
         )
-        if not self.route(cs, output):
+        if not self.route(cs, output) or not loops.repeat(self, cs):
             return
         self.advance()
 

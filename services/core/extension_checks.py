@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.core.definition import WorkflowDefinition
 from services.core.durations import parse_duration_ms
+from services.core.loops import loop_issues
 from services.core.routing import routing_issues
 
 __all__ = ["extension_issues"]
@@ -58,4 +59,5 @@ def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
                 (("steps", index, "function"), "a workflow cannot start itself as a child")
             )
     issues += routing_issues(definition.steps)
+    issues += loop_issues(definition)
     return issues

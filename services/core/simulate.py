@@ -131,6 +131,11 @@ def format_simulation(
                     f"retry   {step} attempt {event.attempt} failed: "
                     f"{data['error'].get('message')}; next in {data['delayMs']} ms"
                 )
+            case "loop.iteration":
+                what = (
+                    f"loop    back to {step} (iteration {data['iteration']}, "
+                    f"while on {data['until']} was {_short(data['value'])})"
+                )
             case "step.fallback":
                 what = f"fallback {step} -> {data['function']}"
             case "step.succeeded":

@@ -74,6 +74,7 @@ class StepRun(_Model):
     next_retry_at: datetime | None = None
     wait: dict[str, Any] | None = None  # services.core.waits: what the waiting step waits for
     kpis: dict[str, Any] | None = None  # what the function reported under `_kpis`
+    iteration: int = 0  # services.core.loops: which pass of its loop this run belongs to
 
 
 class AuditEntry(_Model):

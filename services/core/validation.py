@@ -19,6 +19,7 @@ from services.core.expressions import ExpressionError, references
 from services.core.extension_checks import extension_issues
 from services.core.issues import DefinitionError, ValidationIssue, format_path
 from services.core.loader import ParsedText
+from services.core.loops import loop_groups
 from services.core.routing import is_routed, predecessors, successors
 from services.core.schema_regex import SafeValidator, schema_issues
 from services.core.templates import Template, compile_template, parse_condition
@@ -190,6 +191,10 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             cond_loc: Loc = ("steps", index, "condition")
             conditions[step.id], cond_refs = checker.condition(step.condition, cond_loc)
             found += [(cond_loc, ref) for ref in cond_refs]
+        if step.loop is not None:
+            while_loc: Loc = ("steps", index, "loop", "while")
+            _, while_refs = checker.condition(step.loop.while_, while_loc)
+            found += [(while_loc, ref) for ref in while_refs if ref and ref[0] != step.id]
         if step.switch is not None:
             for number, case in enumerate(step.switch.cases):
                 when_loc: Loc = ("steps", index, "switch", "cases", number, "when")
@@ -226,6 +231,7 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
         index = ids.index(cycle[0])
         checker.add(("steps", index), "dependency cycle: " + " -> ".join(cycle))
 
+    in_loop = loop_groups(definition.steps)
     for index, step in enumerate(definition.steps):
         graph_ok = unique and not cycle
         ancestors = _ancestors(step.id, deps) if graph_ok else set()
@@ -237,8 +243,8 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
                     checker.add(
                         loc, f"'{'.'.join(ref)}': the input schema has no field '{missing}'"
                     )
-            elif root in RESERVED_ROOTS:
-                continue
+            elif root in RESERVED_ROOTS or root in in_loop.get(step.id, ()):
+                continue  # inside a loop a step may read its group's previous pass
             elif root == step.id:
                 checker.add(loc, f"step '{step.id}' cannot read its own output")
             elif root not in known:

@@ -236,3 +236,33 @@ async def test_switch_next_is_final_and_the_map_format_on_the_broker(
     assert state.status.value == "failed"
     assert state.error is not None and state.error["type"] == "NoTransition"
     assert calls.count["charge"] == calls.count["refund"] == 0
+
+
+async def test_a_loop_runs_its_group_again_on_the_broker(engine: Engine, calls: Calls) -> None:
+    """`work` echoes its input: the loop's while reads the page number of this pass."""
+    await engine.register(
+        {
+            "name": "loopRun",
+            "steps": [
+                {"id": "start", "function": "notify"},
+                {
+                    "id": "fetch",
+                    "function": "work",
+                    "input": {"page": "{{(fetch.input.page || 0) + 1}}"},
+                },
+                {
+                    "id": "check",
+                    "function": "review",
+                    "input": {"page": "{{fetch.input.page}}"},
+                    "loop": {"from": "fetch", "while": "check.input.page < 3", "maxIterations": 5},
+                },
+                {"id": "end", "function": "alert", "input": {"last": "{{check.input.page}}"}},
+            ],
+        }
+    )
+    state = await engine.wait(await engine.start("loopRun", {}))
+    assert state.status.value == "completed", state.error
+    assert (calls.count["work"], calls.count["review"], calls.count["alert"]) == (3, 3, 1)
+    assert state.steps["end"].input == {"last": 3}
+    assert [e.data["iteration"] for e in state.history if e.type == "loop.iteration"] == [1, 2]
+    assert state.steps["fetch"].attempt == 3  # attempt numbers continue across iterations

@@ -277,7 +277,7 @@ def test_defaults_fill_envelope() -> None:
 def test_command_id_and_event_types() -> None:
     assert command_id("ex", "step", 3) == "ex:step:3"
     assert "execution.waiting" in LIFECYCLE_EVENT_TYPES
-    assert len(set(LIFECYCLE_EVENT_TYPES)) == 21  # + signalled/approval/escalated/compensation
+    assert len(set(LIFECYCLE_EVENT_TYPES)) == 22  # + signalled/approval/.../loop.iteration
 
 
 def test_topics_prefix_and_function_names() -> None:
