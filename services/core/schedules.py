@@ -198,12 +198,39 @@ class ScheduleSpec:
 
     def upcoming(self, after: datetime, count: int) -> list[datetime]:
         """The next `count` fire times after `after` (fewer when the schedule ends)."""
+        if self.cron_expression is not None and count > 1:
+            return self._cron_upcoming(after, count)
         out: list[datetime] = []
         current: datetime | None = after
         while current is not None and len(out) < count:
             current = self.next_after(current)
             if current is not None:
                 out.append(current)
+        return out
+
+    def _cron_upcoming(self, after: datetime, count: int) -> list[datetime]:
+        """`upcoming` for a cron expression with one croniter walked forward (a new one per
+        fire time cost 0.2 ms: 100 times for 600 schedules was 13 s)."""
+        assert self.cron_expression is not None
+        first = self.next_after(after)
+        if first is None:
+            return []
+        out = [first]
+        cron = croniter(
+            self.cron_expression,
+            first.astimezone(self.timezone),
+            second_at_beginning=len(self.cron_expression.split()) == 6,
+        )
+        try:
+            while len(out) < count:
+                found = cron.get_next(datetime)
+                while _repeated_wall_time(found, self.timezone):
+                    found = cron.get_next(datetime)
+                if found >= LATEST or (self.end_at is not None and found >= self.end_at):
+                    break
+                out.append(found)
+        except (CroniterBadDateError, OverflowError):
+            pass  # no further date
         return out
 
 

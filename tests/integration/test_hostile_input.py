@@ -218,3 +218,38 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_read(api: httpx.Asy
         "/events/user.joined", content=body(), headers={"content-type": "application/json"}
     )
     assert chunked.status_code == 413
+
+
+async def test_listing_600_schedules_neither_blocks_nor_runs_unbounded(
+    api: httpx.AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    """GET /schedules?upcoming=100 over 600 cron schedules: /healthz answers meanwhile, the
+    list is bounded (Upcoming-Limited) and quick."""
+    store = ScheduleStore(redis, settings.key_prefix)
+    created = datetime.now(UTC).isoformat()
+    soon = int(time.time() * 1000) + 3_600_000
+    for index in range(600):
+        cron = f"{index % 60} {index // 60 % 24} * * 1-5"
+        doc = {"id": f"s{index}", "workflow": "greet", "createdAt": created}
+        doc |= {"cronExpression": cron, "timezone": "Europe/Berlin"}
+        assert await store.create(f"s{index}", json.dumps(doc), soon)
+    listing = asyncio.ensure_future(api.get("/schedules", params={"upcoming": 100}))
+    await asyncio.sleep(0)  # the list has started: health must still answer at once
+    started = time.monotonic()
+    assert (await api.get("/healthz")).status_code == 200
+    assert time.monotonic() - started < 0.5
+    listed = await listing
+    assert listed.status_code == 200 and len(listed.json()) == 600
+    assert listed.headers["upcoming-limited"] == "16"
+    assert {len(s["nextFireTimes"]) for s in listed.json()} == {16}
+    assert time.monotonic() - started < 5
+
+
+async def test_schedules_per_namespace_are_capped(
+    api: httpx.AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    store = ScheduleStore(redis, settings.key_prefix)
+    for index in range(1000):
+        assert await store.create(f"q{index}", "{}", None)
+    refused = await api.post("/schedules", json={"workflow": "greet", "every": "1m"})
+    assert refused.status_code == 429 and "at most 1000 schedules" in refused.text
