@@ -9,6 +9,8 @@
 - `GET /executions/{id}/waits`: the steps waiting now and what for (approvers, deadline...).
 
 The header `Signal-Id` (or `Idempotency-Key`) names a signal: sent again, it is applied once.
+A signal's payload is at most `MAX_SIGNAL_BYTES` of JSON (413 naming `payload`): a signal
+that nobody waits for yet sits in Redis for `signal_buffer_s`, and must not sit there big.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import Field
 
 from contracts import Actor, encode
 from services.core.namespaces import belongs
+from services.core.payload_refs import human_size, json_bytes
 from services.core.state import ExecutionState, StepStatus
 from services.core.waits import APPROVAL_SIGNAL, current_approvers
 from services.infra.waits import deliver_event_to_waits, signal_message
@@ -33,6 +36,7 @@ from services.trigger.schemas import ApiModel, ErrorBody
 __all__ = ["router"]
 
 router = APIRouter(tags=["signals"])
+MAX_SIGNAL_BYTES = 256 * 1024
 NAME = r"^[A-Za-z0-9_.:-]{1,200}$"
 RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
@@ -93,6 +97,17 @@ async def _running(request: Request, execution_id: str) -> ExecutionState:
     return state
 
 
+def _check_payload(payload: Any) -> None:
+    size = len(json_bytes(payload))
+    if size > MAX_SIGNAL_BYTES:
+        raise ApiProblem(
+            413,
+            f"payload: {human_size(size)} is above the {human_size(MAX_SIGNAL_BYTES)} limit "
+            "of a signal (send a reference to the data instead)",
+            issues=[{"path": "payload", "message": "too large"}],
+        )
+
+
 async def _publish(ctx: Context, message: Any) -> None:
     _, bus, _ = ctx.ready()
     try:
@@ -113,6 +128,7 @@ async def signal_execution(
     request: Request, execution_id: str, body: Annotated[SignalRequest, Body()]
 ) -> JSONResponse:
     ctx = context(request)
+    _check_payload(body.payload)
     await _running(request, execution_id)
     message = signal_message(
         execution_id,
@@ -141,6 +157,7 @@ async def signal_waits(
     store, bus, _ = ctx.ready()
     if len(event_type) > 200 or not event_type.strip():
         raise ApiProblem(422, "the event type must be 1 to 200 characters")
+    _check_payload(body.payload)
     signal_id = _signal_id(request)
     try:
         targets, buffered = await deliver_event_to_waits(

@@ -253,3 +253,15 @@ async def test_schedules_per_namespace_are_capped(
         assert await store.create(f"q{index}", "{}", None)
     refused = await api.post("/schedules", json={"workflow": "greet", "every": "1m"})
     assert refused.status_code == 429 and "at most 1000 schedules" in refused.text
+
+
+async def test_a_big_signal_nobody_waits_for_is_refused_not_buffered(
+    api: httpx.AsyncClient, redis: Redis, settings: Settings
+) -> None:
+    """20 MB would sit in Redis for signal_buffer_s; above 256 KB a signal is a 413."""
+    payload = {"blob": "x" * (300 * 1024)}
+    answer = await api.post("/signals/order.paid", json={"correlation": "o-1", "payload": payload})
+    assert answer.status_code == 413 and "payload" in answer.text
+    assert not [k async for k in redis.scan_iter(f"{settings.key_prefix}:sigbuf:*")]
+    small = await api.post("/signals/order.paid", json={"correlation": "o-1", "payload": {}})
+    assert small.status_code == 202 and small.json()["buffered"] is True
