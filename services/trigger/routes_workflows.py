@@ -15,6 +15,7 @@ from services.core.loader import ParsedText, parse_definition_text
 from services.core.namespaces import (
     DEFAULT_NAMESPACE,
     NamespaceError,
+    belongs,
     qualify_definition,
     unqualify,
     unqualify_definition,
@@ -47,6 +48,8 @@ _DEFINITION_BODY = {
     }
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+MAX_WORKFLOWS = 500  # per namespace
+MAX_VERSIONS = 1000  # per workflow
 
 
 def caller_id(request: Request) -> str:
@@ -132,10 +135,25 @@ async def store_compiled(
             issues=[{"path": "name", "message": f"{exc.name}: {exc.reason}"}],
         ) from None
     wire.pop("version", None)
+    await _check_quota(store, wire["name"], namespace)
     doc = json.dumps(wire, sort_keys=True, separators=(",", ":"))
     meta = {"registeredAt": datetime.now(UTC).isoformat(), "registeredBy": registered_by}
     version, created = await store.register_definition(wire["name"], doc, meta)
     return RegisterResponse(name=compiled.name, version=version, created=created)
+
+
+async def _check_quota(store: StateStore, stored: str, namespace: str) -> None:
+    """429 when `namespace` holds `MAX_WORKFLOWS` workflows (and `stored` is new) or
+    `stored` has `MAX_VERSIONS` versions."""
+    names = await store.definition_names()
+    if stored not in names and sum(belongs(namespace, n) for n in names) >= MAX_WORKFLOWS:
+        raise ApiProblem(
+            429, f"quota: a namespace holds at most {MAX_WORKFLOWS} workflows; delete some first"
+        )
+    if stored in names and len(await store.definition_versions(stored)) >= MAX_VERSIONS:
+        raise ApiProblem(
+            429, f"quota: a workflow keeps at most {MAX_VERSIONS} versions; register a new name"
+        )
 
 
 @router.get(

@@ -265,3 +265,13 @@ async def test_a_big_signal_nobody_waits_for_is_refused_not_buffered(
     assert not [k async for k in redis.scan_iter(f"{settings.key_prefix}:sigbuf:*")]
     small = await api.post("/signals/order.paid", json={"correlation": "o-1", "payload": {}})
     assert small.status_code == 202 and small.json()["buffered"] is True
+
+
+async def test_workflows_per_namespace_are_capped(api: httpx.AsyncClient, app: FastAPI) -> None:
+    store = app.state.ctx.store
+    for index in range(499):  # and greet: 500
+        await store.register_definition(f"w{index}", json.dumps({"n": index}), {})
+    refused = await api.post("/workflows", json={**WORKFLOW, "name": "one_more"})
+    assert refused.status_code == 429 and "at most 500 workflows" in refused.text
+    again = await api.post("/workflows", json={**WORKFLOW, "description": "a new version"})
+    assert again.status_code == 201 and again.json()["version"] == 2
