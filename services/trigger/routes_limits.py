@@ -7,7 +7,10 @@
 - `PUT /limits/functions/{name}` (scope `admin`): declare or replace a function's limit.
 - `DELETE /limits/functions/{name}` (scope `admin`): remove it (calls run unlimited).
 
-Function limits are shared by every namespace, like HTTP functions (`POST /functions`).
+Function limits are shared by every namespace, like HTTP functions (`POST /functions`);
+their holders are calls of executions, and a caller sees only the holders of its own
+namespace's executions (an `admin` of `default` sees all): execution ids of one namespace
+never show in another's `GET /limits`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pydantic import Field
 
 from services.core.definition import WorkflowDefinition
 from services.core.limits import FunctionLimit, Held, RateLimit, rate_window_ms
-from services.core.namespaces import DEFAULT_NAMESPACE, unqualify
+from services.core.namespaces import DEFAULT_NAMESPACE, belongs, unqualify
+from services.infra.api_keys import granted
 from services.infra.leases import Leases, ParkedCommands
 from services.infra.limiter import FunctionLimits
 from services.trigger.app import ApiProblem, context
@@ -56,6 +60,28 @@ class LimitsView(ApiModel):
     parked: int = Field(description="step commands waiting for a slot")
 
 
+def _execution_of(holder: str) -> str:
+    """`<worker id>/<execution>:<step>:<attempt>` (or a bare command id) -> the execution."""
+    command = holder.rsplit("/", 1)[-1]
+    return command.rsplit(":", 2)[0] if command.count(":") >= 2 else command
+
+
+async def _own(request: Request, held: list[Held]) -> list[Held]:
+    """The holders whose execution belongs to the caller's namespace (all for an admin of
+    the default namespace)."""
+    caller = principal(request)
+    if not held or (caller.namespace == DEFAULT_NAMESPACE and granted(caller.scopes, "admin")):
+        return held
+    store, _, _ = context(request).ready()
+    docs = await store.get_states([_execution_of(h.holder) for h in held])
+    keep = []
+    for holder, doc in zip(held, docs, strict=True):
+        workflow = json.loads(doc).get("workflow") if doc is not None else None
+        if isinstance(workflow, str) and belongs(caller.namespace, workflow):
+            keep.append(holder)
+    return keep
+
+
 def _views(held: list[Held]) -> list[HolderView]:
     return [
         HolderView(holder=h.holder, expires_at=datetime.fromtimestamp(h.expires_at_ms / 1000, UTC))
@@ -73,11 +99,14 @@ async def list_limits(request: Request) -> LimitsView:
     keys, leases = store.keys, Leases(store.redis)
     functions = []
     for name, limit in sorted((await FunctionLimits(store.redis, keys).all()).items()):
-        holders = await leases.lease_holders(keys.function_lease(name), name)
+        holders = await _own(request, await leases.lease_holders(keys.function_lease(name), name))
         window: list[Held] = []
         if limit.rate_limit is not None:
-            window = await leases.window_holders(
-                keys.function_rate(name), name, rate_window_ms(limit.rate_limit)
+            window = await _own(
+                request,
+                await leases.window_holders(
+                    keys.function_rate(name), name, rate_window_ms(limit.rate_limit)
+                ),
             )
         functions.append(
             FunctionLimitState(
