@@ -44,6 +44,19 @@ __all__ = [
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$"
 _EVENT_TYPE = re.compile(EVENT_TYPE_PATTERN)
 MAX_EVENT_ID = 255
+MAX_EVENT_INT_DIGITS = 100
+
+
+def _no_constant(name: str) -> Any:
+    raise EventError(f"event is not valid JSON: {name} is not a JSON number", "invalid_json")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_EVENT_INT_DIGITS:
+        raise EventError(
+            f"event holds an integer of more than {MAX_EVENT_INT_DIGITS} digits", "invalid_json"
+        )
+    return int(text)
 
 
 class EventError(ValueError):
@@ -143,9 +156,11 @@ def parse_event(value: bytes, mapped_type: str, fallback_id: str, max_bytes: int
     if len(value) > max_bytes:
         raise EventError(f"event larger than {max_bytes} bytes", "too_large")
     try:
-        body = json.loads(value)
+        body = json.loads(value, parse_constant=_no_constant, parse_int=_bounded_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EventError(f"event is not valid JSON: {exc}", "invalid_json") from None
+    except RecursionError:
+        raise EventError("event is nested too deeply", "invalid_json") from None
     if mapped_type:
         return Event(check_type(mapped_type), fallback_id, body)
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):

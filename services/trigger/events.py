@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from contracts import Actor, StartExecution
@@ -37,6 +37,7 @@ from services.core.triggers import (
 from services.infra.inflight import rewind
 from services.infra.kafka import ensure_topics, make_consumer
 from services.trigger.app import Context
+from services.trigger.outage import storage_refusal
 from services.trigger.starts import queue_start
 
 __all__ = ["EVENTS_GROUP", "EventConsumer", "EventRouter", "Routed"]
@@ -192,6 +193,13 @@ class EventConsumer:
             except EventError as exc:
                 await bus.dead_letter(record, exc.reason, exc.code)
                 continue
-            await self.router.route(event)
+            try:
+                await self.router.route(event)
+            except Exception as exc:  # this event only: the rest of the batch goes on
+                if storage_refusal(exc) is not None or isinstance(exc, KafkaError):
+                    raise  # Redis or the broker is away: the batch is read again later
+                log.exception("event_failed", event_type=event.type, event_id=event.id)
+                await bus.dead_letter(record, f"event could not be routed: {exc}"[:1000], "failed")
+                continue
             self.consumed += 1
         await bus.flush()

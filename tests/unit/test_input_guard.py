@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from services.core.schedules import ScheduleError, ScheduleSpec
 from services.core.schema_regex import SafeValidator, schema_issues
+from services.core.triggers import EventError, parse_event
 from services.trigger.input_guard import (
     MAX_JSON_DEPTH,
     BodyProblem,
@@ -150,3 +151,19 @@ def test_non_finite_numbers_in_a_schema_are_named() -> None:
     schema = {"type": "object", "properties": {"n": {"maximum": math.inf, "minimum": math.nan}}}
     paths = sorted(".".join(map(str, loc)) for loc, _ in schema_issues(schema, ("input",)))
     assert paths == ["input.properties.n.maximum", "input.properties.n.minimum"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"type": "a.b", "data": {"x": NaN}}',
+        b'{"type": "a.b", "data": {"x": -Infinity}}',
+        b'{"type": "a.b", "data": {"x": ' + b"9" * 5000 + b"}}",
+        b'{"type": "a.b", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+def test_a_hostile_event_from_a_topic_is_an_event_error_for_the_dlq(value: bytes) -> None:
+    """Not a ValueError or RecursionError that fails the consumer's batch on every read."""
+    with pytest.raises(EventError) as caught:
+        parse_event(value, "", "t:0:1", 10_000_000)
+    assert caught.value.code == "invalid_json"
