@@ -2,6 +2,7 @@
 
 `BodyGuard` is an ASGI middleware in front of every route:
 
+- a path holding a NUL byte (`%00`) is a 400 for every route (the dashboard's files too);
 - a body larger than `max_body` is refused with 413 before it is read whole (from the
   `Content-Length` header, or while a chunked body streams in);
 - a JSON body is parsed once here with `parse_json` (a syntax error is left to the route,
@@ -194,6 +195,10 @@ class BodyGuard:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\x00" in scope["path"]:  # no route, file or key holds one
+            problem = BodyProblem(400, "(path)", "a path may not hold NUL bytes (%00)")
+            await self._refuse(scope, receive, send, problem)
+            return
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return

@@ -118,8 +118,18 @@ async def test_hostile_body_is_a_4xx_naming_the_field(
     assert field in answer.json()["error"] or field in str(answer.json()["issues"]), answer.text
 
 
-@pytest.mark.parametrize("path", ["/workflows/a%00b", "/schedules/a%00b", "/executions/%ED%A0%80"])
-async def test_nul_and_surrogates_in_names_are_404s(api: httpx.AsyncClient, path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/workflows/a%00b", "/schedules/a%00b", "/dashboard/a%00b", "/dashboard/x%00.js"]
+)
+async def test_nul_bytes_in_paths_are_400s_naming_the_path(
+    api: httpx.AsyncClient, path: str
+) -> None:
+    answer = await api.get(path)
+    assert answer.status_code == 400 and "(path)" in answer.json()["error"], answer.text
+
+
+@pytest.mark.parametrize("path", ["/executions/%ED%A0%80", "/dashboard/%ED%A0%80"])
+async def test_broken_utf8_in_paths_is_a_404(api: httpx.AsyncClient, path: str) -> None:
     answer = await api.get(path)
     assert answer.status_code == 404, answer.text
 
