@@ -29,6 +29,7 @@ from services.core.graph import step_graph
 from services.core.simulate import simulate
 from services.core.textdiff import side_by_side
 from services.trigger.app import ApiProblem
+from services.trigger.input_guard import yaml_expansion_problem
 from services.trigger.routes_templates import catalog_of
 from services.trigger.routes_workflows import stored_definition
 from services.trigger.schemas import ApiModel
@@ -67,6 +68,15 @@ def definition_text(definition: dict[str, Any], fmt: str = "yaml") -> str:
     return dumped
 
 
+def _checked(body: CheckRequest) -> TextCheck:
+    """`check_text`, after refusing text whose YAML aliases would expand it past the limit
+    (measured before expansion: a 431-byte bomb expanded to 4.7 MB in 5 s)."""
+    problem = yaml_expansion_problem(body.text)
+    if problem is not None:
+        raise ApiProblem(413, f"text: {problem}", issues=[{"path": "text", "message": problem}])
+    return check_text(body.text, body.format)
+
+
 def _issues(result: TextCheck) -> list[dict[str, Any]]:
     return [{**issue.to_json(), "offset": result.offset(issue)} for issue in result.issues]
 
@@ -75,7 +85,7 @@ def _issues(result: TextCheck) -> list[dict[str, Any]]:
 async def validate_text(body: CheckRequest) -> dict[str, Any]:
     """Every problem with its path, file line, column and the CLI's text; the step graph when
     the definition is valid. Always 200: the verdict is `ok`."""
-    result = check_text(body.text, body.format)
+    result = _checked(body)
     out: dict[str, Any] = {"ok": result.ok, "issues": _issues(result)}
     if result.compiled is not None:
         out["name"] = result.compiled.name
@@ -88,7 +98,7 @@ async def validate_text(body: CheckRequest) -> dict[str, Any]:
 
 @router.post("/workflows/simulate", summary="Dry-run definition text with mocked step outputs")
 async def simulate_text(body: SimulateRequest) -> dict[str, Any]:
-    result = check_text(body.text, body.format)
+    result = _checked(body)
     if result.compiled is None:
         raise ApiProblem(422, "invalid workflow definition", issues=_issues(result))
     wf = result.compiled

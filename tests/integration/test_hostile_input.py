@@ -285,3 +285,16 @@ async def test_workflows_per_namespace_are_capped(api: httpx.AsyncClient, app: F
     assert refused.status_code == 429 and "at most 500 workflows" in refused.text
     again = await api.post("/workflows", json={**WORKFLOW, "description": "a new version"})
     assert again.status_code == 201 and again.json()["version"] == 2
+
+
+@pytest.mark.parametrize("route", ["/workflows/validate", "/workflows/simulate"])
+async def test_an_alias_bomb_in_editor_text_is_refused_before_expansion(
+    api: httpx.AsyncClient, route: str
+) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    text = "\n".join(lines) + "\nname: bomb\nsteps: [{id: a, function: f, input: {x: *a8}}]\n"
+    started = time.monotonic()
+    answer = await api.post(route, json={"text": text})
+    assert answer.status_code == 413 and "text" in answer.json()["error"], answer.text
+    assert time.monotonic() - started < 1.0
