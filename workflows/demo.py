@@ -16,7 +16,13 @@ from typing import Any
 from services.core.kpis import format_kpi, kpi_lines
 from services.infra.settings import Settings
 from workflows.client import AsyncWorkflows
-from workflows.embedded import free_port, redis_server, repo_root, tansu
+from workflows.embedded import (
+    TANSU_FETCH_MAX_WAIT_MS,
+    free_port,
+    redis_server,
+    repo_root,
+    tansu,
+)
 from workflows.runner import SERVICES, run_services
 
 WORKFLOW = "customerOnboardingWorkflow"
@@ -115,6 +121,7 @@ def main() -> None:
             http_port=free_port(),
             functions_module=["examples.onboarding_functions"],
             partitions=2,
+            fetch_max_wait_ms=TANSU_FETCH_MAX_WAIT_MS,
             auth="off",  # a local demo, like `workflows dev`
         )
         ok = asyncio.run(_main(settings))

@@ -16,7 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["free_port", "redis_server", "tansu", "wait_for_port"]
+__all__ = ["TANSU_FETCH_MAX_WAIT_MS", "free_port", "redis_server", "tansu", "wait_for_port"]
+
+# Tansu answers a fetch that found nothing only after its max wait, even when a record
+# arrives meanwhile (Apache Kafka answers at once): consumers on it must poll this often
+TANSU_FETCH_MAX_WAIT_MS = 5
 
 
 def free_port() -> int:

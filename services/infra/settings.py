@@ -23,7 +23,13 @@ class Settings(BaseSettings):
     min_insync_replicas: int | None = Field(
         default=None, ge=1, description="topic config min.insync.replicas; None = broker default"
     )
-    fetch_max_wait_ms: int = Field(default=5, ge=0)
+    fetch_max_wait_ms: int = Field(
+        default=500,
+        ge=0,
+        description="how long the broker may hold a fetch that found nothing; Apache Kafka "
+        "answers as soon as a record arrives, so this only sets the idle polling rate "
+        "(Tansu holds every fetch this long: `workflows dev` uses 5 there)",
+    )
     commit_interval_ms: int = Field(
         default=50, ge=0, description="offsets of done batches are committed this often"
     )

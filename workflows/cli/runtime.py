@@ -110,6 +110,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
         redis_url = args.redis_url or stack.enter_context(redis_server(folder=redis_folder))
         # dev mode: no API keys (a production deployment keeps the default, WORKFLOWS_AUTH=on)
         settings = _settings(args, kafka_bootstrap=bootstrap, redis_url=redis_url, auth="off")
+        fetch = ""
+        if args.broker != "kafka" and "WORKFLOWS_FETCH_MAX_WAIT_MS" not in os.environ:
+            from workflows.embedded import TANSU_FETCH_MAX_WAIT_MS
+
+            settings = settings.model_copy(update={"fetch_max_wait_ms": TANSU_FETCH_MAX_WAIT_MS})
+            fetch = f" WORKFLOWS_FETCH_MAX_WAIT_MS={TANSU_FETCH_MAX_WAIT_MS}"
         api_url = f"http://{settings.http_host}:{settings.http_port}"
         if args.redis_url:
             kept = f"state in the Redis at {safe_url(redis_url)}"
@@ -123,7 +129,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             f"{kept}\n"
             "for a worker or another shell:\n"
             f"  export WORKFLOWS_KAFKA_BOOTSTRAP={bootstrap} WORKFLOWS_REDIS_URL={redis_url} "
-            f"WORKFLOWS_API_URL={api_url}",
+            f"WORKFLOWS_API_URL={api_url}{fetch}",
             flush=True,
         )
         write_running(
