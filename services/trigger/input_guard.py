@@ -18,7 +18,9 @@ The body is then replayed to the route unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -43,6 +45,9 @@ MAX_JSON_DEPTH = 64
 MAX_INT_DIGITS = 100
 MAX_YAML_NODES = 50_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_LONG_DIGITS = re.compile(rb"\d{%d}" % (MAX_INT_DIGITS + 1))
+_INT_BOUND = 10**MAX_INT_DIGITS
+THREAD_ABOVE = 256 * 1024  # bodies larger than this are checked off the event loop
 _JSON_TYPES = ("application/json",)
 _YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 Scope = MutableMapping[str, Any]
@@ -99,7 +104,9 @@ def parse_json(body: bytes) -> Any:
             400, "(body)", f"not valid UTF-8 (byte {exc.start})", syntax=True
         ) from None
     try:
-        value = json.loads(text, parse_constant=_constant, parse_int=_integer)
+        long_digits = _LONG_DIGITS.search(body) is not None  # else C parses every integer
+        parse_int = _integer if long_digits else None
+        value = json.loads(text, parse_constant=_constant, parse_int=parse_int)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
         raise BodyProblem(
@@ -115,35 +122,47 @@ def check_value(value: Any, root: tuple[str | int, ...] = ()) -> None:
     """Depth, integers, floats, lone surrogates and reserved shapes of a parsed JSON value.
 
     Iterative (no recursion limit to hit); raises BodyProblem naming the first bad field.
+    Only containers are stacked with their path: a scalar's path is built when it is bad.
     """
+    problem = _problem(value)
+    if problem is not None:
+        raise BodyProblem(422, _path(root), problem)
     stack: list[tuple[tuple[str | int, ...], Any]] = [(root, value)]
     while stack:
         where, item = stack.pop()
         if isinstance(item, dict | list) and len(where) - len(root) >= MAX_JSON_DEPTH:
             raise BodyProblem(422, _path(where), f"nested deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(item, _Refused):
-            raise BodyProblem(422, _path(where), str(item))
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                raise BodyProblem(422, _path(where), "holds a lone UTF-16 surrogate")
-        elif isinstance(item, bool):
-            continue
-        elif isinstance(item, int):
-            if len(str(abs(item))) > MAX_INT_DIGITS:
-                raise BodyProblem(422, _path(where), f"more than {MAX_INT_DIGITS} digits")
-        elif isinstance(item, float):
-            if item != item or item in (float("inf"), float("-inf")):
-                raise BodyProblem(422, _path(where), "NaN and Infinity are not JSON numbers")
-        elif isinstance(item, dict):
+        if isinstance(item, dict):
             reserved = reserved_shape(item)
             if reserved is not None:
                 raise BodyProblem(422, _path(where), reserved)
-            for key, child in item.items():
-                if not isinstance(key, str) or _SURROGATE.search(key):
-                    raise BodyProblem(422, _path(where), f"key {key!r} is not a valid name")
-                stack.append(((*where, key), child))
+            children: Any = item.items()
         elif isinstance(item, list):
-            stack.extend(((*where, index), child) for index, child in enumerate(item))
+            children = enumerate(item)
+        else:
+            continue
+        for key, child in children:
+            if isinstance(key, str) and _SURROGATE.search(key):
+                raise BodyProblem(422, _path(where), f"key {key!r} is not a valid name")
+            if isinstance(child, dict | list):
+                stack.append(((*where, key), child))
+            elif (problem := _problem(child)) is not None:
+                raise BodyProblem(422, _path((*where, key)), problem)
+
+
+def _problem(item: Any) -> str | None:
+    """Why a scalar is refused, or None."""
+    if isinstance(item, _Refused):
+        return str(item)
+    if isinstance(item, str):
+        return "holds a lone UTF-16 surrogate" if _SURROGATE.search(item) else None
+    if isinstance(item, bool) or item is None:
+        return None
+    if isinstance(item, int):
+        return None if -_INT_BOUND < item < _INT_BOUND else f"more than {MAX_INT_DIGITS} digits"
+    if isinstance(item, float) and not math.isfinite(item):
+        return "NaN and Infinity are not JSON numbers"
+    return None
 
 
 def yaml_expansion_problem(text: str, limit: int = MAX_YAML_NODES) -> str | None:
@@ -227,7 +246,10 @@ class BodyGuard:
         body = b"".join(chunks)
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            self._check(body, media)
+            if len(body) > THREAD_ABOVE:  # a walk over millions of values: not on the loop
+                await asyncio.to_thread(self._check, body, media)
+            else:
+                self._check(body, media)
         except BodyProblem as exc:
             await self._refuse(scope, receive, send, exc)
             return

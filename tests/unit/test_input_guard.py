@@ -144,7 +144,7 @@ def test_input_schema_patterns_are_refused_or_answer_at_once(pattern: str, text:
             {"patternProperties": {pattern: {}}, "additionalProperties": False}
         ).iter_errors({text: 1})
     )
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 1.0  # backtracking here takes hours at 40 characters
 
 
 def test_non_finite_numbers_in_a_schema_are_named() -> None:
