@@ -247,12 +247,12 @@ async def test_listing_600_schedules_neither_blocks_nor_runs_unbounded(
     await asyncio.sleep(0)  # the list has started: health must still answer at once
     started = time.monotonic()
     assert (await api.get("/healthz")).status_code == 200
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0
     listed = await listing
     assert listed.status_code == 200 and len(listed.json()) == 600
     assert listed.headers["upcoming-limited"] == "16"
     assert {len(s["nextFireTimes"]) for s in listed.json()} == {16}
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10
 
 
 async def test_schedules_per_namespace_are_capped(
