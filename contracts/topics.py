@@ -23,7 +23,6 @@ class Topics:
     step_results: str
     events: str
     dlq: str
-    audit: str
 
     @classmethod
     def with_prefix(cls, prefix: str = "") -> Topics:
@@ -38,7 +37,6 @@ class Topics:
             step_results=f"{prefix}wf.steps.results",
             events=f"{prefix}wf.executions.events",
             dlq=f"{prefix}wf.dlq",
-            audit=f"{prefix}wf.audit",
         )
 
     def function(self, name: str) -> str:
@@ -56,5 +54,4 @@ class Topics:
             "step_results": self.step_results,
             "events": self.events,
             "dlq": self.dlq,
-            "audit": self.audit,
         }

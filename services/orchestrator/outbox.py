@@ -85,8 +85,8 @@ def outbox_entries(transition: Transition, topics: Topics, new: bool = False) ->
             data=entry.data,
             actor=entry.actor,
         )
+        # the one record of this entry: the events topic is also the audit feed
         entries.append(["msg", topics.events, eid, encode(event).decode()])
-        entries.append(["msg", topics.audit, eid, encode(event).decode()])
         if entry.type in TERMINAL_EVENTS:
             entries.append(["kpi", state.workflow, outcome_sample(state), _ms(entry.at)])
     entries.extend(extra_entries(transition, topics))  # waits, child results, child cancels

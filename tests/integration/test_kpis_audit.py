@@ -197,13 +197,13 @@ async def test_metrics_of_an_unknown_workflow_is_404(client: AsyncWorkflows) -> 
         await client.workflow_metrics("nope")
 
 
-async def test_audit_topic_receives_every_entry_in_order(
+async def test_the_events_topic_carries_every_audit_entry_in_order(
     engine: Engine, client: AsyncWorkflows, settings: Settings
 ) -> None:
     execution_id = await _run(engine, client, ENT)
     state = await engine.state(execution_id)
     assert state is not None and state.status.value == "completed"
-    records = await _records(settings, engine.topics.audit, execution_id, len(state.history))
+    records = await _records(settings, engine.topics.events, execution_id, len(state.history))
     audit = [json.loads(r.value) for r in records]
     assert [(a["type"], a.get("stepId")) for a in audit] == [
         (e.type, e.step_id) for e in state.history
@@ -232,7 +232,7 @@ async def test_secret_input_reaches_the_function_but_no_record(
         [e.model_dump(mode="json") for e in state.history]
     )
     want = len(state.history)
-    for topic in (engine.topics.events, engine.topics.audit):
+    for topic in (engine.topics.events,):
         records = await _records(settings, topic, execution_id, want)
         assert len(records) >= want, topic
         assert not any(SECRET.encode() in r.value for r in records), topic

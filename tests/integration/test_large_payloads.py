@@ -89,7 +89,7 @@ async def message_sizes(settings: Settings, topics: list[str]) -> dict[str, int]
 
 def all_topics(engine: Engine) -> list[str]:
     t = engine.topics
-    return [t.start, t.step_commands, t.step_results, t.events, t.audit]
+    return [t.start, t.step_commands, t.step_results, t.events]
 
 
 async def test_a_1_mb_output_goes_by_reference_and_the_next_template_reads_it(
