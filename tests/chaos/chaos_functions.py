@@ -56,9 +56,11 @@ def _side_effect(ctx: FunctionContext) -> None:
                 pipe.rpush(f"{prefix}:effect_log", f"{ctx.idempotency_key}|{os.getpid()}")
                 pipe.execute()
             return
-        except redis.ConnectionError:
-            # Redis restarting. If the MULTI reached Redis before the connection dropped it
-            # may have been applied: the checker then sees 2 for this key, from one pid.
+        except (redis.ConnectionError, ValueError):
+            # Redis restarting (a connection it dropped can also surface as "I/O operation on
+            # closed file", a ValueError, in redis-py's sync client). If the MULTI reached
+            # Redis before the connection dropped it may have been applied: the checker then
+            # sees 2 for this key, from one pid.
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

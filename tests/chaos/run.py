@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
-from contracts import ContractError, LifecycleEvent, decode
+from contracts import Actor, ContractError, LifecycleEvent, StartExecution, decode, encode
 from services.infra.kafka import assign_whole_topic
 from tests.chaos.harness import ROOT, Cluster, Managed
 from tests.chaos.verify import check_effects, check_execution
@@ -63,6 +63,7 @@ class Plan:
     check_events: bool = True  # also read the events topic back
     workdir: str | None = None
     keep: bool = False
+    poison: bool = False  # also send poison records with a plain producer (`_inject_poison`)
 
     @classmethod
     def short(cls) -> Plan:
@@ -109,6 +110,9 @@ class Summary:
     events_missing: int = 0  # audit entries never published on the events topic
     events_redelivered: int = 0  # published more than once (at-least-once: harmless)
     dlq_messages: int = 0
+    poison_sent: int = 0  # poison records sent (`--poison`); each must be dead-lettered
+    poison_dead_lettered: int = 0  # of them, found on the DLQ with a reason
+    pipe_ids: int = 0  # executions whose id holds the timer separator '|' (verified like all)
     kills: int = 0
     kills_by_service: dict[str, int] = field(default_factory=dict)
     crash_exits: int = 0  # services that exited on their own and were restarted
@@ -134,6 +138,7 @@ class Summary:
             and self.orphan_effects == 0
             and self.events_missing == 0
             and self.keys_with_several_executions == 0
+            and self.poison_dead_lettered >= self.poison_sent  # a resend after a broker kill
             and self.started > 0
         )
 
@@ -164,6 +169,11 @@ class Summary:
             ),
             ("  events published more than once (allowed)", self.events_redelivered),
             ("dead letters", self.dlq_messages),
+            (
+                "poison records sent / dead-lettered with a reason (must be equal)",
+                f"{self.poison_sent} / {self.poison_dead_lettered}"
+                + (f"; ids holding '|': {self.pipe_ids} (verified above)" if self.pipe_ids else ""),
+            ),
             ("kills (kill -9)", f"{self.kills} ({kills})"),
             ("services that exited on their own (restarted)", f"{self.crash_exits} ({crashes})"),
             ("redis restarts (SIGKILL)", self.redis_restarts),
@@ -291,6 +301,50 @@ async def _start_executions(
     return ids, retries
 
 
+PIPE_EXECUTIONS = 5
+
+
+async def _inject_poison(cluster: Cluster, tag: str, log: Any) -> tuple[list[str], int]:
+    """Poison of each kind that stalled the orchestrator's partitions before (issue 20), sent
+    by a plain producer in the middle of the chaos: garbage on each input topic, a start
+    command whose dead letter would not fit, and starts whose execution ids hold the timer
+    separator '|'. Returns those ids (verified with the others) and the records that must
+    reach the DLQ."""
+    producer = AIOKafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
+    await producer.start()
+    sent = 0
+    ids = [f"{tag}|pipe|{i}" for i in range(PIPE_EXECUTIONS)]
+    try:
+        for topic in ("wf.executions.start", "wf.steps.results", "wf.executions.control"):
+            await producer.send_and_wait(f"{tag}.{topic}", b"\x00{poison", key=b"poison")
+            sent += 1
+        oversized = StartExecution(
+            execution_id=f"{tag}-oversized",
+            workflow="noSuchWorkflow",
+            input={"blob": "a" * 900_000},  # fits the broker; its dead letter (base64) did not
+            actor=Actor(kind="api"),
+        )
+        await producer.send_and_wait(f"{tag}.wf.executions.start", encode(oversized), b"big")
+        sent += 1
+        for i, eid in enumerate(ids):
+            start = StartExecution(
+                execution_id=eid,
+                workflow=WORKFLOW,
+                input={
+                    "customerId": f"pipe-{i:05d}",
+                    "plan": PLANS[i % 3],
+                    "industry": "retail",
+                    "companySize": SIZES[i % 4],
+                },
+                actor=Actor(kind="api"),
+            )
+            await producer.send_and_wait(f"{tag}.wf.executions.start", encode(start), eid.encode())
+    finally:
+        await producer.stop()
+    log(f"poison sent: {sent} records for the DLQ, {len(ids)} starts with '|' in their ids")
+    return ids, sent
+
+
 async def _redis_call(redis: Redis, fn: Any, *args: Any, deadline_s: float = 60) -> Any:
     deadline = time.monotonic() + deadline_s
     while True:
@@ -344,6 +398,29 @@ async def _wait_final(
             log(f"waiting: {len(open_ids)} of {len(ids)} executions not final yet")
             last_report = time.monotonic()
         await asyncio.sleep(1.0)
+
+
+async def _poison_later(cluster: Cluster, tag: str, plan: Plan, log: Any) -> tuple[list[str], int]:
+    await asyncio.sleep(plan.start_window_s * 0.3)  # while executions are in flight
+    deadline = time.monotonic() + 120
+    while True:  # the broker may be the one being restarted right now
+        try:
+            return await _inject_poison(cluster, tag, log)
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise
+            log(f"poison not sent yet ({type(exc).__name__}: {exc}); again")
+            await asyncio.sleep(1)
+
+
+async def _poison_letters(bootstrap: str, prefix: str) -> int:
+    """Dead letters of the poison records (keys 'poison' and 'big'), each with a reason."""
+    count = 0
+    for raw in await _read_topic(bootstrap, f"{prefix}.wf.dlq"):
+        letter = json.loads(raw)
+        if letter.get("key") in ("poison", "big") and letter.get("reason"):
+            count += 1
+    return count
 
 
 async def _read_topic(bootstrap: str, topic: str) -> list[bytes]:
@@ -481,11 +558,16 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         chaos = Chaos(cluster, plan, rng, stamp)
         t0 = time.monotonic()
         chaos_task = asyncio.create_task(chaos.run(t0 + plan.chaos_s))
+        poison: asyncio.Task[tuple[list[str], int]] | None = None
+        if plan.poison:
+            poison = asyncio.create_task(_poison_later(cluster, tag, plan, stamp))
         keys, summary.post_retries = await _start_executions(plan, cluster.base_url, tag, stamp)
         summary.start_s = time.monotonic() - t0
         await chaos_task
         stamp("chaos over; every service is running again")
-        ids = sorted({eid for found in keys.values() for eid in found})
+        pipe_ids, summary.poison_sent = await poison if poison is not None else ([], 0)
+        summary.pipe_ids = len(pipe_ids)
+        ids = sorted({eid for found in keys.values() for eid in found} | set(pipe_ids))
         summary.started = len(ids)
         summary.keys_with_several_executions = sum(1 for v in keys.values() if len(v) > 1)
         t1 = time.monotonic()
@@ -496,6 +578,8 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         summary.unknown_executions = len({i.decode() for i in indexed} - set(ids))
         killed = {pid for s in cluster.services for pid in s.killed_pids}
         _verify(summary, docs, effects, effect_pids, killed)
+        if plan.poison:
+            summary.poison_dead_lettered = await _poison_letters(cluster.bootstrap, tag)
         if plan.check_events:
             final = {k: v for k, v in docs.items() if v is not None}
             await _check_events(cluster.bootstrap, tag, final, summary)
@@ -535,6 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-events", action="store_true", help="skip reading the events topic")
     parser.add_argument("--workdir", help="keep logs and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the workdir even on success")
+    parser.add_argument("--poison", action="store_true", help="also send poison records")
     args = parser.parse_args(argv)
     plan = Plan.short() if args.short else Plan()
     if args.executions:
@@ -547,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.check_events = not args.no_events
     plan.workdir = args.workdir
     plan.keep = args.keep
+    plan.poison = args.poison
     summary = asyncio.run(run(plan, functools.partial(print, flush=True)))
     print(summary.table())
     for name in ("lost_ids", "duplicate_examples", "audit_examples", "wrong_examples"):
