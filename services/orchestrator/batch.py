@@ -3,8 +3,10 @@
 `StateCache` keeps the saved state documents of the executions whose partitions this replica
 owns, so a result costs no Redis read: it is cleared when partitions are revoked or a batch
 fails, and an entry is dropped when its save is fenced (another writer got there first).
-It holds the JSON documents, never live objects: a transition always starts from a fresh
-parse, so nothing a failed or refused transition touched in memory can leak into the next.
+It holds the JSON documents, and beside each the state object it was dumped from after a
+save; the object is handed to one transition only, and whatever fails or is refused starts
+again from the document, so nothing a failed or refused transition touched in memory can
+leak into the next.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ __all__ = ["Applied", "Batch", "CachedState", "StateCache"]
 
 @dataclass(frozen=True, slots=True)
 class CachedState:
-    """An execution as last saved: its revision and document (None: not started)."""
+    """An execution as last saved: its revision and document (None: not started), and the
+    state object that document was dumped from, when this replica saved it (saves a parse
+    per result). Taken by the next batch that applies a record to it (`take_state`): a
+    transition changes the object in place, so it is never handed out twice."""
 
     rev: int
     doc: str | None
+    state: ExecutionState | None = None
 
 
 class StateCache:
@@ -43,6 +49,14 @@ class StateCache:
         self.hits += 1
         self._items.move_to_end(execution_id)
         return found
+
+    def take_state(self, execution_id: str) -> ExecutionState | None:
+        """The cached state object, once: the entry keeps only its document afterwards."""
+        found = self._items.get(execution_id)
+        if found is None or found.state is None:
+            return None
+        self._items[execution_id] = CachedState(found.rev, found.doc)
+        return found.state
 
     def __contains__(self, execution_id: object) -> bool:
         return execution_id in self._items

@@ -240,7 +240,7 @@ class Orchestrator:
                 if terminal:  # nothing more will come for it, as a rule: no need to keep it
                     self.cache.drop(eid)
                 else:
-                    self.cache.put(eid, CachedState(new_rev, done.doc))
+                    self.cache.put(eid, CachedState(new_rev, done.doc, done.state))
                 for transition in done.transitions:
                     self.applied += 1
                     self.metrics.engine.observe_transition(transition)
@@ -287,7 +287,9 @@ class Orchestrator:
         assert cached is not None  # warmed by `_warm`
         doc = cached.doc
         try:
-            state = ExecutionState.model_validate_json(doc) if doc else None
+            state = self.cache.take_state(execution_id)
+            if state is None and doc:
+                state = ExecutionState.model_validate_json(doc)
         except ValueError as exc:  # a stored document no build can read: keep its records
             for record, _ in items:
                 if id(record) not in batch.refused:
