@@ -29,7 +29,8 @@ SEED = repo_root() / "examples" / "customer_onboarding.yaml"
 CUSTOMER = {"customerId": "c1", "plan": "professional", "industry": "x", "companySize": "small"}
 EXPORT = re.compile(
     r"^  export WORKFLOWS_KAFKA_BOOTSTRAP=(127\.0\.0\.1:\d+) "
-    r"WORKFLOWS_REDIS_URL=(redis://127\.0\.0\.1:\d+/0) WORKFLOWS_API_URL=(http://127\.0\.0\.1:\d+)$"
+    r"WORKFLOWS_REDIS_URL=(redis://127\.0\.0\.1:\d+/0) WORKFLOWS_API_URL=(http://127\.0\.0\.1:\d+)"
+    r"( WORKFLOWS_FETCH_MAX_WAIT_MS=5)?$"  # on Tansu, which holds every fetch for its max wait
 )
 
 
@@ -85,7 +86,8 @@ def test_dev_keeps_its_state_and_keys_and_dlq_follow_it(tmp_path: Path) -> None:
     env = _env(tmp_path)
     data = tmp_path / "xdg" / "workflows" / "dev"  # the default: the user's data folder
     with dev(env) as (found, lines):
-        bootstrap, redis_url, api = found.groups()
+        bootstrap, redis_url, api, fetch = found.groups()
+        assert fetch, "a worker on dev's Tansu must poll as often as dev's services do"
         assert f"state kept in {data}" in "".join(lines)
         with Workflows(api, timeout=30) as wf:
             wf.wait_ready(60)
