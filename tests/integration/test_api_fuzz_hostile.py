@@ -23,8 +23,8 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis import Redis
 
+from services.infra.redis_client import connect_redis_url_sync
 from tests.support.fuzz import ST
 from tests.support.stack import ROOT, trigger_process
 from workflows import AsyncWorkflows
@@ -53,7 +53,7 @@ def trigger(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[st
 
 def _seed_old_build_data(redis_url: str, prefix: str) -> None:
     created = datetime.now(UTC).isoformat()
-    client = Redis.from_url(redis_url)
+    client = connect_redis_url_sync(redis_url)  # a single server or a cluster (test-cluster)
     try:
         for schedule_id, extra in [
             ("late", {"every": "1m", "startAt": "9999-12-31T23:59:59Z"}),
