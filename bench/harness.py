@@ -142,24 +142,12 @@ class Harness:
     ) -> dict[str, Any]:
         """Start `rate` runs/s for `seconds`, then wait for the stragglers."""
         sampler = CpuSampler(self.target.processes())
-        interval = 1.0 / rate
         total = max(1, int(rate * seconds))
         scheduled: dict[str, float] = {}
         futures: list[asyncio.Future[float]] = []
         sampler.begin()
         t0 = time.perf_counter()
-        late = 0.0
-        for i in range(total):
-            due = t0 + i * interval
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                late = max(late, -delay)
-            run_id = uuid.uuid4().hex
-            scheduled[run_id] = due
-            futures.append(self.expect(run_id))
-            await self.target.start(kind, run_id, size)
+        late = await self._start_open_loop(kind, rate, total, t0, size, scheduled, futures)
         t_end = t0 + seconds
         if time.perf_counter() < t_end:
             await asyncio.sleep(t_end - time.perf_counter())
@@ -184,10 +172,7 @@ class Harness:
                 hist.record_seconds(finished - due)
         for future in pending:
             future.cancel()
-        with self._lock:
-            for run_id in scheduled:
-                self._waiters.pop(run_id, None)
-                self.finished.pop(run_id, None)
+        self._forget(scheduled)
         return {
             "offered_per_s": rate,
             "started": total,
@@ -256,6 +241,40 @@ class Harness:
         await asyncio.sleep(seconds)
         return sampler.end()
 
+    async def _start_open_loop(
+        self,
+        kind: str,
+        rate: float,
+        total: int,
+        t0: float,
+        size: int,
+        scheduled: dict[str, float],
+        futures: list[asyncio.Future[float]],
+    ) -> float:
+        """Start `total` runs at `rate`/s from `t0`, each at its scheduled time (filling
+        `scheduled` run id -> due and `futures`); returns the driver's worst lateness (s)."""
+        interval = 1.0 / rate
+        late = 0.0
+        for i in range(total):
+            due = t0 + i * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                late = max(late, -delay)
+            run_id = uuid.uuid4().hex
+            scheduled[run_id] = due
+            futures.append(self.expect(run_id))
+            await self.target.start(kind, run_id, size)
+        return late
+
+    def _forget(self, run_ids: dict[str, float]) -> None:
+        """Drop the waiters and finish times of a scenario's runs."""
+        with self._lock:
+            for run_id in run_ids:
+                self._waiters.pop(run_id, None)
+                self.finished.pop(run_id, None)
+
     async def soak(
         self,
         kind: str,
@@ -274,7 +293,6 @@ class Harness:
         roles = self.target.processes()
         watched = {r: p for r, p in roles.items() if rss_roles is None or r in rss_roles}
         sampler = CpuSampler(roles)
-        interval = 1.0 / rate
         total = max(1, int(rate * seconds))
         due_at: dict[str, float] = {}
         futures: list[asyncio.Future[float]] = []
@@ -291,18 +309,7 @@ class Harness:
 
         sampler.begin()
         rss_task = asyncio.create_task(sample_rss())
-        late = 0.0
-        for i in range(total):
-            due = t0 + i * interval
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                late = max(late, -delay)
-            run_id = uuid.uuid4().hex
-            due_at[run_id] = due
-            futures.append(self.expect(run_id))
-            await self.target.start(kind, run_id, size=0)
+        late = await self._start_open_loop(kind, rate, total, t0, 0, due_at, futures)
         if time.perf_counter() < t0 + seconds:
             await asyncio.sleep(t0 + seconds - time.perf_counter())
         rss_task.cancel()
@@ -326,10 +333,7 @@ class Harness:
                 first.record_seconds(finished - due)
             if offset >= seconds - window_s:
                 last.record_seconds(finished - due)
-        with self._lock:
-            for run_id in due_at:
-                self._waiters.pop(run_id, None)
-                self.finished.pop(run_id, None)
+        self._forget(due_at)
         series = []
         for index in sorted(buckets):
             summary = buckets[index].summary()
