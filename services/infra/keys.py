@@ -10,7 +10,7 @@
 | `{p}:def:{<name>}` | hash | version -> definition JSON | none |
 | `{p}:def:{<name>}:meta` | hash | version -> registered-at/by JSON | none |
 | `{p}:defs` | set | registered workflow names | none |
-| `{p}:idem:<workflow>:<key>` | string | execution id of an Idempotency-Key | 24 h |
+| `{p}:idem:<workflow>:<key>` | string | `<execution id> <body sha256>` of a key | 24 h |
 | `{p}:functions` | hash | declared HTTP functions (name -> JSON) | none |
 | `{p}:outcomes:<workflow>` | zset | one sample per ended execution by end time (ms) | 30 d |
 | `{p}:limits:functions` | hash | declared function limits (name -> JSON) | none |

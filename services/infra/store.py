@@ -29,7 +29,7 @@ from redis.exceptions import NoScriptError
 from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
 from services.infra.redis_client import RedisClient, queue_wait
 
-__all__ = ["Save", "StateStore"]
+__all__ = ["IdempotencyKeyReused", "Save", "StateStore"]
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +57,14 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, to
 for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
 return due
 """
+
+
+class IdempotencyKeyReused(Exception):
+    """An Idempotency-Key already claimed by a request with another body."""
+
+    def __init__(self, key: str, execution_id: str) -> None:
+        super().__init__(key)
+        self.key, self.execution_id = key, execution_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,13 +317,26 @@ class StateStore:
         return moved
 
     # -- idempotency ----------------------------------------------------------------------
-    async def claim_idempotency_key(self, workflow: str, key: str, execution_id: str) -> str:
-        """The execution id for this key: ours if we were first, else the earlier one."""
+    async def claim_idempotency_key(
+        self, workflow: str, key: str, execution_id: str, body_digest: str | None = None
+    ) -> str:
+        """The execution id for this key: ours if we were first, else the earlier one.
+
+        The claim keeps the digest of the request body beside the id (`<id> <digest>`); a later
+        claim with another digest raises IdempotencyKeyReused. A claim stored without one (an
+        older trigger) matches any body.
+        """
         redis_key = self.keys.idempotency(workflow, key)
-        if await self.redis.set(redis_key, execution_id, nx=True, ex=IDEMPOTENCY_TTL_S):
+        value = execution_id if body_digest is None else f"{execution_id} {body_digest}"
+        if await self.redis.set(redis_key, value, nx=True, ex=IDEMPOTENCY_TTL_S):
             return execution_id
         existing = await self.redis.get(redis_key)
-        return _text(existing) if existing is not None else execution_id
+        if existing is None:
+            return execution_id
+        claimed, _, digest = _text(existing).partition(" ")
+        if digest and body_digest is not None and digest != body_digest:
+            raise IdempotencyKeyReused(key, claimed)
+        return claimed
 
     # -- functions ------------------------------------------------------------------------
     async def declare_function(self, name: str, spec: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from services.core.namespaces import belongs, unqualify
 from services.core.redaction import mask_input, redact, secret_values
 from services.core.state import TERMINAL_EXECUTION, ExecutionState
 from services.infra.payloads import Payloads
+from services.infra.store import IdempotencyKeyReused
 from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context, context
 from services.trigger.auth import principal, stored_name
 from services.trigger.routes_workflows import (
@@ -45,6 +46,7 @@ from services.trigger.schemas import (
     execution_view,
     pending_view,
 )
+from services.trigger.starts import body_digest, key_reused
 
 __all__ = ["router"]
 
@@ -133,6 +135,7 @@ async def _wait(
     responses={
         200: {"model": ExecutionResult},
         404: {"model": ErrorBody},
+        409: {"model": ErrorBody, "description": "Idempotency-Key reused with another body"},
         422: {"model": ErrorBody},
     },
     openapi_extra=_INPUT_BODY,
@@ -165,12 +168,18 @@ async def execute(
         raise ApiProblem(400, "the Idempotency-Key header must be 1 to 255 characters")
     deduplicated = False
     if key:
-        claimed = await store.claim_idempotency_key(stored, key, execution_id)
+        try:
+            claimed = await store.claim_idempotency_key(
+                stored, key, execution_id, body_digest(data)
+            )
+        except IdempotencyKeyReused as reused:
+            raise key_reused(key, reused.execution_id) from None
         deduplicated, execution_id = claimed != execution_id, claimed
     # A claimed key whose execution has no state yet may belong to a request that died between
     # the claim and the publish (kill -9, or a failed undo): publish its start again, else the
     # execution is lost. The orchestrator ignores a start for an execution that exists.
-    republish = deduplicated and await store.get_state(execution_id) is None
+    earlier = await _load(ctx, execution_id, namespace) if deduplicated else None
+    republish = deduplicated and earlier is None
     if not deduplicated or republish:
         start = StartExecution(
             execution_id=execution_id,
@@ -196,6 +205,8 @@ async def execute(
         version=workflow.version,
         deduplicated=deduplicated,
     )
+    if deduplicated:  # the execution's status now, not the status of a fresh start
+        accepted.status = str(earlier.status) if earlier is not None else "pending"
     if not wait:
         return JSONResponse(accepted.wire(), status_code=202)
     state = await _wait(ctx, execution_id, wait_s or ctx.settings.wait_timeout_s, namespace)

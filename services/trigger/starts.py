@@ -1,13 +1,15 @@
-"""Publish StartExecution commands for schedules and events, marked accepted like API starts."""
+"""Publish StartExecution commands for schedules and events, marked accepted like API starts;
+the Idempotency-Key digest and conflict of an API start."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from contracts import StartExecution, encode
-from services.trigger.app import ACCEPTED_TTL_S, Context
+from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context
 
-__all__ = ["queue_start"]
+__all__ = ["body_digest", "key_reused", "queue_start"]
 
 
 async def queue_start(ctx: Context, start: StartExecution, version: int | None) -> None:
@@ -16,3 +18,19 @@ async def queue_start(ctx: Context, start: StartExecution, version: int | None) 
     value = json.dumps({"workflow": start.workflow, "version": version})
     await store.redis.set(ctx.accepted_key(start.execution_id), value, ex=ACCEPTED_TTL_S)
     await bus.publish(ctx.topics.start, encode(start), start.execution_id)
+
+
+def body_digest(data: object) -> str:
+    """The digest an Idempotency-Key claim keeps of a start's body: key order and spacing aside."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_reused(key: str, execution_id: str) -> ApiProblem:
+    """The 409 for an Idempotency-Key sent again with another body."""
+    return ApiProblem(
+        409,
+        f"Idempotency-Key '{key}' was already used with a different body "
+        f"(execution {execution_id}); send the same body to get that execution, "
+        "or use a new key for a new one",
+    )
