@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from services.core.durations import DurationMs
 from services.core.limits import RateLimit
+from services.core.search_attributes import SearchAttributes
 
 __all__ = [
     "Backoff",
@@ -187,6 +188,9 @@ class WorkflowDefinition(_Model):
     notifications: Notifications | None = None
     rate_limit: RateLimit | None = Field(
         default=None, description="executions admitted per period (services.core.limits)"
+    )
+    search_attributes: SearchAttributes = Field(
+        default_factory=dict, description="fields to search executions by (core.search_attributes)"
     )
 
     @model_validator(mode="before")
