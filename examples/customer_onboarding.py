@@ -1,14 +1,15 @@
 """The seed's customerOnboardingWorkflow written in Python (schemas as pydantic models).
 
-Templates and conditions are character for character as in the seed; a test checks that
-this module and `customer_onboarding.yaml` define the same workflow.
+Templates and conditions are character for character as in the seed. Registered after
+`customer_onboarding.yaml` (or before), it is the same version: the models become the schemas the
+YAML writes (tests/integration/test_python_definition.py).
 """
 
 from typing import Literal
 
 from pydantic import BaseModel
 
-from services.core.definition import (
+from workflows import (
     Backoff,
     ErrorHandling,
     MetricDefinition,

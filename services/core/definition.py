@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from services.core.durations import DurationMs
 from services.core.limits import RateLimit
+from services.core.model_schema import model_schema
 from services.core.search_attributes import SearchAttributes
 
 __all__ = [
@@ -165,7 +166,7 @@ class Step(_Model):
 
 def _schema_of(value: Any) -> Any:
     if isinstance(value, type) and issubclass(value, BaseModel):
-        return value.model_json_schema()
+        return model_schema(value)  # as a YAML file would write it: no titles, optional plain
     return value
 
 
