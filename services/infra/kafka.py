@@ -21,6 +21,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
 from contracts import ContractError, dead_letter, decode, encode
+from contracts.signing import Signer
 from contracts.topics import Topics
 from services.infra.settings import Settings
 
@@ -231,6 +232,7 @@ class Bus:
             linger_ms=0,
             max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
         )
+        self.signer = Signer([settings.signing_key, *settings.signing_keys_previous])
         self._pending: list[asyncio.Future[Any]] = []
         self.on_dead_letter: Callable[[str], None] | None = None  # metrics: source topic
 
@@ -244,7 +246,9 @@ class Bus:
 
     async def publish(self, topic: str, value: bytes, key: str | None = None) -> None:
         """Queue a send; it is durable once `flush()` returns."""
-        future = await self.producer.send(topic, value, key=key.encode() if key else None)
+        future = await self.producer.send(
+            topic, value, key=key.encode() if key else None, headers=self.signer.headers(value)
+        )
         self._pending.append(future)
 
     async def flush(self) -> None:
@@ -285,8 +289,13 @@ class Bus:
     async def decode_or_dead_letter(
         self, record: ConsumerRecord[Any, Any], model: type[M], max_bytes: int
     ) -> M | None:
-        """`record` as a `model` message; None once one that does not decode is in the DLQ."""
+        """`record` as a `model` message; None once one that does not decode (or, with signing
+        on, is not validly signed) is in the DLQ."""
         data = record.value if isinstance(record.value, bytes) else b""
+        unsigned = self.signer.problem(data, record.headers)
+        if unsigned is not None:
+            await self.dead_letter(record, unsigned, "bad_signature")
+            return None
         try:
             return decode(model, data, max_bytes=max_bytes)
         except ContractError as exc:

@@ -85,3 +85,12 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_from: str = "workflows@localhost"
+    signing_key: str = Field(
+        default="",
+        description="HMAC key every produced record is signed with (header wf-signature); "
+        "when set, step commands, step results and the orchestrator's inputs without a valid "
+        "signature go to the DLQ (docs/worker-protocol.md)",
+    )
+    signing_keys_previous: list[str] = Field(
+        default_factory=list, description="older keys still accepted while producers rotate"
+    )

@@ -27,6 +27,7 @@ from contracts import (
     StartExecution,
     StepResult,
     TimerFired,
+    command_id,
     decode,
     decode_control,
     encode,
@@ -42,6 +43,7 @@ from services.infra.keys import Keys
 from services.infra.metrics import EngineMetrics
 from services.infra.payloads import Payloads
 from services.infra.redis_client import RedisClient
+from services.infra.search_index import row_for
 from services.infra.settings import Settings
 from services.infra.store import Save, StateStore, now_ms
 from services.orchestrator.batch import Applied, Batch, CachedState, StateCache
@@ -222,6 +224,7 @@ class Orchestrator:
                     a.doc or "",
                     a.entries,
                     self.settings.state_ttl_s if a.state is not None and a.state.terminal else 0,
+                    row_for(a.state, self.definitions),
                 )
                 for a in applied
             ]
@@ -359,12 +362,26 @@ class Orchestrator:
         return outbox_entries(transition, self.topics, new=False), transition
 
     def _decode(self, record: ConsumerRecord[Any, Any]) -> Any:
+        """The record's message; ContractError for one that is not a valid, signed (with
+        signing on) message, or a result that does not answer the command of its attempt."""
         data = record.value if isinstance(record.value, bytes) else b""
+        unsigned = self.bus.signer.problem(data, record.headers)
+        if unsigned is not None:
+            raise ContractError(unsigned, code="bad_signature")
         limit = self.settings.max_message_bytes
         if record.topic == self.topics.start:
             return decode(StartExecution, data, max_bytes=limit)
         if record.topic == self.topics.step_results:
-            return decode(StepResult, data, max_bytes=limit)
+            result = decode(StepResult, data, max_bytes=limit)
+            expected = command_id(result.execution_id, result.step_id, result.attempt)
+            if result.command_id != expected:
+                raise ContractError(
+                    f"commandId '{result.command_id[:200]}' is not the command of step "
+                    f"'{result.step_id[:200]}' attempt {result.attempt} ('{expected[:300]}')",
+                    field="commandId",
+                    code="wrong_command",
+                )
+            return result
         return decode_control(data, max_bytes=limit)
 
     async def _apply(
