@@ -16,6 +16,10 @@ class DefinitionCache:
         self.store = store
         self._cache: dict[tuple[str, int], CompiledWorkflow] = {}
 
+    def cached(self, name: str, version: int) -> CompiledWorkflow | None:
+        """The version if it was compiled already (no I/O)."""
+        return self._cache.get((name, version))
+
     async def get(self, name: str, version: int | None = None) -> CompiledWorkflow | None:
         if version is not None and (name, version) in self._cache:
             return self._cache[(name, version)]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -28,6 +28,7 @@ from redis.exceptions import NoScriptError
 
 from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
 from services.infra.redis_client import RedisClient, queue_wait
+from services.infra.search_index import IndexRow, SearchIndex
 
 __all__ = ["IdempotencyKeyReused", "Save", "StateStore"]
 
@@ -70,13 +71,16 @@ class IdempotencyKeyReused(Exception):
 @dataclass(frozen=True, slots=True)
 class Save:
     """One execution's save of a batch: write `doc` if the revision is still `rev`, append
-    `outbox`, and expire the state after `ttl_s` (0: keep) once it has ended."""
+    `outbox`, and expire the state after `ttl_s` (0: keep) once it has ended; `search`: the
+    execution's search index row (`services.infra.search_index`), written in the same
+    pipeline with the revision the save gives the state."""
 
     execution_id: str
     rev: int
     doc: str
     outbox: Sequence[str]
     ttl_s: int = 0
+    search: IndexRow | None = None
 
 
 class StateStore:
@@ -91,6 +95,7 @@ class StateStore:
         self._cluster = isinstance(redis, RedisCluster)
         self._register = redis.register_script(_REGISTER)
         self._claim = redis.register_script(_CLAIM_TIMERS)
+        self.search = SearchIndex(redis, keys.prefix)
 
     # -- executions ---------------------------------------------------------------------
     async def load(
@@ -160,12 +165,18 @@ class StateStore:
                         pipe.eval(_SAVE, len(keys), *keys, *args)
                     else:
                         pipe.evalsha(self._save.sha, len(keys), *keys, *args)
+                rows = [(_expiring(s), s.rev + 1) for s in (saves[i] for i in todo) if s.search]
+                for row, new_rev in rows:  # rev-guarded: a fenced save's row is not newer
+                    self.search.queue_put(pipe, row, new_rev)
                 state_keys = [self.keys.state(saves[i].execution_id) for i in todo]
                 waits = await queue_wait(
                     self.redis, pipe, state_keys, self.wait_replicas, self.wait_timeout_ms
                 )
                 replies = (await pipe.execute(raise_on_error=False))[skip:]
                 skip = 0
+            indexed = replies[len(todo) : len(todo) + len(rows)]
+            replies = replies[: len(todo)] + replies[len(todo) + len(rows) :]
+            await self._index_leftovers(rows, indexed)
             if waits:
                 self._check_acks("save", [a for a in replies[len(todo) :] if isinstance(a, int)])
             missing = []
@@ -181,6 +192,17 @@ class StateStore:
             await self.redis.script_load(_SAVE)
             todo = missing
         raise RuntimeError("the save script could not be loaded into Redis")
+
+    async def _index_leftovers(self, rows: list[tuple[IndexRow, int]], replies: list[Any]) -> None:
+        """Write again the index rows Redis refused for want of the script (NOSCRIPT)."""
+        again = []
+        for row, reply in zip(rows, replies, strict=True):
+            if isinstance(reply, NoScriptError):
+                again.append(row)
+            elif isinstance(reply, Exception):
+                raise reply
+        if again:
+            await self.search.put_many(again)
 
     async def save(
         self, execution_id: str, rev: int, doc: str, outbox: Sequence[str], ttl_s: int = 0
@@ -345,6 +367,14 @@ class StateStore:
     async def http_functions(self) -> dict[str, dict[str, Any]]:
         raw = await self.redis.hgetall(self.keys.functions)
         return {_text(k): json.loads(v) for k, v in raw.items()}
+
+
+def _expiring(save: Save) -> IndexRow:
+    """The save's index row, expiring with the state when the save sets a TTL."""
+    assert save.search is not None
+    if save.ttl_s <= 0 or save.search.expires_ms:
+        return save.search
+    return replace(save.search, expires_ms=now_ms() + save.ttl_s * 1000)
 
 
 def _text(value: Any) -> str:
