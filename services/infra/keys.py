@@ -20,6 +20,12 @@
 | `{p}:parked` | zset | step commands waiting for a slot, by due time (ms) | none |
 | `{p}:{apikeys}:<sha256>` | hash | an API key by the SHA-256 of its token | none |
 | `{p}:{apikeys}` | hash | API key id -> SHA-256 of its token (listing, revoking) | none |
+| `{p}:search:{<ns>}:rows` | hash | execution id -> `<rev>|<row JSON>` (search) | the state's |
+| `{p}:search:{<ns>}:all` | zset | `<start ms>\\0<id>` (lex): executions by start | the state's |
+| `{p}:search:{<ns>}:k:<col>` | zset | `<value>\\0<start>\\0<id>` (lex): a keyword | the state's |
+| `{p}:search:{<ns>}:n:<column>` | zset | id by value: a number or time column | the state's |
+| `{p}:search:{<ns>}:expires` | zset | id by when its state expires (ms) | none |
+| `{p}:search:{<ns>}:types` | hash | search attribute name -> keyword/number/time | none |
 
 Outcome samples (`{"id", "version", "status", "durationMs", "kpis"}` JSON) feed
 `GET /workflows/{name}/metrics`; the newest `KPI_SAMPLES_CAP` are kept and the key expires
@@ -27,7 +33,8 @@ Outcome samples (`{"id", "version", "status", "durationMs", "kpis"}` JSON) feed
 
 Redis Cluster rule: a Lua script or a MULTI/EXEC may only touch keys of one hash slot. The
 keys of one execution share `{<id>}`, a definition's two hashes share `{<name>}`, schedule
-keys share `{sched}`; every other key is used by single-key commands and scripts only, or
+keys share `{sched}`, a namespace's search index keys share `{<namespace>}`
+(`services.infra.search_index`); every other key is used by single-key commands and scripts only, or
 in plain pipelines (which the cluster client splits by node). A new multi-key script needs
 a shared hash tag.
 """
