@@ -166,7 +166,17 @@ class _Run:
         """The template context (input, execution, succeeded outputs); read it, never change it."""
         if self._context is not None:
             return self._context
+        steps: dict[str, Any] = {}
+        for step_id, run in self.state.steps.items():
+            if run.status == StepStatus.SUCCEEDED:
+                steps[step_id] = run.output
+            elif run.status == StepStatus.CAUGHT:
+                steps[step_id] = {"error": run.error}
+            elif run.iteration and run.output is not None:  # a loop: the previous pass
+                steps[step_id] = run.output
+        started_by = self.state.actor or {"kind": "api"}
         ctx: dict[str, Any] = {
+            **steps,
             "input": self.state.input,
             "execution": {
                 "id": self.state.execution_id,
@@ -174,14 +184,10 @@ class _Run:
                 "version": self.state.workflow_version,
                 "startedAt": self.state.created_at.isoformat(),
             },
+            "trigger": {"kind": started_by.get("kind"), "id": started_by.get("id")},
+            "now": self.now.isoformat(),
+            "steps": steps,
         }
-        for step_id, run in self.state.steps.items():
-            if run.status == StepStatus.SUCCEEDED:
-                ctx[step_id] = run.output
-            elif run.status == StepStatus.CAUGHT:
-                ctx[step_id] = {"error": run.error}
-            elif run.iteration and run.output is not None:  # a loop: the previous pass
-                ctx[step_id] = run.output
         self._context = ctx
         return ctx
 

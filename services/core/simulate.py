@@ -122,6 +122,8 @@ def format_simulation(
         match event.type:
             case "step.started":
                 what = f"ran     {step} -> {data['function']} (attempt {event.attempt})"
+                if data.get("input") not in (None, {}):
+                    what += f" input {_short(data['input'], 160)}"
             case "step.skipped" if data.get("reason"):
                 what = f"skipped {step} ({data['reason']})"
             case "step.skipped":

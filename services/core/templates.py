@@ -20,6 +20,21 @@ from services.core.expressions import (
     to_json_string,
 )
 from services.core.expressions.limits import MAX_STRING_LENGTH
+from services.core.expressions.nodes import (
+    ArrayLit,
+    Binary,
+    Conditional,
+    HelperCall,
+    Index,
+    Literal,
+    Logical,
+    Member,
+    MethodCall,
+    Name,
+    Node,
+    ObjectLit,
+    Unary,
+)
 
 __all__ = [
     "Template",
@@ -59,6 +74,49 @@ def _find_close(text: str, start: int) -> int:
     return -1
 
 
+STEPS_ROOT = "steps"
+
+
+def _alias(node: Node) -> Node:
+    """``steps.<id>`` and ``steps["<id>"]`` read ``<id>``: rewritten once, at parse time, so
+    references and dependencies see the step id itself."""
+    if isinstance(node, Member) and isinstance(node.obj, Name) and node.obj.name == STEPS_ROOT:
+        return Name(node.column, node.key)
+    if (
+        isinstance(node, Index)
+        and isinstance(node.obj, Name)
+        and node.obj.name == STEPS_ROOT
+        and isinstance(node.index, Literal)
+        and isinstance(node.index.value, str)
+    ):
+        return Name(node.column, node.index.value)
+    if isinstance(node, Member):
+        node.obj = _alias(node.obj)
+    elif isinstance(node, Index):
+        node.obj, node.index = _alias(node.obj), _alias(node.index)
+    elif isinstance(node, ArrayLit):
+        node.items = [_alias(item) for item in node.items]
+    elif isinstance(node, ObjectLit):
+        node.pairs = [(key, _alias(value)) for key, value in node.pairs]
+    elif isinstance(node, Unary):
+        node.operand = _alias(node.operand)
+    elif isinstance(node, Binary | Logical):
+        node.left, node.right = _alias(node.left), _alias(node.right)
+    elif isinstance(node, Conditional):
+        node.test, node.then, node.other = _alias(node.test), _alias(node.then), _alias(node.other)
+    elif isinstance(node, HelperCall):
+        node.args = [_alias(arg) for arg in node.args]
+    elif isinstance(node, MethodCall):
+        node.receiver = _alias(node.receiver)
+        node.args = [_alias(arg) for arg in node.args]
+    return node
+
+
+def _workflow_expression(expression: Expression) -> Expression:
+    expression.node = _alias(expression.node)
+    return expression
+
+
 def _split(text: str) -> list[str | Expression]:
     """Literal pieces and parsed expressions, with error columns relative to ``text``."""
     parts: list[str | Expression] = []
@@ -74,7 +132,9 @@ def _split(text: str) -> list[str | Expression]:
             parts.append(text[pos:open_at])
         start = open_at + 2
         try:
-            parts.append(parse(text[start:close_at], offset=start, origin=text))
+            parts.append(
+                _workflow_expression(parse(text[start:close_at], offset=start, origin=text))
+            )
         except ExpressionError as exc:
             raise TemplateError(exc.message, exc.column, text) from exc
         pos = close_at + 2
@@ -206,7 +266,7 @@ def parse_condition(text: str) -> Expression:
     Error columns (at parse and evaluation time) refer to positions in ``text``.
     """
     if "{{" not in text:
-        return parse(text)
+        return _workflow_expression(parse(text))
     parts = [p for p in _split(text) if not (isinstance(p, str) and p.isspace())]
     if len(parts) != 1 or not isinstance(parts[0], Expression):
         raise TemplateError(

@@ -26,7 +26,7 @@ from services.core.templates import Template, compile_template, parse_condition
 
 __all__ = ["RESERVED_ROOTS", "TRIGGER_ROOTS", "compile_workflow", "validate_definition"]
 
-RESERVED_ROOTS = frozenset({"input", "execution"})
+RESERVED_ROOTS = frozenset({"input", "execution", "trigger", "now", "steps"})
 TRIGGER_ROOTS = frozenset({"event"})
 Loc = tuple[str | int, ...]
 Ref = tuple[str, ...]
@@ -248,7 +248,10 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             elif root == step.id:
                 checker.add(loc, f"step '{step.id}' cannot read its own output")
             elif root not in known:
-                checker.add(loc, f"unknown reference '{root}': not input, execution or a step id")
+                checker.add(
+                    loc,
+                    f"unknown reference '{root}': not input, execution, trigger, now or a step id",
+                )
             elif graph_ok and root not in ancestors:
                 checker.add(
                     loc,

@@ -266,3 +266,56 @@ async def test_a_loop_runs_its_group_again_on_the_broker(engine: Engine, calls: 
     assert state.steps["end"].input == {"last": 3}
     assert [e.data["iteration"] for e in state.history if e.type == "loop.iteration"] == [1, 2]
     assert state.steps["fetch"].attempt == 3  # attempt numbers continue across iterations
+
+
+async def test_templates_filters_and_list_helpers_on_the_broker(engine: Engine) -> None:
+    """Item 6: steps.<id> alias, trigger, execution, now, filters and list helpers."""
+    await engine.register(
+        {
+            "name": "templatesRun",
+            "steps": [
+                {"id": "order", "function": "work", "input": {"lines": "{{input.lines}}"}},
+                {
+                    "id": "summary",
+                    "function": "notify",
+                    "input": {
+                        "total": "{{steps.order.input.lines | pluck: 'price' | sum}}",
+                        "count": "{{count(order.input.lines)}}",
+                        "skus": "{{sort(unique(pluck(order.input.lines, 'sku')))}}",
+                        "allPaid": "{{all(pluck(order.input.lines, 'paid'))}}",
+                        "anyPaid": "{{any(pluck(order.input.lines, 'paid'))}}",
+                        "day": "{{ execution.startedAt | date: 'YYYY-MM-DD' }}",
+                        "now": "{{now}}",
+                        "id": "{{execution.id}}",
+                        "by": "{{trigger.kind}}:{{trigger.id | default: 'none'}}",
+                        "who": "{{input.name | upper}} / {{input.name | lower}}",
+                        "note": "{{input.note | default: 'n/a'}}",
+                        "raw": "{{order.input.lines[0] | json}}",
+                        "loose": "{{input.qty == '2'}}",
+                    },
+                },
+            ],
+        }
+    )
+    lines = [
+        {"sku": "b", "price": 2.5, "paid": True},
+        {"sku": "a", "price": 4, "paid": False},
+        {"sku": "b", "price": 1, "paid": True},
+    ]
+    execution_id = await engine.start("templatesRun", {"lines": lines, "name": "Ada", "qty": 2})
+    state = await engine.wait(execution_id)
+    assert state.status.value == "completed", state.error
+    got = state.steps["summary"].input
+    started = state.created_at.isoformat()
+    assert got["total"] == 7.5
+    assert got["count"] == 3
+    assert got["skus"] == ["a", "b"]
+    assert (got["allPaid"], got["anyPaid"]) == (False, True)
+    assert got["day"] == started[:10]
+    assert got["now"] >= started
+    assert got["id"] == execution_id
+    assert got["by"] == "api:none"
+    assert got["who"] == "ADA / ada"
+    assert got["note"] == "n/a"
+    assert got["raw"] == '{"sku":"b","price":2.5,"paid":true}'
+    assert got["loose"] is True  # JavaScript's ==: 2 == "2"

@@ -18,7 +18,9 @@ from services.core.expressions import (
     UNDEFINED,
     ExpressionError,
     ExpressionEvaluationError,
+    ExpressionSyntaxError,
     evaluate,
+    parse,
     to_json_string,
 )
 from services.core.expressions.values import format_number, is_number
@@ -131,6 +133,48 @@ TABLE: list[tuple[str, Any]] = [
     ("NaN < 1", False),
     ("NaN >= NaN", False),
     ("input.seats >= 12", True),
+    # loose equality and comparisons coerce exactly as JavaScript does
+    ('"1" == 1', True),
+    ('1 == "1.0"', True),
+    ('"" == 0', True),
+    ('" 12 " == 12', True),
+    ('"abc" == NaN', False),
+    ("0 == false", True),
+    ('"0" == false', True),
+    ('"1" != true', False),
+    ('"true" == true', False),
+    ("null == false", False),
+    ("undefined == 0", False),
+    ("null != 0", True),
+    ("[1] == 1", True),
+    ('[1, 2] == "1,2"', True),
+    ("[] == false", True),
+    ('{} == "[object Object]"', True),
+    ("items == items", True),
+    ("[] == []", False),
+    ("input.seats == '12'", True),
+    ('1 < "2"', True),
+    ('"10" < 9', False),
+    ("null < 1", True),
+    ("null >= 0", True),
+    ("null <= 0", True),
+    ("null > 0", False),
+    ("undefined < 1", False),
+    ("undefined >= 0", False),
+    ('"abc" < 1', False),
+    ('"abc" >= 1', False),
+    ("true > 0", True),
+    ("false >= 0", True),
+    ("[2] > 1", True),
+    ('[1, 2] < "1,3"', True),
+    ("({}) <= ({})", True),
+    ("NaN <= NaN", False),
+    ('"a" >= "a"', True),
+    ("(1 < 2) < 3", True),
+    ("(3 > 2) > 1", False),
+    ("input.seats > '9'", True),
+    ("input.missing < 5", False),
+    ("input.nil < 5", True),
     # logical operators return operands
     ('"" || "x"', "x"),
     ('"a" || "x"', "a"),
@@ -221,11 +265,70 @@ DIVERGENCES: list[tuple[str, Any, Any]] = [
     ("null.x", UNDEFINED, "TypeError"),
     ("missingRoot", UNDEFINED, "ReferenceError"),  # unknown names read as undefined
     ("input.missing.toLowerCase()", UNDEFINED, "TypeError"),
-    ('"1" == 1', False, True),  # == only equates null and undefined
-    ("0 == false", False, True),
-    ('1 < "2"', False, True),  # mixed comparisons are false
-    ("null < 1", False, True),
     ("({}).constructor === undefined", UNDEFINED, False),  # refused, see test below
+]
+
+# Chained comparisons: JavaScript compares the first comparison's boolean with the third
+# operand; we refuse them when parsing (the hint says to write `a < b && b < c`).
+CHAINED: list[str] = [
+    "1 < 2 < 3",
+    "3 > 2 > 1",
+    "1 == 1 == 1",
+    "input.seats === 12 === true",
+    "0 <= input.seats <= 100",
+    'input.plan == "x" != false',
+    "1 < 2 == true",
+]
+
+# The list helpers and filters: (ours, the JavaScript it behaves as, context-free).
+HELPER_EQUIVALENTS: list[tuple[str, str]] = [
+    ("sum([1, 2, 3.5])", "[1, 2, 3.5].reduce((a, b) => a + b, 0)"),
+    ("sum([0.1, 0.2, 0.3])", "[0.1, 0.2, 0.3].reduce((a, b) => a + b, 0)"),
+    ("sum([])", "[].reduce((a, b) => a + b, 0)"),
+    ("count([1, 2, 3])", "[1, 2, 3].length"),
+    ('pluck([{a: 1}, {b: 2}, {a: "x"}], "a")', '[{a: 1}, {b: 2}, {a: "x"}].map((x) => x?.["a"])'),
+    ("any([0, '', null, 3])", "[0, '', null, 3].some(Boolean)"),
+    ("any([])", "[].some(Boolean)"),
+    ("all([1, 'a', []])", "[1, 'a', []].every(Boolean)"),
+    ("all([1, 0])", "[1, 0].every(Boolean)"),
+    ("all([])", "[].every(Boolean)"),
+    (
+        'unique([1, "1", 1, NaN, NaN, 0, -0, null, null])',
+        '[...new Set([1, "1", 1, NaN, NaN, 0, -0, null, null])]',
+    ),
+    ("sort([10, 9, 1, 2.5, -3])", "[10, 9, 1, 2.5, -3].sort((a, b) => a - b)"),
+    ('sort(["b", "a", "B", "aa"])', '["b", "a", "B", "aa"].sort()'),
+    (
+        'sort([{n: 2, k: "x"}, {n: 1, k: "y"}, {n: 2, k: "z"}], "n")',
+        '[{n: 2, k: "x"}, {n: 1, k: "y"}, {n: 2, k: "z"}].sort((a, b) => a.n - b.n)',
+    ),
+    ('"Ada" | upper', '"Ada".toUpperCase()'),
+    ('"Ada" | lower', '"Ada".toLowerCase()'),
+    ("undefined | default: 'n/a'", "undefined ?? 'n/a'"),
+    ("0 | default: 'n/a'", "0 ?? 'n/a'"),
+    ("{a: [1, undefined]} | json", "JSON.stringify({a: [1, undefined]})"),
+    (
+        "[{a: 3}, {a: 4}] | pluck: 'a' | sum",
+        "[{a: 3}, {a: 4}].map((x) => x.a).reduce((a, b) => a + b, 0)",
+    ),
+    (
+        '"2024-03-05T22:04:05.123-05:00" | date: "YYYY-MM-DD"',
+        'new Date("2024-03-05T22:04:05.123-05:00").toISOString().slice(0, 10)',
+    ),
+    (
+        '"2024-03-05T22:04:05.123Z" | date: "HH:mm:ss.SSS"',
+        'new Date("2024-03-05T22:04:05.123Z").toISOString().slice(11, 23)',
+    ),
+    ("1709632800123 | date", "new Date(1709632800123).toISOString()"),
+    (
+        '"2024-03-05T09:04:05Z" | date: "D/M/YY H:m:s"',
+        (
+            "((d) => `${d.getUTCDate()}/${d.getUTCMonth() + 1}/${d.getUTCFullYear() % 100} "
+            "${d.getUTCHours()}:${d.getUTCMinutes()}:${d.getUTCSeconds()}`)"
+            '(new Date("2024-03-05T09:04:05Z"))'
+        ),
+    ),
+    ('"not a date" | date: "YYYY"', 'String(new Date("not a date"))'),
 ]
 
 # Coercions JavaScript performs but we refuse with an ExpressionEvaluationError.
@@ -294,12 +397,22 @@ process.stdout.write(JSON.stringify(out));
 """
 
 
-@pytest.fixture(scope="module")
-def node_results() -> dict[str, str]:
+@pytest.mark.parametrize("source", CHAINED)
+def test_chained_comparisons_are_refused(source: str) -> None:
+    with pytest.raises(ExpressionSyntaxError, match="chained comparison") as info:
+        parse(source)
+    assert "&&" in info.value.message
+
+
+@pytest.mark.parametrize(("source", "js"), HELPER_EQUIVALENTS)
+def test_helpers_evaluate(source: str, js: str) -> None:
+    evaluate(source, CONTEXT)  # the comparison with node is test_helpers_match_node
+
+
+def run_node(sources: list[str]) -> list[str]:
     node = shutil.which("node") or ("/usr/bin/node" if os.path.exists("/usr/bin/node") else None)
     if node is None:
         pytest.skip("node is not installed")
-    sources = [s for s, _ in TABLE] + [s for s, _, _ in DIVERGENCES] + [s for s, _ in REFUSED]
     done = subprocess.run(
         [node, "-e", NODE_SCRIPT, json.dumps(CONTEXT), json.dumps(sources)],
         capture_output=True,
@@ -307,7 +420,33 @@ def node_results() -> dict[str, str]:
         timeout=60,
         check=True,
     )
-    return dict(zip(sources, json.loads(done.stdout), strict=True))
+    results: list[str] = json.loads(done.stdout)
+    return results
+
+
+def test_helpers_match_node() -> None:
+    js = run_node([j for _, j in HELPER_EQUIVALENTS])
+    ours = [encode(evaluate(source, CONTEXT)) for source, _ in HELPER_EQUIVALENTS]
+    mismatches = {
+        source: (mine, theirs)
+        for (source, _), mine, theirs in zip(HELPER_EQUIVALENTS, ours, js, strict=True)
+        if mine != theirs
+    }
+    assert mismatches == {}
+
+
+def test_chained_comparisons_do_surprise_in_node() -> None:
+    """Why they are refused: JavaScript accepts them and compares a boolean."""
+    results = dict(zip(CHAINED, run_node(CHAINED), strict=True))
+    assert results["3 > 2 > 1"] == "j:false"
+    assert results["0 <= input.seats <= 100"] == "j:true"
+    assert results["1 == 1 == 1"] == "j:true"
+
+
+@pytest.fixture(scope="module")
+def node_results() -> dict[str, str]:
+    sources = [s for s, _ in TABLE] + [s for s, _, _ in DIVERGENCES] + [s for s, _ in REFUSED]
+    return dict(zip(sources, run_node(sources), strict=True))
 
 
 def test_table_matches_node(node_results: dict[str, str]) -> None:

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from .list_helpers import LIST_HELPERS, HelperError
 from .values import (
     UNDEFINED,
     is_nullish,
@@ -15,11 +16,10 @@ from .values import (
     strict_equals,
     to_js_string,
     to_json_string,
+    to_number,
 )
 
-
-class HelperError(Exception):
-    """Raised by a helper for a bad argument; the interpreter adds the column."""
+__all__ = ["HELPERS", "HELPER_TABLE", "METHODS", "METHOD_TABLE", "HelperError"]
 
 
 def _str_arg(name: str, value: Any) -> str:
@@ -118,39 +118,6 @@ def _extreme(name: str, pick: Callable[..., Any], empty: float) -> Callable[...,
     return helper
 
 
-def _number(value: Any) -> int | float:
-    """JS ``Number(value)``."""
-    if is_number(value):
-        return norm_number(value)
-    if value is UNDEFINED:
-        return math.nan
-    if value is None or value is False:
-        return 0
-    if value is True:
-        return 1
-    if isinstance(value, list | tuple):
-        value = to_js_string(value)
-    if not isinstance(value, str):
-        return math.nan
-    text = value.strip()
-    if text == "":
-        return 0
-    if text[:2] in ("0x", "0X", "0o", "0O", "0b", "0B") and "_" not in text:
-        try:
-            return norm_number(int(text, 0))
-        except ValueError:
-            return math.nan
-    sign, body = (-1, text[1:]) if text[0] == "-" else (1, text[1:] if text[0] == "+" else text)
-    if body == "Infinity":
-        return sign * math.inf
-    if not body or body[0] not in "0123456789." or not all(c in "0123456789.eE+-" for c in body):
-        return math.nan
-    try:
-        return norm_number(sign * float(body))
-    except ValueError:
-        return math.nan
-
-
 def _json(value: Any) -> Any:
     return UNDEFINED if value is UNDEFINED else to_json_string(value)
 
@@ -179,12 +146,13 @@ HELPER_TABLE: Final[dict[str, tuple[Callable[..., Any], int, int | None]]] = {
     "lower": (_string_fn("lower", str.lower), 1, 1),
     "max": (_extreme("max", max, -math.inf), 0, None),
     "min": (_extreme("min", min, math.inf), 0, None),
-    "number": (_number, 1, 1),
+    "number": (to_number, 1, 1),
     "round": (_math("round", _js_round), 1, 1),
     "startsWith": (_starts_with, 2, 2),
     "string": (to_js_string, 1, 1),
     "trim": (_string_fn("trim", str.strip), 1, 1),
     "upper": (_string_fn("upper", str.upper), 1, 1),
+    **LIST_HELPERS,
 }
 HELPERS: Final = tuple(sorted(HELPER_TABLE))
 

@@ -29,6 +29,7 @@ from .values import (
     UNDEFINED,
     is_nullish,
     is_number,
+    js_compare,
     kind,
     loose_equals,
     norm_number,
@@ -176,12 +177,7 @@ _ARITHMETIC: Final[dict[str, Callable[[Any, Any], Any]]] = {
     "/": _div,
     "%": _mod,
 }
-_COMPARE: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "<": lambda a, b: bool(a < b),
-    "<=": lambda a, b: bool(a <= b),
-    ">": lambda a, b: bool(a > b),
-    ">=": lambda a, b: bool(a >= b),
-}
+_COMPARE: Final = frozenset({"<", "<=", ">", ">="})
 
 
 def _binary(node: Binary, st: State) -> Any:
@@ -198,10 +194,8 @@ def _binary(node: Binary, st: State) -> Any:
         return not loose_equals(a, b)
     if op == "+":
         return _add(a, b, node, st)
-    compare = _COMPARE.get(op)
-    if compare is not None:
-        both_numbers = is_number(a) and is_number(b)
-        return (both_numbers or (isinstance(a, str) and isinstance(b, str))) and compare(a, b)
+    if op in _COMPARE:
+        return js_compare(op, a, b)
     if not (is_number(a) and is_number(b)):
         raise _fail(f"{op!r} needs two numbers, got {kind(a)} and {kind(b)}", node, st)
     return _ARITHMETIC[op](norm_number(a), norm_number(b))

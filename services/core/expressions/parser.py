@@ -32,6 +32,7 @@ _BINARY_POWER: Final = {
     "+": 11, "-": 11, "*": 12, "/": 12, "%": 12,
 }  # fmt: skip
 _TERNARY_POWER: Final = 2
+_COMPARISONS: Final = frozenset({"==", "!=", "===", "!==", "<", "<=", ">", ">="})
 _LOGICAL: Final = frozenset({"&&", "||", "??"})
 _CONSTANTS: Final = {
     "true": True,
@@ -78,7 +79,7 @@ class _Parser:
         self.parens: set[int] = set()
 
     def parse(self) -> Node:
-        node = self.expr(0)
+        node = self.pipeline()
         tok = self.tokens[self.pos]
         if tok.kind != EOF:
             raise self.unexpected(tok)
@@ -149,9 +150,49 @@ class _Parser:
                 self.check_coalesce_mix(op, left, right, tok.column)
                 left = self.check(Logical(tok.column, op, left, right))
             else:
+                if op in _COMPARISONS:
+                    self.check_chain(op, left, right, tok.column)
                 left = self.check(Binary(tok.column, op, left, right))
         self.nesting -= 1
         return left
+
+    def pipeline(self) -> Node:
+        """``expr | filter | filter: arg, arg``: each filter is a helper given the value first."""
+        node = self.expr(0)
+        while self.at("|"):
+            bar = self.next()
+            name_tok = self.next()
+            if name_tok.kind != NAME:
+                raise self.error("expected a filter name after '|'", bar.column)
+            name = str(name_tok.value)
+            if name not in HELPER_TABLE:
+                raise self.error(
+                    f"'{name}' is not a filter; filters are the helpers: {', '.join(HELPERS)}",
+                    name_tok.column,
+                )
+            args = [node]
+            if self.at(":"):
+                self.pos += 1
+                args.append(self.expr(0))
+                while self.at(","):
+                    self.pos += 1
+                    args.append(self.expr(0))
+            _, low, high = HELPER_TABLE[name]
+            self.check_arity(name, len(args), low, high, name_tok.column)
+            node = self.check(HelperCall(name_tok.column, name, args))
+        return node
+
+    def check_chain(self, op: str, left: Node, right: Node, column: int) -> None:
+        """Refuse ``a < b < c`` and ``a === b == c``: JavaScript compares the boolean of the
+        first comparison with ``c``, which is almost never what was meant."""
+        for side in (left, right):
+            if isinstance(side, Binary) and side.op in _COMPARISONS and id(side) not in self.parens:
+                raise self.error(
+                    f"chained comparison: JavaScript would compare the true/false of "
+                    f"'{side.op}' with the other side of '{op}'; write 'a < b && b < c', "
+                    "or add parentheses to compare the boolean",
+                    column,
+                )
 
     def check_coalesce_mix(self, op: str, left: Node, right: Node, column: int) -> None:
         for side in (left, right):
@@ -179,7 +220,7 @@ class _Parser:
             return self.name(tok)
         if tok.kind == OP:
             if tok.value == "(":
-                node = self.expr(0)
+                node = self.pipeline()
                 self.expect(")")
                 self.parens.add(id(node))
                 return node

@@ -110,11 +110,89 @@ def strict_equals(a: Any, b: Any) -> bool:
     return ka in ("number", "string", "boolean") and bool(a == b)
 
 
+def to_primitive(value: Any) -> Any:
+    """JS ToPrimitive for plain data: an array becomes its ``String()``, an object
+    ``"[object Object]"``; primitives are returned unchanged."""
+    if isinstance(value, list | tuple | Mapping):
+        return to_js_string(value)
+    return value
+
+
+def to_number(value: Any) -> int | float:
+    """JS ``Number(value)``."""
+    if is_number(value):
+        return norm_number(value)
+    if value is UNDEFINED:
+        return math.nan
+    if value is None or value is False:
+        return 0
+    if value is True:
+        return 1
+    if isinstance(value, list | tuple | Mapping):
+        value = to_js_string(value)
+    if not isinstance(value, str):
+        return math.nan
+    text = value.strip()
+    if text == "":
+        return 0
+    if text[:2] in ("0x", "0X", "0o", "0O", "0b", "0B") and "_" not in text:
+        try:
+            return norm_number(int(text, 0))
+        except ValueError:
+            return math.nan
+    sign, body = (-1, text[1:]) if text[0] == "-" else (1, text[1:] if text[0] == "+" else text)
+    if body == "Infinity":
+        return sign * math.inf
+    if not body or body[0] not in "0123456789." or not all(c in "0123456789.eE+-" for c in body):
+        return math.nan
+    try:
+        return norm_number(sign * float(body))
+    except ValueError:
+        return math.nan
+
+
 def loose_equals(a: Any, b: Any) -> bool:
-    """``==``: null == undefined, otherwise the same as ``===`` (no type coercion)."""
-    if is_nullish(a) and is_nullish(b):
-        return True
-    return strict_equals(a, b)
+    """JS ``==`` (IsLooselyEqual) over plain data, with JavaScript's coercions."""
+    ka, kb = kind(a), kind(b)
+    if ka == kb or (ka in _OBJECTS and kb in _OBJECTS):
+        return strict_equals(a, b)
+    if ka in _NULLISH or kb in _NULLISH:
+        return ka in _NULLISH and kb in _NULLISH
+    if ka == "boolean":
+        return loose_equals(int(a), b)
+    if kb == "boolean":
+        return loose_equals(a, int(b))
+    if ka in _OBJECTS:
+        return loose_equals(to_primitive(a), b)
+    if kb in _OBJECTS:
+        return loose_equals(a, to_primitive(b))
+    return bool(to_number(a) == to_number(b))  # a number and a string
+
+
+def js_less(a: Any, b: Any) -> bool | None:
+    """JS IsLessThan(a, b): None when the answer is undefined (a NaN took part)."""
+    a, b = to_primitive(a), to_primitive(b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a < b
+    x, y = to_number(a), to_number(b)
+    if x != x or y != y:
+        return None
+    return bool(x < y)
+
+
+def js_compare(op: str, a: Any, b: Any) -> bool:
+    """JS ``<``, ``<=``, ``>`` and ``>=`` with JavaScript's coercions."""
+    if op == "<":
+        return js_less(a, b) is True
+    if op == ">":
+        return js_less(b, a) is True
+    if op == "<=":
+        return js_less(b, a) is False
+    return js_less(a, b) is False  # >=
+
+
+_NULLISH: Final = frozenset({"null", "undefined"})
+_OBJECTS: Final = frozenset({"array", "object"})
 
 
 def format_number(value: int | float) -> str:
