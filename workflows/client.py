@@ -113,13 +113,30 @@ def _status_call(execution_id: str, metrics: bool, audit: bool) -> _Call:
     return _Call("GET", f"/executions/{_q(execution_id)}", params=params)
 
 
-def _list_executions_call(workflow: str | None, status: str | None, limit: int) -> _Call:
+def _list_executions_call(
+    workflow: str | None,
+    status: str | None,
+    limit: int,
+    query: str | None = None,
+    cursor: str | None = None,
+) -> _Call:
     params: dict[str, Any] = {"limit": limit}
     if workflow:
         params["workflow"] = workflow
     if status:
         params["status"] = status
+    if query is not None:
+        params["query"] = query
+    if cursor:
+        params["cursor"] = cursor
     return _Call("GET", "/executions", params=params)
+
+
+SEARCH_PAGE = 500  # executions per request when a search follows its cursor
+
+
+def _page(response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
+    return _l(_result(response)), response.headers.get("next-cursor")
 
 
 def _control_call(execution_id: str, action: str, body: Any = None) -> _Call:
@@ -350,9 +367,38 @@ class Workflows:
             delay = _next_delay(delay)
 
     def list_executions(
-        self, workflow: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        query: str | None = None,
     ) -> list[dict[str, Any]]:
-        return _l(self._send(_list_executions_call(workflow, status, limit)))
+        """Newest first. With `query` (e.g. "customerId = 'cust_1' AND status = 'failed'"):
+        searched by the index, following its cursor up to `limit` executions (no cap)."""
+        if query is None:
+            return _l(self._send(_list_executions_call(workflow, status, limit)))
+        out: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(out) < limit:
+            page, cursor = self.search_executions(
+                query, min(SEARCH_PAGE, limit - len(out)), cursor, workflow, status
+            )
+            out += page
+            if cursor is None:
+                break
+        return out
+
+    def search_executions(
+        self,
+        query: str,
+        limit: int = 50,
+        cursor: str | None = None,
+        workflow: str | None = None,
+        status: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a search and the cursor of the next (None: no more)."""
+        call = _list_executions_call(workflow, status, limit, query, cursor)
+        return _page(self._http.request(call.method, call.path, params=call.params))
 
     def cancel(self, execution_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason else None
@@ -602,9 +648,38 @@ class AsyncWorkflows:
             delay = _next_delay(delay)
 
     async def list_executions(
-        self, workflow: str | None = None, status: str | None = None, limit: int = 50
+        self,
+        workflow: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        query: str | None = None,
     ) -> list[dict[str, Any]]:
-        return _l(await self._send(_list_executions_call(workflow, status, limit)))
+        """Newest first. With `query` (e.g. "customerId = 'cust_1' AND status = 'failed'"):
+        searched by the index, following its cursor up to `limit` executions (no cap)."""
+        if query is None:
+            return _l(await self._send(_list_executions_call(workflow, status, limit)))
+        out: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(out) < limit:
+            page, cursor = await self.search_executions(
+                query, min(SEARCH_PAGE, limit - len(out)), cursor, workflow, status
+            )
+            out += page
+            if cursor is None:
+                break
+        return out
+
+    async def search_executions(
+        self,
+        query: str,
+        limit: int = 50,
+        cursor: str | None = None,
+        workflow: str | None = None,
+        status: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a search and the cursor of the next (None: no more)."""
+        call = _list_executions_call(workflow, status, limit, query, cursor)
+        return _page(await self._http.request(call.method, call.path, params=call.params))
 
     async def cancel(self, execution_id: str, reason: str | None = None) -> dict[str, Any]:
         body = {"reason": reason} if reason else None

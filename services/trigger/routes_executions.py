@@ -22,6 +22,8 @@ from contracts import (
 )
 from services.core.namespaces import belongs, unqualify
 from services.core.redaction import mask_input, redact, secret_values
+from services.core.search_query import MAX_QUERY_CHARS, Predicate, QueryError, parse_query
+from services.core.search_query import Query as SearchQuery
 from services.core.state import TERMINAL_EXECUTION, ExecutionState
 from services.infra.payloads import Payloads
 from services.infra.store import IdempotencyKeyReused
@@ -254,17 +256,30 @@ async def get_execution(
 
 @router.get(
     "/executions",
-    summary="Recent executions, newest first, optionally filtered",
+    summary="Recent executions, newest first, filtered; with query or cursor: searched by index",
     response_model=list[ExecutionSummary],
+    responses={400: {"model": ErrorBody}},
 )
 async def list_executions(
     request: Request,
     workflow: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> list[ExecutionSummary]:
+    query: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_QUERY_CHARS,
+            description="search: e.g. customerId = 'cust_12345' AND status = 'failed'",
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=2000, description="the Next-Cursor of the previous page")
+    ] = None,
+) -> Any:
     store, _, _ = context(request).ready()
     namespace = principal(request).namespace
+    if query is not None or cursor is not None:
+        return await _search(request, namespace, query or "", workflow, status, limit, cursor)
     if workflow:
         workflow = stored_name(request, workflow)
     out: list[ExecutionSummary] = []
@@ -289,6 +304,47 @@ async def list_executions(
             if len(out) >= limit:
                 break
     return out
+
+
+async def _search(
+    request: Request,
+    namespace: str,
+    text: str,
+    workflow: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> JSONResponse:
+    """A page of the search index (services.infra.search_index); Next-Cursor: the next one."""
+    store, _, _ = context(request).ready()
+    index = store.search
+    await index.purge(namespace)  # rows of expired states go first
+    try:
+        parsed = parse_query(text, await index.columns(namespace))
+    except QueryError as exc:
+        raise ApiProblem(400, f"query: {exc}") from None
+    extra = [
+        Predicate(column, "keyword", "=", (value,), 0)
+        for column, value in (("workflow", workflow), ("status", status))
+        if value
+    ]
+    parsed = SearchQuery(parsed.predicates + tuple(extra))
+    try:
+        page = await index.search(namespace, parsed, limit, cursor)
+    except ValueError as exc:
+        raise ApiProblem(400, str(exc)) from None
+    out = []
+    for doc in await store.get_states(page.ids) if page.ids else []:
+        if doc is None:  # expired since the page was read
+            continue
+        state = ExecutionState.model_validate_json(doc)
+        if not belongs(namespace, state.workflow):
+            continue
+        view = execution_view(state, False, False)
+        summary = ExecutionSummary.model_validate({**view, "workflow": unqualify(state.workflow)})
+        out.append(summary.model_dump(mode="json", by_alias=True))
+    headers = {"Next-Cursor": page.cursor} if page.cursor else {}
+    return JSONResponse(out, headers=headers)
 
 
 async def _control(request: Request, execution_id: str, command: Any, action: str) -> JSONResponse:

@@ -128,9 +128,12 @@ def register(commands: Any) -> None:
     ls = _add(
         commands,
         "list",
-        "recent executions",
-        lambda wf, a: wf.list_executions(workflow=a.workflow, status=a.status, limit=a.limit),
+        "recent executions; --query searches them (README: Search)",
+        lambda wf, a: wf.list_executions(
+            workflow=a.workflow, status=a.status, limit=a.limit, query=a.query
+        ),
     )
+    ls.add_argument("--query", help="e.g. \"customerId = 'cust_12345' AND status = 'failed'\"")
     ls.add_argument("--workflow")
     ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--limit", type=int, default=20)
