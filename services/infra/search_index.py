@@ -61,7 +61,7 @@ __all__ = [
 
 SCAN_BUDGET = 20_000  # rows a walk reads per page at most
 UNORDERED_MAX = 20_000  # candidates read whole (then sorted) at most
-CHUNK = 500
+CHUNK = 2000  # index entries per read of a walk at most
 SEP = "\x00"
 TOP = "\uffff"  # above every character; sent to Redis as the byte 0xff
 
@@ -400,8 +400,10 @@ class SearchIndex:
         found: list[str] = []
         last: str | None = None
         scanned = 0
+        size = limit + 1 if not rest.predicates else max(2 * limit, 100)
         while len(found) < limit and scanned < SCAN_BUDGET:
-            raw = await self.redis.zrevrangebylex(key, _b(hi), _b(lo), 0, CHUNK)
+            size = min(size, CHUNK, SCAN_BUDGET - scanned)
+            raw = await self.redis.zrevrangebylex(key, _b(hi), _b(lo), 0, size)
             chunk = [_text(m) for m in raw]
             if not chunk:
                 return SearchPage(found, None, scanned)
@@ -422,9 +424,10 @@ class SearchIndex:
                     break
             if len(found) >= limit:
                 break
-            if len(chunk) < CHUNK:
+            if len(chunk) < size:
                 return SearchPage(found, None, scanned)
             hi = "(" + chunk[-1]
+            size *= 2
         return SearchPage(found, encode_cursor(last) if last else None, scanned)
 
     async def _gather(
