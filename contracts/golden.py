@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from contracts.signing import sign
 from contracts.steps import StepCommand, StepError, StepResult, command_id
 
 __all__ = ["CASES", "COMMAND", "SDK_FILLS", "render"]
@@ -59,6 +60,7 @@ COMMAND = StepCommand(
 )
 """The command every runtime's golden test feeds its SDK (the seed's welcome e-mail step)."""
 
+SIGNING_KEY = "golden-signing-key"
 SDK_FILLS = ("messageId", "occurredAt", "workerId", "startedAt", "finishedAt")
 """Result fields the SDK fills in itself; the golden files hold placeholders for them."""
 
@@ -134,6 +136,14 @@ def render() -> dict[str, str]:
         "resultSchema": "../schemas/step-result.schema.json",
         "sdkFills": list(SDK_FILLS),
         "cases": cases,
+        # a runtime signs these exact bytes to this header value (contracts/signing.py)
+        "signing": {
+            "key": SIGNING_KEY,
+            "value": "step-command.json",
+            "signature": sign(
+                SIGNING_KEY.encode(), files["golden/step-command.json"].encode()
+            ).decode(),
+        },
     }
     files["golden/cases.json"] = _json(manifest)
     return files

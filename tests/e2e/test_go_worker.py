@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_node_worker import WORKERS, run_seed, seed_stack
+from tests.e2e.test_node_worker import SIGNED, WORKERS, run_seed, seed_stack
 
 pytestmark = pytest.mark.e2e
 GO_DIR = WORKERS / "go"
@@ -33,7 +33,7 @@ def build_go_worker() -> Path:
 @pytest.fixture
 def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
     worker = [str(build_go_worker())]
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "go", worker) as url:
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "go", worker, SIGNED) as url:
         yield url
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_node_worker import WORKERS, run_seed, seed_stack
+from tests.e2e.test_node_worker import SIGNED, WORKERS, run_seed, seed_stack
 
 pytestmark = pytest.mark.e2e
 JAVA_DIR = WORKERS / "java"
@@ -34,7 +34,7 @@ def build_java_worker() -> Path:
 def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
     jar = build_java_worker()
     worker = ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xmx256m", "-jar", str(jar)]
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "java", worker) as url:
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "java", worker, SIGNED) as url:
         yield url
 
 

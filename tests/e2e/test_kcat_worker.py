@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_node_worker import WORKERS, run_seed, seed_stack
+from tests.e2e.test_node_worker import SIGNED, WORKERS, run_seed, seed_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +18,7 @@ def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[s
     if not (shutil.which("kcat") and shutil.which("jq") and shutil.which("bash")):
         pytest.skip("needs kcat, jq and bash (Debian packages; .ci/run installs kcat)")
     worker = ["bash", str(WORKERS / "kcat" / "email-worker.sh")]
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "kcat", worker) as url:
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "kcat", worker, SIGNED) as url:
         yield url
 
 

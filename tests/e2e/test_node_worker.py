@@ -35,6 +35,12 @@ CUSTOMER = {
 }
 
 
+# The Node, Go, Java and kcat workers run the seed with record signing on (every service
+# and the worker share the key: an unsigned or wrongly signed result would stall the seed);
+# the Python worker and the in-process runs keep it off, so both modes run end to end.
+SIGNED = {"WORKFLOWS_SIGNING_KEY": "e2e-signing-key"}
+
+
 @contextmanager
 def seed_stack(
     kafka_bootstrap: str,
@@ -95,7 +101,7 @@ def services(kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> Iterator[s
     if node is None or not (NODE_DIR / "node_modules" / "kafkajs").is_dir():
         pytest.skip("needs node and `npm ci` in examples/workers/node (make install does it)")
     worker = [node, str(NODE_DIR / "worker.js")]
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker) as url:
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker, SIGNED) as url:
         yield url
 
 

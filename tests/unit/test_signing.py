@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,3 +45,12 @@ def test_any_other_signature_is_refused(value: bytes, forged: bytes) -> None:
     signer = Signer(["secret"])
     if forged != sign(b"secret", value):
         assert signer.problem(value, [(SIGNATURE_HEADER, forged)]) is not None
+
+
+def test_the_engine_signs_the_golden_vector_every_runtime_checks() -> None:
+    from contracts.golden import render
+
+    files = render()
+    signing = json.loads(files["golden/cases.json"])["signing"]
+    value = files[f"golden/{signing['value']}"].encode()
+    assert sign(signing["key"].encode(), value).decode() == signing["signature"]

@@ -85,6 +85,16 @@ for i in $(seq 0 $(($(jq '.cases | length' "$MANIFEST") - 1))); do
   check "golden case $(jq -r ".cases[$i].name" "$MANIFEST")" golden_case "$i"
 done
 
+golden_signature() { # the exact bytes of the golden file, trailing newline and all
+  local value want got
+  value=$(cat "$GOLDEN/$(jq -r .signing.value "$MANIFEST")"; printf x)
+  value=${value%x}
+  want=$(jq -r .signing.signature "$MANIFEST")
+  got=$(WORKFLOWS_SIGNING_KEY=$(jq -r .signing.key "$MANIFEST") wf_signature "$value")
+  [[ $got == "$want" ]] || { printf 'want %s\ngot  %s\n' "$want" "$got"; return 1; }
+}
+check "the golden signature (HMAC-SHA256 of the value bytes)" golden_signature
+
 dead_lettered() {
   local value='{"executionId": "ex-1"}' reason
   reason=$(wf_process "$value") && { echo "accepted: $reason"; return 1; }

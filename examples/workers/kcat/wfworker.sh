@@ -165,10 +165,15 @@ wf_dead_letter() {
 
 _wf_log() { jq -nc --arg event "$1" --argjson fields "${2:-{\}}" '{event: $event} + $fields'; }
 
+wf_signature() { # value: the wf-signature header value under WORKFLOWS_SIGNING_KEY
+  printf 'v1=%s' "$(printf '%s' "$1" | openssl dgst -sha256 -hmac "$WORKFLOWS_SIGNING_KEY" -r | cut -d' ' -f1)"
+}
+
 _wf_publish() { # topic key value: until the broker has it (kcat -P waits for delivery)
-  local attempt
+  local attempt signed=()
+  if [[ -n ${WORKFLOWS_SIGNING_KEY:-} ]]; then signed=(-H "wf-signature=$(wf_signature "$3")"); fi
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
-    if printf '%s\n' "$3" | "$WF_KCAT" -P -b "$WF_BOOTSTRAP" -t "$1" -k "$2" -c 1 -q \
+    if printf '%s\n' "$3" | "$WF_KCAT" -P -b "$WF_BOOTSTRAP" -t "$1" -k "$2" -c 1 -q "${signed[@]}" \
       -X acks=all -X topic.partitioner=murmur2_random -X compression.codec=none 2>&1 |
       (! grep -q .); then
       return 0

@@ -95,3 +95,15 @@ def test_the_example_answers_the_golden_command_like_the_golden_ok_result() -> N
     result = email_worker.worker.process(COMMAND)
     want = golden("step-result-ok.json")["output"] | {"sentBy": "python"}
     assert result["output"] == want
+
+
+def test_golden_signature() -> None:
+    from wfworker import SIGNATURE_HEADER, signature, signature_problem
+
+    signing = golden("cases.json")["signing"]
+    key, value = signing["key"].encode(), (GOLDEN / signing["value"]).read_bytes()
+    assert signature(key, value).decode() == signing["signature"]
+    header = [(SIGNATURE_HEADER, signing["signature"].encode())]
+    assert signature_problem([key], value, header) is None
+    assert "does not match" in (signature_problem([b"other"], value, header) or "")
+    assert "no wf-signature" in (signature_problem([key], value, []) or "")

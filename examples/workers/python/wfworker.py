@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import inspect
 import json
 import os
@@ -415,6 +416,7 @@ class Worker:
                 "compression.type": "none",
             }
         )
+        keys = signing_keys()
         consumer.subscribe([commands])
         _log("worker_started", function=function, topic=commands, workerId=self.worker_id)
         try:
@@ -428,6 +430,9 @@ class Worker:
                     continue
                 value = msg.value() or b""
                 try:
+                    unsigned = signature_problem(keys, value, msg.headers())
+                    if unsigned is not None:
+                        raise InvalidCommand(unsigned)
                     result = self._keeping_membership(consumer, TopicPartition, value)
                 except InvalidCommand as invalid:
                     letter = self.dead_letter(
@@ -485,13 +490,49 @@ class Worker:
                 _log("topic_not_created", topic=topic, error=str(exc))
 
 
+SIGNATURE_HEADER = "wf-signature"
+
+
+def signature(key: bytes, value: bytes) -> bytes:
+    """The wf-signature header of a record whose value is `value`: v1= and the hex
+    HMAC-SHA256 of the value bytes (docs/worker-protocol.md, "Signing")."""
+    return b"v1=" + hmac.new(key, value, hashlib.sha256).hexdigest().encode()
+
+
+def signing_keys() -> list[bytes]:
+    """WORKFLOWS_SIGNING_KEY (it signs), then WORKFLOWS_SIGNING_KEYS_PREVIOUS (a JSON list
+    that still verifies); none: signing is off."""
+    keys = [os.environ.get("WORKFLOWS_SIGNING_KEY", "")]
+    keys += json.loads(os.environ.get("WORKFLOWS_SIGNING_KEYS_PREVIOUS") or "[]")
+    return [k.encode() for k in keys if k]
+
+
+def signature_problem(keys: list[bytes], value: bytes, headers: Any) -> str | None:
+    """Why a record is not validly signed under `keys`, or None (valid, or signing off)."""
+    if not keys:
+        return None
+    given = next((v for k, v in headers or () if k == SIGNATURE_HEADER), None)
+    if given is None:
+        return "the record has no wf-signature header and signing is on"
+    if any(hmac.compare_digest(given, signature(key, value)) for key in keys):
+        return None
+    return "the record's wf-signature does not match its value under any signing key"
+
+
 def _deliver(producer: Any, topic: str, key: bytes | None, message: dict[str, Any]) -> None:
-    """Produce and wait for the broker's ack (retrying until it has it)."""
+    """Produce (signed when a signing key is set) and wait for the broker's ack (retrying
+    until it has it)."""
     value = json.dumps(message).encode()
+    keys = signing_keys()
+    headers = [(SIGNATURE_HEADER, signature(keys[0], value))] if keys else None
     while True:
         outcome: list[Any] = []
         producer.produce(
-            topic, value, key, on_delivery=lambda err, _msg, out=outcome: out.append(err)
+            topic,
+            value,
+            key,
+            headers=headers,
+            on_delivery=lambda err, _msg, out=outcome: out.append(err),
         )
         producer.flush(30)
         if outcome and outcome[0] is None:

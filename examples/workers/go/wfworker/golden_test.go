@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 type goldenCase struct {
@@ -28,6 +30,11 @@ type manifest struct {
 	Command  string       `json:"command"`
 	SDKFills []string     `json:"sdkFills"`
 	Cases    []goldenCase `json:"cases"`
+	Signing  struct {
+		Key       string `json:"key"`
+		Value     string `json:"value"`
+		Signature string `json:"signature"`
+	} `json:"signing"`
 }
 
 func contracts(t *testing.T) *Contracts {
@@ -169,5 +176,27 @@ func TestInvalidCommandIsDeadLettered(t *testing.T) {
 	}
 	if !strings.Contains(invalid.Reason, "commandId") {
 		t.Errorf("the reason should name the missing field: %s", invalid.Reason)
+	}
+}
+
+func TestGoldenSignature(t *testing.T) {
+	c := contracts(t)
+	var m manifest
+	if err := json.Unmarshal(golden(t, c, "cases.json"), &m); err != nil {
+		t.Fatal(err)
+	}
+	value := golden(t, c, m.Signing.Value)
+	if got := Signature([]byte(m.Signing.Key), value); got != m.Signing.Signature {
+		t.Fatalf("signature %s, golden %s", got, m.Signing.Signature)
+	}
+	header := []kgo.RecordHeader{{Key: SignatureHeader, Value: []byte(m.Signing.Signature)}}
+	if p := SignatureProblem([][]byte{[]byte(m.Signing.Key)}, value, header); p != "" {
+		t.Fatalf("a valid signature refused: %s", p)
+	}
+	if p := SignatureProblem([][]byte{[]byte("other")}, value, header); !strings.Contains(p, "does not match") {
+		t.Fatalf("another key's signature taken: %q", p)
+	}
+	if p := SignatureProblem([][]byte{[]byte(m.Signing.Key)}, value, nil); !strings.Contains(p, "no wf-signature") {
+		t.Fatalf("an unsigned record taken: %q", p)
 	}
 }

@@ -22,6 +22,7 @@ type Config struct {
 	TopicPrefix string   // WORKFLOWS_TOPIC_PREFIX, default ""
 	Partitions  int32    // WORKFLOWS_PARTITIONS, default 8: used if the command topic is missing
 	DrainTime   time.Duration
+	SigningKeys [][]byte // WORKFLOWS_SIGNING_KEY then WORKFLOWS_SIGNING_KEYS_PREVIOUS; none: off
 }
 
 // ConfigFromEnv reads Config from the environment.
@@ -31,6 +32,7 @@ func ConfigFromEnv() Config {
 		cfg.Brokers = strings.Split(v, ",")
 	}
 	cfg.TopicPrefix = os.Getenv("WORKFLOWS_TOPIC_PREFIX")
+	cfg.SigningKeys = SigningKeysFromEnv()
 	if n, err := strconv.Atoi(os.Getenv("WORKFLOWS_PARTITIONS")); err == nil && n > 0 {
 		cfg.Partitions = int32(n)
 	}
@@ -103,7 +105,7 @@ func (w *Worker) serve(ctx context.Context, cfg Config, function string) error {
 		var failed error
 		fetches.EachRecord(func(r *kgo.Record) {
 			if failed == nil {
-				failed = w.answer(work, client, log, r, results, dlq)
+				failed = w.answer(work, client, log, r, results, dlq, cfg.SigningKeys)
 			}
 		})
 		stop()
@@ -122,18 +124,25 @@ func (w *Worker) serve(ctx context.Context, cfg Config, function string) error {
 	}
 }
 
-func (w *Worker) answer(ctx context.Context, client *kgo.Client, log *slog.Logger, r *kgo.Record, results, dlq string) error {
-	result, encoded, err := w.Process(ctx, r.Value)
+func (w *Worker) answer(ctx context.Context, client *kgo.Client, log *slog.Logger, r *kgo.Record, results, dlq string, keys [][]byte) error {
+	var result *Result
+	var encoded []byte
+	var err error
+	if problem := SignatureProblem(keys, r.Value, r.Headers); problem != "" {
+		err = &InvalidCommand{Reason: problem}
+	} else {
+		result, encoded, err = w.Process(ctx, r.Value)
+	}
 	var invalid *InvalidCommand
 	switch {
 	case errors.As(err, &invalid):
 		letter := w.DeadLetterFor(r.Topic, r.Partition, r.Offset, r.Key, r.Value, invalid.Reason)
 		log.Warn("command_dead_lettered", "offset", r.Offset, "reason", invalid.Reason)
-		return client.ProduceSync(ctx, &kgo.Record{Topic: dlq, Key: r.Key, Value: letter}).FirstErr()
+		return client.ProduceSync(ctx, signed(keys, &kgo.Record{Topic: dlq, Key: r.Key, Value: letter})).FirstErr()
 	case err != nil:
 		return err
 	}
-	if err := client.ProduceSync(ctx, &kgo.Record{Topic: results, Key: []byte(result.ExecutionID), Value: encoded}).FirstErr(); err != nil {
+	if err := client.ProduceSync(ctx, signed(keys, &kgo.Record{Topic: results, Key: []byte(result.ExecutionID), Value: encoded})).FirstErr(); err != nil {
 		return err
 	}
 	log.Info("step_done", "executionId", result.ExecutionID, "stepId", result.StepID, "ok", result.OK)

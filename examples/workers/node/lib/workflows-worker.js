@@ -13,6 +13,9 @@
 // Java client's murmur2) and commits the offset once the broker has the result
 // (at-least-once). Records that are not valid commands go to <prefix>wf.dlq. Throw
 // RetryableError / FinalError to fail with a type; any other error is retryable.
+// With WORKFLOWS_SIGNING_KEY set, every record it produces carries the header
+// wf-signature: v1=<hex HMAC-SHA256 of the value bytes>, and a command without a valid one
+// goes to the DLQ (docs/worker-protocol.md, "Signing").
 'use strict';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -23,6 +26,31 @@ const os = require('os');
 const path = require('path');
 const Ajv2020 = require('ajv/dist/2020');
 const addFormats = require('ajv-formats');
+
+/** The wf-signature header value of `value` (a Buffer or string) under `key`. */
+function signature(key, value) {
+  return 'v1=' + crypto.createHmac('sha256', key).update(value).digest('hex');
+}
+
+/** Why a command record is not validly signed under `keys`, or null (signing off or valid). */
+function signatureProblem(keys, value, headers) {
+  if (keys.length === 0) return null;
+  const given = headers && headers['wf-signature'];
+  if (!given) return 'the record has no wf-signature header and signing is on';
+  const got = Buffer.from(given.toString());
+  const ok = keys.some((key) => {
+    const want = Buffer.from(signature(key, value));
+    return want.length === got.length && crypto.timingSafeEqual(want, got);
+  });
+  return ok ? null : "the record's wf-signature does not match its value under any signing key";
+}
+
+/** The signing keys from the environment: the current one first, then the previous ones. */
+function signingKeys() {
+  const keys = [process.env.WORKFLOWS_SIGNING_KEY || ''];
+  if (process.env.WORKFLOWS_SIGNING_KEYS_PREVIOUS) keys.push(...JSON.parse(process.env.WORKFLOWS_SIGNING_KEYS_PREVIOUS));
+  return keys.filter((k) => k);
+}
 
 /** A step failure with a type; `retryable: false` is final (a fallback still runs). */
 class StepFailure extends Error {
@@ -229,6 +257,7 @@ class Worker {
     const brokers = (process.env.WORKFLOWS_KAFKA_BOOTSTRAP || '127.0.0.1:9092').split(',');
     const partitions = Number(process.env.WORKFLOWS_PARTITIONS || 8);
     const kafka = new Kafka({ clientId: this.workerId, brokers, logLevel: logLevel.WARN });
+    const keys = signingKeys();
     const results = `${prefix}wf.steps.results`;
     const dlq = `${prefix}wf.dlq`;
     const admin = kafka.admin();
@@ -248,6 +277,8 @@ class Worker {
         eachMessage: async ({ topic: from, partition, message, heartbeat }) => {
           let out;
           try {
+            const unsigned = signatureProblem(keys, message.value || Buffer.alloc(0), message.headers);
+            if (unsigned) throw new InvalidCommand(unsigned);
             const result = await this.process(message.value || Buffer.alloc(0), { heartbeat });
             out = { topic: results, messages: [{ key: result.executionId, value: JSON.stringify(result) }] };
             log('step_done', { executionId: result.executionId, stepId: result.stepId, ok: result.ok });
@@ -256,6 +287,9 @@ class Worker {
             const letter = this.deadLetter(from, partition, message.offset, message.key, message.value, err.message);
             out = { topic: dlq, messages: [{ key: message.key, value: JSON.stringify(letter) }] };
             log('command_dead_lettered', { offset: message.offset, reason: err.message });
+          }
+          if (keys.length) {
+            for (const m of out.messages) m.headers = { 'wf-signature': signature(keys[0], m.value) };
           }
           await this.producer.send({ acks: -1, ...out });
           await consumer.commitOffsets([{ topic: from, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
@@ -296,6 +330,6 @@ function log(event, fields) {
 }
 
 module.exports = {
-  Contracts, Worker, StepFailure, RetryableError, FinalError, InvalidCommand,
+  Contracts, Worker, StepFailure, RetryableError, FinalError, InvalidCommand, signature, signatureProblem,
   COMMAND_FIELDS, RESULT_FIELDS, ERROR_FIELDS, DEAD_LETTER_FIELDS,
 };

@@ -68,3 +68,13 @@ test('the example answers the golden command like the golden ok result', async (
   const result = await example.worker({ contracts, workerId: 'node-golden' }).process(command);
   assert.deepEqual(result.output, { ...golden('step-result-ok.json').output, sentBy: 'node' });
 });
+
+test('the golden signature: HMAC-SHA256 of the command bytes, verified and refused', () => {
+  const { key, value, signature } = manifest.signing;
+  const bytes = fs.readFileSync(path.join(contracts.root, 'golden', value));
+  assert.equal(sdk.signature(key, bytes), signature);
+  assert.equal(sdk.signatureProblem([key], bytes, { 'wf-signature': Buffer.from(signature) }), null);
+  assert.match(sdk.signatureProblem(['other'], bytes, { 'wf-signature': Buffer.from(signature) }), /does not match/);
+  assert.match(sdk.signatureProblem([key], bytes, {}), /no wf-signature header/);
+  assert.equal(sdk.signatureProblem([], bytes, {}), null);
+});

@@ -36,6 +36,7 @@ final class KafkaLoop implements Runnable {
   private final String commands;
   private final String results;
   private final String dlq;
+  private final List<byte[]> signingKeys = Signing.keysFromEnv();
   private volatile boolean running = true;
   private final ExecutorService executor = Executors.newSingleThreadExecutor(r -> {
     Thread t = new Thread(r, "wf-step");
@@ -99,16 +100,23 @@ final class KafkaLoop implements Runnable {
 
   private void answer(KafkaConsumer<byte[], byte[]> consumer, KafkaProducer<byte[], byte[]> producer,
       ConsumerRecord<byte[], byte[]> record) throws Exception {
-    Worker.Processed out = runKeepingMembership(consumer, record);
-    if (out.invalidReason() != null) {
+    byte[] value = record.value() == null ? new byte[0] : record.value();
+    String unsigned = Signing.problem(signingKeys, value, record.headers());
+    Worker.Processed out = unsigned == null ? runKeepingMembership(consumer, record) : null;
+    String invalid = unsigned != null ? unsigned : out.invalidReason();
+    if (invalid != null) {
       byte[] letter = worker.deadLetter(record.topic(), record.partition(), record.offset(), record.key(),
-          record.value() == null ? new byte[0] : record.value(), out.invalidReason());
-      producer.send(new ProducerRecord<>(dlq, record.key(), letter)).get();
+          value, invalid);
+      ProducerRecord<byte[], byte[]> dead = new ProducerRecord<>(dlq, record.key(), letter);
+      Signing.sign(signingKeys, dead.headers(), letter);
+      producer.send(dead).get();
       log("command_dead_lettered", "\"offset\":" + record.offset());
       return;
     }
     Result result = out.result();
-    producer.send(new ProducerRecord<>(results, result.executionId().getBytes(java.nio.charset.StandardCharsets.UTF_8), out.value())).get();
+    ProducerRecord<byte[], byte[]> answer = new ProducerRecord<>(results, result.executionId().getBytes(java.nio.charset.StandardCharsets.UTF_8), out.value());
+    Signing.sign(signingKeys, answer.headers(), out.value());
+    producer.send(answer).get();
     log("step_done", "\"executionId\":\"" + result.executionId() + "\",\"stepId\":\"" + result.stepId() + "\",\"ok\":" + result.ok());
   }
 

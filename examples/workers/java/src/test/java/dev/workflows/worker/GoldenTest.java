@@ -12,6 +12,7 @@ import dev.workflows.worker.example.EmailWorker;
 import java.io.IOException;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -119,4 +120,18 @@ class GoldenTest {
     assertEquals(want, w.mapper().readTree(out.value()).get("output"));
   }
 
+
+  @Test
+  void goldenSignature() throws Exception {
+    JsonNode signing = golden("cases.json").get("signing");
+    byte[] key = signing.get("key").asText().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    byte[] value = goldenBytes(signing.get("value").asText());
+    String expected = signing.get("signature").asText();
+    assertEquals(expected, Signing.signature(key, value));
+    org.apache.kafka.common.header.internals.RecordHeaders headers = new org.apache.kafka.common.header.internals.RecordHeaders();
+    headers.add(Signing.HEADER, expected.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    assertNull(Signing.problem(List.of(key), value, headers));
+    assertTrue(Signing.problem(List.of("other".getBytes()), value, headers).contains("does not match"));
+    assertTrue(Signing.problem(List.of(key), value, new org.apache.kafka.common.header.internals.RecordHeaders()).contains("no wf-signature"));
+  }
 }
