@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from services.infra.settings import Settings
 from services.trigger import create_app
+from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
 from workflows.embedded import free_port
@@ -26,6 +27,7 @@ from workflows.functions import FunctionContext, FunctionRegistry
 pytestmark = pytest.mark.integration
 
 EXE = str(Path(sys.executable).parent / "workflows")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "search"
 INVOICE = {
     "name": "invoice",
     "searchAttributes": {
@@ -159,3 +161,37 @@ async def test_workflows_list_query_on_the_command_line(
     }
     assert {line.split()[0] for line in text.splitlines()[1:] if line.strip()} == failed, text
     print(text)
+
+
+@needs_chromium
+async def test_the_dashboard_search_box(app: Any, engine: Engine, client: AsyncWorkflows) -> None:
+    ids = await _run_all(engine, client)
+    failed = {
+        eid for eid, d in ids.items() if d["customerId"] == "cust_12345" and d["amount"] > 10_000
+    }
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        await _started(server)
+        async with browser_page() as (page, problems):
+            await page.goto(f"http://127.0.0.1:{port}/#/executions")
+            box = page.get_by_test_id("search-query")
+            await box.fill("customerId = 'cust_12345' AND status = 'failed'")
+            await box.press("Enter")
+            rows = page.get_by_test_id("execution-row")
+            await page.wait_for_function(
+                "n => document.querySelectorAll('[data-testid=execution-row]').length === n",
+                arg=len(failed),
+            )
+            assert {await r.get_attribute("data-id") for r in await rows.all()} == failed
+            await box.fill("amount > 'lots'")
+            await box.press("Enter")
+            error = page.get_by_test_id("search-error")
+            await error.wait_for(state="visible")
+            assert "column 10: amount is a number" in await error.inner_text()
+            await screenshot(page, ARTIFACTS, "search-error")
+            assert problems == []
+    finally:
+        server.should_exit = True
+        await serving

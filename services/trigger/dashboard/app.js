@@ -381,12 +381,21 @@ async function executionsPage(view, page, params) {
   document.title = "Executions · dashboard";
   const workflow = params.get("workflow") || "";
   const status = params.get("status") || "";
-  const go = (wf, st) => {
+  const query = params.get("query") || "";
+  const go = (wf, st, qu = search.value.trim()) => {
     const q = new URLSearchParams();
     if (wf) q.set("workflow", wf);
     if (st) q.set("status", st);
+    if (qu) q.set("query", qu);
     location.hash = `#/executions${q.toString() ? `?${q}` : ""}`;
   };
+  // search by business fields (README: Search), e.g. customerId = 'cust_12345' AND amount > 100
+  const search = h("input", {
+    type: "search", testid: "search-query", size: 48, value: query,
+    placeholder: "customerId = 'cust_12345' AND status = 'failed'",
+    onkeydown: (e) => { if (e.key === "Enter") go(wfSelect.value, stSelect.value); },
+  });
+  const searchError = h("div", { class: "error", testid: "search-error", hidden: true });
   const wfSelect = h("select", { testid: "filter-workflow", onchange: () => go(wfSelect.value, stSelect.value) },
     h("option", { value: "" }, "all workflows"));
   const stSelect = h("select", { testid: "filter-status", onchange: () => go(wfSelect.value, stSelect.value) },
@@ -399,8 +408,10 @@ async function executionsPage(view, page, params) {
     h("h1", {}, "Executions", workflow ? h("span", { class: "sub" }, workflow) : null),
     h("div", { class: "toolbar" },
       h("label", {}, "Workflow", wfSelect), h("label", {}, "Status", stSelect),
+      h("label", {}, "Search", search),
       h("label", {}, auto, "auto-refresh"), h("span", { class: "spacer" }), count,
       workflow ? h("a", { class: "button primary", href: `#/start/${enc(workflow)}` }, `Start ${workflow}`) : null),
+    searchError,
     h("div", { class: "panel" }, h("table", { testid: "executions-table" },
       h("thead", {}, h("tr", {},
         h("th", {}, "Execution"), h("th", {}, "Workflow"), h("th", {}, "Status"), h("th", {}, "Progress"),
@@ -420,7 +431,17 @@ async function executionsPage(view, page, params) {
     const q = new URLSearchParams({ limit: "100" });
     if (workflow) q.set("workflow", workflow);
     if (status) q.set("status", status);
-    const list = await api(`/executions?${q}`);
+    if (query) q.set("query", query);
+    let list;
+    try {
+      list = await api(`/executions?${q}`);
+      searchError.hidden = true;
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 400) throw err;
+      searchError.textContent = err.message; // names the column of the query it is about
+      searchError.hidden = false;
+      list = [];
+    }
     if (!page.alive) return false;
     count.textContent = `${list.length} shown${list.length === 100 ? " (newest 100)" : ""}`;
     if (!list.length) {
