@@ -6,8 +6,11 @@ A schedule fires either on a cron expression or every fixed interval:
   (`sec min hour day month weekday`, as in Quartz/Spring/DBOS), evaluated as wall-clock time
   in `timezone` (IANA name, default UTC). Across a DST change a local time that does not
   exist fires at the first instant after the gap; a repeated local time fires once.
-- `every`: a duration such as `"15m"`, `"1h30m"`, `"1s"`, `"2d"` (units `s m h d`, at least
-  one second), counted from `startAt` (or the creation time) in absolute time.
+- `every`: a duration such as `"15m"`, `"1h30m"`, `"1s"`, `"2d"`, or in words (`"5 minutes"`,
+  `"1 hour 30 minutes"`, `"every 2 days"`, `"1 week"`), at least one second, counted from
+  `startAt` (or the creation time) in absolute time; or a calendar preset
+  (`PRESETS`: `"$.Hourly"`, `"$.Daily"`, `"$.Weekly"`, `"$.Monthly"`), which is the cron
+  expression it stands for in `timezone` (`$.Daily` fires at local midnight).
 
 `startAt`/`endAt` bound the fire times (inclusive/exclusive). Fire times are aware datetimes;
 `occurrence_id` makes a stable, URL-safe id of one (`sched-{scheduleId}-{YYYYmmddTHHMMSSZ}`).
@@ -37,6 +40,7 @@ __all__ = [
     "LATEST",
     "MAX_CATCH_UP",
     "MAX_SCAN",
+    "PRESETS",
     "CatchUp",
     "Due",
     "ScheduleError",
@@ -49,8 +53,21 @@ __all__ = [
 CatchUp = Literal["none", "last", "all"]
 MAX_CATCH_UP = 1000
 MAX_SCAN = 100_000
-_INTERVAL = re.compile(r"(\d+)\s*([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_INTERVAL = re.compile(r"(\d+)\s*([a-z]+)")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_UNIT_WORDS = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("d", "day", "days"), "d"),
+    **dict.fromkeys(("w", "week", "weeks"), "w"),
+}
+PRESETS = {
+    "$.Hourly": "0 * * * *",
+    "$.Daily": "0 0 * * *",
+    "$.Weekly": "0 0 * * 1",  # Monday, local midnight
+    "$.Monthly": "0 0 1 * *",
+}
 _MAX_INTERVAL_S = 366 * 86400
 # startAt/endAt and every fire time stay before this: far enough for any business, and far
 # from datetime.max, where croniter's and timedelta's arithmetic overflows
@@ -68,18 +85,33 @@ class ScheduleError(ValueError):
         self.field = field
 
 
+def _interval_error(text: str) -> ScheduleError:
+    presets = ", ".join(PRESETS)
+    return ScheduleError(
+        f"invalid interval {text!r}: use a number and a unit (s, m, h, d, w or the words "
+        f"seconds, minutes, hours, days, weeks), e.g. '15m', '1h30m', '5 minutes', "
+        f"or one of {presets}",
+        "every",
+    )
+
+
 def parse_interval(text: str) -> timedelta:
-    """`"15m"` -> 15 minutes; parts may be combined (`"1h30m"`); at least one second."""
-    compact = text.replace(" ", "").lower()
-    parts = _INTERVAL.findall(compact)
-    if not parts or "".join(n + u for n, u in parts) != compact:
-        raise ScheduleError(
-            f"invalid interval {text!r}: use a number and a unit (s, m, h, d), e.g. '15m', '1h30m'",
-            "every",
-        )
+    """`"15m"` -> 15 minutes; parts may be combined (`"1h30m"`, `"1 hour and 30 minutes"`);
+    `"every 5 minutes"` and a bare unit (`"hour"`, `"every day"`) work too; at least 1 s."""
+    words = text.lower().replace(",", " ").split()
+    if words[:1] == ["every"]:
+        words = words[1:]
+    words = [w for w in words if w != "and"]
+    if len(words) == 1 and words[0] in ("second", "minute", "hour", "day", "week"):
+        words = ["1", *words]  # "every hour"
+    parts = _INTERVAL.findall("".join(words))
+    if not parts or "".join(n + u for n, u in parts) != "".join(words):
+        raise _interval_error(text)
+    if any(u not in _UNIT_WORDS for _, u in parts):
+        raise _interval_error(text)
     if any(len(n) > 9 for n, _ in parts):
         raise ScheduleError(f"invalid interval {text!r}: must be between 1s and 366d", "every")
-    seconds = sum(int(n) * _UNITS[u] for n, u in parts)
+    seconds = sum(int(n) * _UNITS[_UNIT_WORDS[u]] for n, u in parts)
     if not 1 <= seconds <= _MAX_INTERVAL_S:
         raise ScheduleError(f"invalid interval {text!r}: must be between 1s and 366d", "every")
     return timedelta(seconds=seconds)
@@ -137,6 +169,12 @@ class ScheduleSpec:
         if (cron_expression is None) == (every is None):
             raise ScheduleError("give exactly one of cronExpression and every", "cronExpression")
         zone = _zone(timezone)
+        if every is not None and every.startswith("$."):
+            if every not in PRESETS:
+                raise ScheduleError(
+                    f"unknown schedule {every!r}: use one of {', '.join(PRESETS)}", "every"
+                )
+            cron_expression, every = PRESETS[every], None
         if cron_expression is not None:
             fields = len(cron_expression.split())
             if fields not in (5, 6) or not croniter.is_valid(

@@ -34,10 +34,10 @@ PUBLISHED = "published"
 
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'next', ARGV[3], 'paused', '0')
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'next', ARGV[3], 'paused', ARGV[4])
 redis.call('HSET', KEYS[1], 'fired', 0, 'skipped', 0)
 redis.call('SADD', KEYS[3], ARGV[1])
-if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+if ARGV[3] ~= '' and ARGV[4] ~= '1' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
 return 1
 """
 
@@ -125,10 +125,13 @@ class ScheduleStore:
     def _keys(self, schedule_id: str) -> list[str]:
         return [self.key(schedule_id), self.due_key, self.ids_key]
 
-    async def create(self, schedule_id: str, doc: str, next_ms: int | None) -> bool:
-        """Store a new schedule; False when the id is taken."""
+    async def create(
+        self, schedule_id: str, doc: str, next_ms: int | None, paused: bool = False
+    ) -> bool:
+        """Store a new schedule (`paused`: not due until resumed); False when the id is taken."""
         created = await self._create(
-            keys=self._keys(schedule_id), args=[schedule_id, doc, _ms(next_ms)]
+            keys=self._keys(schedule_id),
+            args=[schedule_id, doc, _ms(next_ms), "1" if paused else "0"],
         )
         return bool(created)
 

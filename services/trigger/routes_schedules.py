@@ -133,7 +133,8 @@ async def create_schedule(request: Request, body: ScheduleRequest) -> JSONRespon
         raise ApiProblem(
             429, f"quota: a namespace holds at most {MAX_SCHEDULES} schedules; delete some first"
         )
-    if not await store.create(record.id, doc, to_ms(spec.first(now))):
+    first = now if record.run_immediately else spec.first(now)  # immediately: one extra
+    if not await store.create(record.id, doc, to_ms(first), paused=not record.enabled):
         raise ApiProblem(409, f"schedule '{unqualify(record.id)}' exists already")
     runtime = await _get(ctx, record.id, unqualify(record.id))
     return JSONResponse(_view(runtime, 5), status_code=201)

@@ -35,13 +35,22 @@ class ScheduleRequest(ApiModel):
     cron_expression: str | None = Field(
         default=None, max_length=200, description="5 fields, or 6 with seconds first"
     )
-    every: str | None = Field(default=None, max_length=50, description="e.g. '15m', '1h30m'")
+    every: str | None = Field(
+        default=None,
+        max_length=50,
+        description="an interval ('15m', '1h30m', '5 minutes') or $.Hourly, $.Daily, $.Weekly, "
+        "$.Monthly",
+    )
     timezone: str = Field(default="UTC", max_length=100, description="IANA time zone")
     input: dict[str, Any] = Field(default_factory=dict)
     notifications: Notifications | None = None
     start_at: AwareDatetime | None = None
     end_at: AwareDatetime | None = None
     catch_up: CatchUp = "none"
+    run_immediately: bool = Field(
+        default=False, description="also fire once when created (when enabled)"
+    )
+    enabled: bool = Field(default=True, description="false: created paused")
 
 
 class ScheduleRecord(ScheduleRequest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -228,3 +229,66 @@ async def test_background_stop_is_idempotent(app: FastAPI) -> None:
     await background.stop()
     await background.stop()
     await background.start()  # the lifespan stops it again
+
+
+async def test_schedules_in_words_presets_and_the_next_five(wf: AsyncWorkflows) -> None:
+    """Issue 17 item 7: `every` in words and the $.Daily/$.Hourly/$.Weekly presets."""
+    daily = await wf._send(
+        _post({"workflow": "report", "every": "$.Daily", "timezone": "Europe/Berlin"})
+    )
+    times = [datetime.fromisoformat(t) for t in daily["nextFireTimes"]]
+    assert len(times) == 5 and all((t.hour, t.minute, t.second) == (0, 0, 0) for t in times)
+    assert all(t.utcoffset() in (timedelta(hours=1), timedelta(hours=2)) for t in times)
+    assert all(1 <= (b - a).total_seconds() / 86400 <= 1.05 for a, b in itertools.pairwise(times))
+    weekly = await wf._send(_post({"workflow": "report", "every": "$.Weekly"}))
+    assert {datetime.fromisoformat(t).weekday() for t in weekly["nextFireTimes"]} == {0}
+    hourly = await wf._send(_post({"workflow": "report", "every": "$.Hourly"}))
+    assert {datetime.fromisoformat(t).minute for t in hourly["nextFireTimes"]} == {0}
+    words = await wf._send(_post({"workflow": "report", "every": "every 5 minutes"}))
+    gaps = {
+        (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+        for a, b in itertools.pairwise(words["nextFireTimes"])
+    }
+    assert gaps == {300.0} and len(words["nextFireTimes"]) == 5
+    listed = {s["id"]: s for s in await wf.list_schedules()}
+    assert len(listed[daily["id"]]["nextFireTimes"]) == 5  # the list shows the next five
+    for every, fragment in (("$.Yearly", "unknown schedule"), ("5 fortnights", "invalid interval")):
+        with pytest.raises(ApiError) as refused:
+            await wf._send(_post({"workflow": "report", "every": every}))
+        assert refused.value.status_code == 422 and fragment in str(refused.value)
+
+
+async def test_run_immediately_fires_once_at_creation_and_disabled_waits_for_resume(
+    settings: Settings, app: FastAPI, wf: AsyncWorkflows
+) -> None:
+    registry = FunctionRegistry()
+    registry.register(lambda data, ctx: {"report": f"for {data['r']}"}, "buildReport")
+    async with running_engine(settings, registry) as engine:
+        now = datetime.now(UTC)
+        created = await wf._send(
+            _post(
+                {"workflow": "report", "input": {"region": "eu"}, "every": "1 hour"}
+                | {"runImmediately": True}
+            )
+        )
+        assert created["runImmediately"] is True and created["enabled"] is True
+        first = datetime.fromisoformat(created["nextFireTimes"][0])
+        assert abs((first - now).total_seconds()) < 5  # the immediate one, then hourly
+        assert (datetime.fromisoformat(created["nextFireTimes"][1]) - first).total_seconds() > 3000
+        disabled = await wf._send(
+            _post({"workflow": "report", "every": "1 second", "enabled": False} | {"id": "off"})
+        )
+        assert disabled["paused"] is True and disabled["nextFireTimes"] == []
+        deadline = time.monotonic() + 30
+        while (got := await wf.get_schedule(created["id"]))["fired"] < 1:
+            assert time.monotonic() < deadline, "runImmediately did not fire"
+            await asyncio.sleep(0.05)
+        state = await engine.wait(got["lastExecutionId"])
+        assert state.status.value == "completed" and state.output == {"report": "for eu"}
+        assert got["fired"] == 1 and datetime.fromisoformat(got["nextFireTimes"][0]) > first
+        assert (await wf.get_schedule("off"))["fired"] == 0  # disabled: nothing fired
+        await wf.resume_schedule("off")
+        while (await wf.get_schedule("off"))["fired"] < 1:
+            assert time.monotonic() < deadline, "the resumed schedule did not fire"
+            await asyncio.sleep(0.05)
+        await wf.pause_schedule("off")

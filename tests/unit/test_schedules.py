@@ -162,3 +162,56 @@ def test_occurrence_ids_are_stable_and_url_safe() -> None:
     local = datetime(2030, 4, 1, tzinfo=BERLIN)
     assert occurrence_id("quarterly", local) == "sched-quarterly-20300331T220000Z"
     assert occurrence_id("quarterly", local.astimezone(UTC)) == occurrence_id("quarterly", local)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("5 minutes", 300),
+        ("every 5 minutes", 300),
+        ("1 hour and 30 minutes", 5400),
+        ("1 hour, 30 mins", 5400),
+        ("every hour", 3600),
+        ("every day", 86400),
+        ("2 weeks", 14 * 86400),
+        ("30 seconds", 30),
+        ("1h 30m", 5400),
+        ("15m", 900),
+    ],
+)
+def test_intervals_in_words(text: str, seconds: int) -> None:
+    assert parse_interval(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["5 fortnights", "minutes 5", "every", "5", "1 month"])
+def test_words_that_are_not_intervals_name_every(text: str) -> None:
+    with pytest.raises(ScheduleError) as info:
+        parse_interval(text)
+    assert info.value.field == "every" and "5 minutes" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("preset", "hour", "minute", "weekday", "day"),
+    [
+        ("$.Hourly", None, 0, None, None),
+        ("$.Daily", 0, 0, None, None),
+        ("$.Weekly", 0, 0, 0, None),
+        ("$.Monthly", 0, 0, None, 1),
+    ],
+)
+def test_presets_are_local_calendar_times(
+    preset: str, hour: int | None, minute: int, weekday: int | None, day: int | None
+) -> None:
+    spec = ScheduleSpec.create(every=preset, timezone="America/New_York")
+    times = spec.upcoming(datetime(2026, 3, 1, tzinfo=UTC), 5)
+    assert len(times) == 5
+    for t in times:
+        local = t.astimezone(ZoneInfo("America/New_York"))
+        assert local.minute == minute and (hour is None or local.hour == hour)
+        assert weekday is None or local.weekday() == weekday
+        assert day is None or local.day == day
+
+
+def test_an_unknown_preset_is_refused() -> None:
+    with pytest.raises(ScheduleError, match=r"unknown schedule '\$.Yearly'"):
+        ScheduleSpec.create(every="$.Yearly")
