@@ -9,6 +9,7 @@
 | `{p}:timers` | zset | durable timers `id|kind|step|attempt` by due time (ms) | none |
 | `{p}:def:{<name>}` | hash | version -> definition JSON | none |
 | `{p}:def:{<name>}:meta` | hash | version -> registered-at/by JSON | none |
+| `{p}:def:{<name>}:src` | hash | version -> `{"format", "text"}` as registered | none |
 | `{p}:defs` | set | registered workflow names | none |
 | `{p}:idem:<workflow>:<key>` | string | `<execution id> <body sha256>` of a key | 24 h |
 | `{p}:functions` | hash | declared HTTP functions (name -> JSON) | none |
@@ -76,6 +77,9 @@ class Keys:
 
     def definition_meta(self, name: str) -> str:
         return f"{self.prefix}:def:{{{name}}}:meta"
+
+    def definition_source(self, name: str) -> str:
+        return f"{self.prefix}:def:{{{name}}}:src"
 
     @property
     def definitions(self) -> str:

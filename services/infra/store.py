@@ -310,6 +310,19 @@ class StateStore:
         doc = await self.redis.hget(key, str(version))
         return (version, _text(doc)) if doc is not None else None
 
+    async def save_definition_source(self, name: str, version: int, fmt: str, text: str) -> None:
+        """Keep the text a version was registered as (its first registration wins)."""
+        value = json.dumps({"format": fmt, "text": text})
+        await self.redis.hsetnx(self.keys.definition_source(name), str(version), value)
+
+    async def definition_source(self, name: str, version: int) -> tuple[str, str] | None:
+        """(format, text) a version was registered as; None for one registered before."""
+        raw = await self.redis.hget(self.keys.definition_source(name), str(version))
+        if raw is None:
+            return None
+        found = json.loads(raw)
+        return str(found["format"]), str(found["text"])
+
     async def definition_versions(self, name: str) -> dict[int, dict[str, Any]]:
         meta = await self.redis.hgetall(self.keys.definition_meta(name))
         return {int(_text(k)): json.loads(v) for k, v in meta.items()}

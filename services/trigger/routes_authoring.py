@@ -3,8 +3,8 @@
 - `POST /workflows/validate` checks definition text with the code `workflows validate`
   runs (`services.core.checking`) and, when it is valid, returns its step graph.
 - `POST /workflows/simulate` dry-runs definition text with mocked step outputs.
-- `GET /workflows/{name}/source` a registered version as YAML or JSON text to edit.
-- `GET /workflows/{name}/diff?from=&to=` two versions side by side.
+- `GET /workflows/{name}/source` a registered version as text to edit, as registered.
+- `GET /workflows/{name}/diff?from=&to=` two versions side by side, as registered.
 - `POST /templates/{id}/draft` a catalog template filled in, as text, without registering it.
 
 Nothing here writes: saving goes through `POST /workflows` like any other registration.
@@ -15,6 +15,7 @@ taken for a workflow's name.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -28,7 +29,7 @@ from services.core.dry_run import dry_run_report
 from services.core.graph import step_graph
 from services.core.simulate import simulate
 from services.core.textdiff import side_by_side
-from services.trigger.app import ApiProblem
+from services.trigger.app import ApiProblem, context
 from services.trigger.input_guard import yaml_expansion_problem
 from services.trigger.routes_templates import catalog_of
 from services.trigger.routes_workflows import stored_definition
@@ -113,10 +114,25 @@ async def simulate_text(body: SimulateRequest) -> dict[str, Any]:
     return {**dry_run_report(wf, simulated), "graph": step_graph(wf, result.parsed).wire()}
 
 
-async def _definition(request: Request, name: str, version: int | None) -> tuple[int, Any]:
+@dataclass(frozen=True, slots=True)
+class _Version:
+    number: int
+    definition: Any
+    registered: tuple[str, str] | None  # (format, text) as sent; None before it was kept
+
+    def text(self, fmt: str | None) -> tuple[str, str, bool]:
+        """(format, text, as registered): the registered text unless another format is asked."""
+        if self.registered is not None and fmt in (None, self.registered[0]):
+            return self.registered[0], self.registered[1], True
+        chosen = fmt or "yaml"
+        return chosen, definition_text(self.definition, chosen), False
+
+
+async def _version(request: Request, name: str, version: int | None) -> _Version:
     """A version of a workflow of the caller's namespace, as the caller names it."""
-    _, number, definition = await stored_definition(request, name, version)
-    return number, definition
+    stored, number, definition = await stored_definition(request, name, version)
+    registered = await context(request).ready()[0].definition_source(stored, number)
+    return _Version(number, definition, registered)
 
 
 @router.get("/workflows/{name}/source", summary="A registered version as text to edit")
@@ -124,29 +140,45 @@ async def workflow_source(
     request: Request,
     name: str,
     version: Annotated[int | None, Query(ge=1)] = None,
-    fmt: Annotated[Literal["yaml", "json"], Query(alias="format")] = "yaml",
+    fmt: Annotated[Literal["yaml", "json"] | None, Query(alias="format")] = None,
 ) -> dict[str, Any]:
-    number, definition = await _definition(request, name, version)
+    """The text as registered (comments, key order and explicit defaults kept) unless `format`
+    asks for the other one; a version registered before texts were kept is rendered as YAML."""
+    found = await _version(request, name, version)
+    chosen, text, as_registered = found.text(fmt)
     return {
         "name": name,
-        "version": number,
-        "format": fmt,
-        "text": definition_text(definition, fmt),
+        "version": found.number,
+        "format": chosen,
+        "text": text,
+        "asRegistered": as_registered,
     }
 
 
-@router.get("/workflows/{name}/diff", summary="Two versions of a workflow side by side (YAML)")
+@router.get("/workflows/{name}/diff", summary="Two versions of a workflow side by side")
 async def workflow_diff(
     request: Request,
     name: str,
     from_version: Annotated[int, Query(alias="from", ge=1)],
     to_version: Annotated[int, Query(alias="to", ge=1)],
 ) -> dict[str, Any]:
-    _, left = await _definition(request, name, from_version)
-    _, right = await _definition(request, name, to_version)
-    rows = side_by_side(definition_text(left), definition_text(right))
+    """The two texts as registered when both were sent in one format, else both as YAML."""
+    left = await _version(request, name, from_version)
+    right = await _version(request, name, to_version)
+    same_format = left.registered and right.registered and left.registered[0] == right.registered[0]
+    fmt = None if same_format else "yaml"
+    (chosen, left_text, as_registered), (_, right_text, _) = left.text(fmt), right.text(fmt)
+    rows = side_by_side(left_text, right_text)
     changed = sum(1 for row in rows if row["kind"] != "same")
-    return {"name": name, "from": from_version, "to": to_version, "changed": changed, "rows": rows}
+    return {
+        "name": name,
+        "from": from_version,
+        "to": to_version,
+        "format": chosen,
+        "asRegistered": as_registered,
+        "changed": changed,
+        "rows": rows,
+    }
 
 
 @router.post("/templates/{template_id}/draft", summary="A template filled in, as text to edit")

@@ -78,16 +78,18 @@ async def read_json_body(request: Request, default: Any = None) -> Any:
         ) from None
 
 
-def _parse_definition(request: Request, body: bytes) -> ParsedText:
+def _format_of(request: Request) -> str:
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media in YAML_TYPES:
-        fmt = "yaml"
-    elif media == "application/json" or media.endswith("+json") or not media:
-        fmt = "json"
-    else:
-        raise ApiProblem(
-            415, f"unsupported content type {media!r}: send application/json or application/yaml"
-        )
+        return "yaml"
+    if media == "application/json" or media.endswith("+json") or not media:
+        return "json"
+    raise ApiProblem(
+        415, f"unsupported content type {media!r}: send application/json or application/yaml"
+    )
+
+
+def _parse_definition(fmt: str, body: bytes) -> ParsedText:
     if not body.strip():
         raise ApiProblem(400, "request body is empty: send a workflow definition")
     try:
@@ -109,7 +111,8 @@ def _parse_definition(request: Request, body: bytes) -> ParsedText:
 )
 async def register_workflow(request: Request) -> JSONResponse:
     store, _, _ = context(request).ready()
-    parsed = _parse_definition(request, await request.body())
+    fmt, body = _format_of(request), await request.body()
+    parsed = _parse_definition(fmt, body)
     try:
         compiled = compile_workflow(parsed.data, parsed)
     except DefinitionError as exc:
@@ -117,15 +120,23 @@ async def register_workflow(request: Request) -> JSONResponse:
             422, "invalid workflow definition", issues=[i.to_json() for i in exc.issues]
         ) from None
     namespace = principal(request).namespace
-    body = await store_compiled(store, compiled, caller_id(request), namespace=namespace)
-    return JSONResponse(body.wire(), status_code=201 if body.created else 200)
+    registered = await store_compiled(
+        store, compiled, caller_id(request), namespace=namespace, source=(fmt, _text(body))
+    )
+    return JSONResponse(registered.wire(), status_code=201 if registered.created else 200)
 
 
 async def store_compiled(
-    store: StateStore, compiled: CompiledWorkflow, registered_by: str, *, namespace: str
+    store: StateStore,
+    compiled: CompiledWorkflow,
+    registered_by: str,
+    *,
+    namespace: str,
+    source: tuple[str, str] | None = None,
 ) -> RegisterResponse:
     """Register a validated definition in `namespace` (`auth.principal(request).namespace`):
-    a new immutable version unless identical to the latest."""
+    a new immutable version unless identical to the latest. `source` (format, text): what was
+    sent, kept beside a new version so `source` and the diff show it with its comments."""
     try:
         wire = qualify_definition(namespace, compiled.definition.to_wire())
     except NamespaceError as exc:
@@ -139,6 +150,8 @@ async def store_compiled(
     doc = json.dumps(wire, sort_keys=True, separators=(",", ":"))
     meta = {"registeredAt": datetime.now(UTC).isoformat(), "registeredBy": registered_by}
     version, created = await store.register_definition(wire["name"], doc, meta)
+    if source is not None:  # the first text of a version wins (hsetnx)
+        await store.save_definition_source(wire["name"], version, *source)
     return RegisterResponse(name=compiled.name, version=version, created=created)
 
 

@@ -209,7 +209,9 @@ def _register_workflows(commands: Any) -> None:
     src = _add(sub, "source", "a version as registered (YAML or JSON)", _source)
     src.add_argument("name")
     src.add_argument("--version", type=int)
-    src.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    src.add_argument(
+        "--format", choices=("yaml", "json"), help="default: as registered, comments and all"
+    )
     src.add_argument("--json", action="store_true", help="print the raw JSON")
     src.set_defaults(render=lambda body: body["text"].rstrip("\n"))
     df = _add(sub, "diff", "two versions, the changed lines", _diff)

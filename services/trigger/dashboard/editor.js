@@ -43,7 +43,8 @@ async function startingPoint(name, params) {
   if (name) {
     const version = params.get("version");
     const src = await api(`/workflows/${enc(name)}/source${version ? `?version=${enc(version)}` : ""}`);
-    return { title: `Edit ${name}`, sub: `a new version, starting from v${src.version}`, text: src.text };
+    // the text as registered (comments kept); a version from before texts were kept is YAML
+    return { title: `Edit ${name}`, sub: `a new version, starting from v${src.version}`, text: src.text, format: src.format };
   }
   if (templateId) {
     const [template, draft] = await Promise.all([
@@ -100,6 +101,7 @@ async function editorPage(view, page, name, params) {
   const saved = h("div", { class: "saved", testid: "saved", hidden: true });
   const formatSel = h("select", { testid: "editor-format", onchange: () => switchFormat() },
     h("option", { value: "yaml" }, "YAML"), h("option", { value: "json" }, "JSON"));
+  formatSel.value = start.format === "json" ? "json" : "yaml";
   const host = h("div", { class: "editor-host", testid: "editor" });
   const dryRun = h("div", { class: "panel dry-run", testid: "dry-run" }, h("h2", {}, "Dry run"),
     h("p", { class: "muted" }, "Available once the definition is valid."));
@@ -138,7 +140,7 @@ async function editorPage(view, page, name, params) {
       extensions: [
         CM.basicSetup,
         CM.lintGutter(),
-        language.of(CM.yaml()),
+        language.of(formatSel.value === "json" ? CM.json() : CM.yaml()),
         CM.keymap.of([{ key: "Mod-s", preventDefault: true, run: () => { save(); return true; } }]),
         CM.EditorView.updateListener.of((update) => { if (update.docChanged) schedule(); }),
       ],

@@ -6,15 +6,44 @@ import { api, h, fill, badge, errorBox, fmtDateTime } from "./app.js";
 const enc = encodeURIComponent;
 const SHOWN_EXECUTIONS = 5; // per version, newest first
 
+const CONTEXT = 3; // unchanged lines kept on each side of a change; longer runs fold
+
+// Rows with every run of unchanged lines longer than 2*CONTEXT+1 folded to one "N unchanged
+// lines" row (click to unfold), so a one-line change in a long definition reads at a glance.
+export function foldRows(rows) {
+  const out = [];
+  for (let i = 0; i < rows.length;) {
+    if (rows[i].kind !== "same") { out.push(rows[i++]); continue; }
+    let j = i;
+    while (j < rows.length && rows[j].kind === "same") j++;
+    const head = i === 0 ? 0 : CONTEXT; // a fold at either end keeps context only inward
+    const tail = j === rows.length ? 0 : CONTEXT;
+    if (j - i > head + tail + 1) {
+      out.push(...rows.slice(i, i + head), { kind: "fold", rows: rows.slice(i + head, j - tail) }, ...rows.slice(j - tail, j));
+    } else out.push(...rows.slice(i, j));
+    i = j;
+  }
+  return out;
+}
+
 function diffTable(diff) {
   const cell = (side, cls) => [
     h("td", { class: `ln ${cls}` }, side ? String(side.line) : ""),
     h("td", { class: `code ${cls}` }, side ? side.text : ""),
   ];
+  const line = (row) => h("tr", { class: `d-${row.kind}`, testid: "diff-row", "data-kind": row.kind },
+    cell(row.left, row.kind === "same" ? "" : "old"), cell(row.right, row.kind === "same" ? "" : "new"));
+  const fold = (row) => {
+    const n = row.rows.length;
+    const tr = h("tr", { class: "d-fold", testid: "diff-fold" },
+      h("td", { colspan: 4 }, h("button", { type: "button", class: "link", onclick: () => tr.replaceWith(...row.rows.map(line)) },
+        `⋯ ${n} unchanged line${n === 1 ? "" : "s"}`)));
+    return tr;
+  };
+  const rows = diff.changed ? foldRows(diff.rows) : diff.rows;
   return h("table", { class: "diff", testid: "diff-table" },
     h("thead", {}, h("tr", {}, h("th", { colspan: 2 }, `v${diff.from}`), h("th", { colspan: 2 }, `v${diff.to}`))),
-    h("tbody", {}, diff.rows.map((row) => h("tr", { class: `d-${row.kind}`, testid: "diff-row", "data-kind": row.kind },
-      cell(row.left, row.kind === "same" ? "" : "old"), cell(row.right, row.kind === "same" ? "" : "new")))));
+    h("tbody", {}, rows.map((row) => (row.kind === "fold" ? fold(row) : line(row)))));
 }
 
 export async function versionsPage(view, page, name, params) {
