@@ -8,9 +8,13 @@ the last). The audit trail (history in Redis, lifecycle events, the audit topic)
   any depth: `properties`, `additionalProperties`, `items`, `$ref` into `$defs`, `allOf` /
   `anyOf` / `oneOf`);
 - every other value with the secret *strings* masked (`redact`): a string equal to a secret
-  becomes `"***"`, and a secret of 4 or more characters is also masked inside longer
-  strings (`"Bearer s3cret!"` -> `"Bearer ***"`). This covers step inputs rendered from
-  secret fields, outputs that echo them and error messages quoting them.
+  becomes `"***"`; a secret of 4 or more characters is also masked inside longer strings
+  (`"Bearer s3cret!"` -> `"Bearer ***"`), and so is every run of `MIN_FRAGMENT` (6) or more
+  characters that is part of a secret, so a truncated echo (`"token sk_live_4f9a…"` cut at
+  200 characters) or a secret split across two strings shows at most 5 of its characters.
+  This covers step inputs rendered from secret fields, outputs that echo them and error
+  messages quoting them. HTTP functions scrub their `${secret:NAME}` values the same way
+  (services/dispatcher/http_functions.py).
 
 Step commands keep the real values: functions need them. The execution's state document
 keeps the real input too (later steps and retries render from it); the status API masks it.
@@ -18,13 +22,22 @@ keeps the real input too (later steps and retries render from it); the status AP
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["MASK", "is_secret", "mask_input", "redact", "secret_values"]
+__all__ = [
+    "MASK",
+    "MIN_FRAGMENT",
+    "is_secret",
+    "mask_input",
+    "redact",
+    "redact_text",
+    "secret_values",
+]
 
 MASK = "***"
 MIN_SUBSTRING = 4
+MIN_FRAGMENT = 6
 _MAX_DEPTH = 64
 
 
@@ -104,13 +117,47 @@ def secret_values(schema: Mapping[str, Any] | None, value: Any) -> tuple[str, ..
     return tuple(sorted(found, key=lambda s: (-len(s), s)))
 
 
+def _mark(text: str, part: str, covered: bytearray) -> None:
+    start = text.find(part)
+    while start >= 0:
+        covered[start : start + len(part)] = b"\x01" * len(part)
+        start = text.find(part, start + 1)
+
+
+def redact_text(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every secret of 4+ characters, and every run of `MIN_FRAGMENT`+
+    characters that is part of a secret, replaced by `"***"` (one mask per masked run)."""
+    covered: bytearray | None = None
+    for secret in secrets:
+        if len(secret) < MIN_SUBSTRING:
+            continue
+        size = min(len(secret), MIN_FRAGMENT)
+        for i in range(len(secret) - size + 1):  # every fragment: a C-level find each
+            part = secret[i : i + size]
+            if part in text:
+                covered = covered if covered is not None else bytearray(len(text))
+                _mark(text, part, covered)
+    if covered is None:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if covered[i]:
+            out.append(MASK)
+            while i < len(text) and covered[i]:
+                i += 1
+        else:
+            j = covered.find(1, i)
+            j = len(text) if j < 0 else j
+            out.append(text[i:j])
+            i = j
+    return "".join(out)
+
+
 def _redact_string(text: str, secrets: tuple[str, ...]) -> str:
     if text in secrets:
         return MASK
-    for secret in secrets:
-        if len(secret) >= MIN_SUBSTRING and secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    return redact_text(text, secrets)
 
 
 def redact(data: Any, secrets: tuple[str, ...]) -> Any:
@@ -120,7 +167,10 @@ def redact(data: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(data, str):
         return _redact_string(data, secrets)
     if isinstance(data, Mapping):
-        return {key: redact(item, secrets) for key, item in data.items()}
+        return {
+            redact_text(key, secrets) if isinstance(key, str) else key: redact(item, secrets)
+            for key, item in data.items()
+        }
     if isinstance(data, list | tuple):
         return [redact(item, secrets) for item in data]
     return data

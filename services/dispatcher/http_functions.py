@@ -11,7 +11,8 @@ Header values may reference secrets as `${secret:NAME}`: resolved at call time f
 environment (`WORKFLOWS_SECRET_<NAME>`) or the JSON object in `Settings.secrets_file`; a
 missing one is a final `MissingSecret` error naming it. The result's `call`
 (`{method, url, status, durationMs}`) reaches the audit trail; header values never do, and
-resolved secret values are scrubbed from error messages and from the output.
+resolved secret values, and any 6 or more characters of them, are scrubbed from error messages
+and from the output (services/core/redaction.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import httpx
 import structlog
 
 from contracts import StepCommand, StepError, StepResult
+from services.core.redaction import redact, redact_text
 from services.infra.settings import Settings
 from services.infra.store import StateStore
 from workflows.functions import step_result
@@ -114,35 +116,22 @@ async def call_http_function(
         output = await _post(client, spec, command, settings, call, secrets)
     except _Failed as failed:
         call["durationMs"] = round((time.monotonic() - clock) * 1000)
-        error = failed.error.model_copy(update={"message": _scrub(failed.error.message, secrets)})
+        scrub = tuple(sorted(set(secrets), key=len, reverse=True))  # echoed, whole or in part
+        error = failed.error.model_copy(
+            update={
+                "message": redact_text(failed.error.message, scrub),
+                "details": redact(failed.error.details, scrub),
+            }
+        )
         bound.info("http_function_failed", type=error.type, error=error.message, **call)
         result = step_result(command, started, worker_id, error=error)
         return result.model_copy(update={"call": call})
     call["durationMs"] = round((time.monotonic() - clock) * 1000)
     bound.info("http_function_called", **call)
-    output = _scrub_value(output, secrets)  # a server echoing a secret must not store it
+    # a server echoing a secret (whole or any 6+ characters of it) must not store it
+    output = redact(output, tuple(sorted(set(secrets), key=len, reverse=True)))
     result = step_result(command, started, worker_id, output=output)
     return result.model_copy(update={"call": call})
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
-        if value:
-            text = text.replace(value, "***")
-    return text
-
-
-def _scrub_value(value: Any, secrets: list[str]) -> Any:
-    """`value` (JSON) with every resolved secret in its strings replaced by `***`."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return _scrub(value, secrets)
-    if isinstance(value, dict):
-        return {_scrub(str(k), secrets): _scrub_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub_value(v, secrets) for v in value]
-    return value
 
 
 def _secret(name: str, settings: Settings) -> str:

@@ -216,8 +216,12 @@ async def execute(
         status = str(state.status) if state is not None else "pending"
         return JSONResponse({**accepted.wire(), "status": status}, status_code=202)
     output = await Payloads(store.redis, ctx.settings).for_display(state.output)  # claim check
+    shown = await _shown(ctx, state, {"output": output, "error": state.error})
     result = ExecutionResult(
-        execution_id=execution_id, status=str(state.status), output=output, error=state.error
+        execution_id=execution_id,
+        status=str(state.status),
+        output=shown["output"],
+        error=shown["error"],
     )
     return JSONResponse({**result.wire(), "deduplicated": deduplicated}, status_code=200)
 
@@ -241,11 +245,7 @@ async def get_execution(
         view = execution_view(state, include_metrics, include_audit_trail)
         view = await Payloads(ctx.ready()[0].redis, ctx.settings).for_display(view)  # large values
         view["workflow"] = unqualify(state.workflow)
-        workflow = await ctx.ready()[2].get(state.workflow, state.workflow_version)
-        if workflow is not None:  # secret input fields never leave through the API
-            schema = workflow.definition.input
-            view["input"] = mask_input(schema, state.input)
-            view["steps"] = redact(view["steps"], secret_values(schema, state.input))
+        view = await _shown(ctx, state, view)
     else:
         accepted = await _accepted(ctx, execution_id, namespace)
         if accepted is None:
@@ -297,7 +297,7 @@ async def list_executions(
                 continue
             if (workflow and state.workflow != workflow) or (status and state.status != status):
                 continue
-            view = execution_view(state, False, False)
+            view = await _shown(context(request), state, execution_view(state, False, False))
             out.append(
                 ExecutionSummary.model_validate({**view, "workflow": unqualify(state.workflow)})
             )
@@ -340,11 +340,26 @@ async def _search(
         state = ExecutionState.model_validate_json(doc)
         if not belongs(namespace, state.workflow):
             continue
-        view = execution_view(state, False, False)
+        view = await _shown(context(request), state, execution_view(state, False, False))
         summary = ExecutionSummary.model_validate({**view, "workflow": unqualify(state.workflow)})
         out.append(summary.model_dump(mode="json", by_alias=True))
     headers = {"Next-Cursor": page.cursor} if page.cursor else {}
     return JSONResponse(out, headers=headers)
+
+
+async def _shown(ctx: Context, state: ExecutionState, view: dict[str, Any]) -> dict[str, Any]:
+    """`view` as the API shows it: the input's secret and password fields masked, and their
+    values, whole or any 6+ characters of them, masked everywhere else (outputs, errors,
+    steps, audit trail, KPIs), so the CLI and the dashboard never get them either."""
+    workflow = await ctx.ready()[2].get(state.workflow, state.workflow_version)
+    if workflow is None:
+        return view
+    schema = workflow.definition.input
+    secrets = secret_values(schema, state.input)
+    shown: dict[str, Any] = redact(view, secrets) if secrets else dict(view)
+    if "input" in view:
+        shown["input"] = mask_input(schema, state.input)
+    return shown
 
 
 async def _control(request: Request, execution_id: str, command: Any, action: str) -> JSONResponse:
