@@ -34,6 +34,11 @@ each KPI's declared unit), set by the trigger every `KPI_EXPORT_EVERY_S`
 (`services.trigger.routes_metrics`). Every trigger replica exports the same values: query
 them with `max by (workflow, kpi, unit)`.
 
+The API's `/metrics` shows a key of another namespace only the samples of its own
+workflows (`WorkflowFilter`; samples without a `workflow` label are engine-wide and shown to
+all), an `admin` key of `default` everything; Prometheus scrapes the separate listener
+(`WORKFLOWS_METRICS_PORT`), which is unfiltered.
+
 The in-flight gauge is counted by the orchestrator process that applies the transitions
 (+1 on `execution.started`, -1 on a terminal event); only its sum over replicas is
 meaningful, and it is exact as long as no orchestrator restarts while executions run.
@@ -46,17 +51,18 @@ import contextlib
 import math
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import Metric
 
 from services.core.engine import Transition
 
 if TYPE_CHECKING:
     from services.infra.kafka import Bus
 
-__all__ = ["EngineMetrics", "ServiceMetrics"]
+__all__ = ["EngineMetrics", "ServiceMetrics", "WorkflowFilter"]
 
 STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 EXECUTION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400)
@@ -347,3 +353,23 @@ def _number(value: Any) -> float | None:
 def _seconds(milliseconds: Any) -> float | None:
     value = _number(milliseconds)
     return max(value, 0.0) / 1000 if value is not None else None
+
+
+class WorkflowFilter:
+    """A view of `registry` for `generate_latest` with only the samples whose `workflow`
+    label passes `keep` (and every sample without one)."""
+
+    def __init__(self, registry: CollectorRegistry, keep: Callable[[str], bool]) -> None:
+        self._registry = registry
+        self._keep = keep
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            samples = [
+                s
+                for s in family.samples
+                if "workflow" not in s.labels or self._keep(s.labels["workflow"])
+            ]
+            if samples or not family.samples:
+                family.samples = samples
+                yield family

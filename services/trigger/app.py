@@ -11,14 +11,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
 )
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
@@ -160,11 +158,6 @@ async def readyz(request: Request) -> JSONResponse:
         body["error"] = f"not ready: {failing}" + (f" ({reason})" if reason else "")
     headers = None if ok else {"Retry-After": str(RETRY_AFTER_S)}
     return JSONResponse(body, status_code=200 if ok else 503, headers=headers)
-
-
-@ops_router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    return Response(generate_latest(context(request).registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def _validation_issues(exc: RequestValidationError) -> list[dict[str, Any]]:

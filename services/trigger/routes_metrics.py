@@ -20,14 +20,18 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import Field
 
 from services.core.kpis import aggregate_outcomes, summarize
+from services.core.namespaces import DEFAULT_NAMESPACE, belongs
+from services.infra.api_keys import granted
 from services.infra.keys import KPI_SAMPLES_CAP
-from services.infra.metrics import EngineMetrics
+from services.infra.metrics import EngineMetrics, WorkflowFilter
 from services.infra.store import StateStore
 from services.trigger.app import ApiProblem, Context, context
-from services.trigger.auth import stored_name
+from services.trigger.auth import principal, stored_name
 from services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = [
@@ -76,6 +80,18 @@ async def _keep_exporting(ctx: Context, stop: asyncio.Event) -> None:
 
 
 router = APIRouter(tags=["workflows"], lifespan=_export_loop)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, tags=["ops"])
+async def metrics(request: Request) -> Response:
+    """Every metric for an admin of the default namespace; for any other key, the samples of
+    its own namespace's workflows and the engine-wide ones (no workflow label)."""
+    registry = context(request).registry
+    caller = principal(request)
+    if caller.namespace == DEFAULT_NAMESPACE and granted(caller.scopes, "admin"):
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    view = WorkflowFilter(registry, lambda workflow: belongs(caller.namespace, workflow))
+    return Response(generate_latest(view), media_type=CONTENT_TYPE_LATEST)
 
 
 class Summary(ApiModel):
