@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from contracts.base import Message, WireModel
 from contracts.topics import FUNCTION_NAME_PATTERN
 
-__all__ = ["StepCommand", "StepError", "StepResult", "command_id"]
+__all__ = ["LogLine", "StepCommand", "StepError", "StepResult", "command_id"]
 
 
 def command_id(execution_id: str, step_id: str, attempt: int) -> str:
@@ -51,6 +51,17 @@ class StepError(WireModel):
     details: dict[str, Any] | None = None
 
 
+class LogLine(WireModel):
+    """One line a function logged or printed during the attempt."""
+
+    at: AwareDatetime | None = None
+    level: str = Field(
+        default="INFO", max_length=16, description="INFO, WARNING, ... or stdout/stderr"
+    )
+    logger: str = Field(default="", max_length=200)
+    message: str = Field(max_length=4096)
+
+
 class StepResult(Message):
     """The outcome of one step attempt: `output` when ok, else `error`."""
 
@@ -67,6 +78,13 @@ class StepResult(Message):
         default=None,
         description="What the attempt called, for the audit trail, e.g. an HTTP function's "
         "`{method, url, status, durationMs}`; never header values or secrets.",
+    )
+    logs: list[LogLine] | None = Field(
+        default=None,
+        max_length=1000,
+        description="What the function logged during the attempt, oldest first (bounded by "
+        "the worker; the engine keeps at most 200 lines / 32 KB, redacts secrets and stores "
+        "them beside the execution: GET /executions/{id}/logs).",
     )
 
     @model_validator(mode="after")

@@ -132,6 +132,11 @@ def _list_executions_call(
     return _Call("GET", "/executions", params=params)
 
 
+def _logs_call(execution_id: str, step: str | None) -> _Call:
+    params = {"step": step} if step else {}
+    return _Call("GET", f"/executions/{_q(execution_id)}/logs", params=params)
+
+
 SEARCH_PAGE = 500  # executions per request when a search follows its cursor
 
 
@@ -387,6 +392,10 @@ class Workflows:
             if cursor is None:
                 break
         return out
+
+    def logs(self, execution_id: str, step: str | None = None) -> list[dict[str, Any]]:
+        """What the functions logged per attempt: `[{stepId, attempt, ok, lines}]`."""
+        return list(_d(self._send(_logs_call(execution_id, step)))["attempts"])
 
     def search_executions(
         self,
@@ -668,6 +677,10 @@ class AsyncWorkflows:
             if cursor is None:
                 break
         return out
+
+    async def logs(self, execution_id: str, step: str | None = None) -> list[dict[str, Any]]:
+        """What the functions logged per attempt: `[{stepId, attempt, ok, lines}]`."""
+        return list(_d(await self._send(_logs_call(execution_id, step)))["attempts"])
 
     async def search_executions(
         self,

@@ -24,6 +24,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from contracts import StepCommand, StepError, StepResult
+from contracts.steps import LogLine
+from workflows import attempt_logs
 from workflows.errors import WorkflowsError
 
 __all__ = [
@@ -169,14 +171,19 @@ async def run_function(
     bound = log.bind(
         execution_id=command.execution_id, step_id=command.step_id, attempt=command.attempt
     )
-    try:
-        output = await _execute(registry, command)
-    except _StepFailure as failure:
-        error = failure.error
+    error: StepError | None = None
+    output: Any = None
+    with attempt_logs.capture() as captured:  # its logging records and prints
+        try:
+            output = await _execute(registry, command)
+        except _StepFailure as failure:
+            error = failure.error
+    logs = captured.result() or None
+    if error is not None:
         bound.info("step_failed", type=error.type, retryable=error.retryable, error=error.message)
-        return step_result(command, started, worker_id, error=error)
+        return step_result(command, started, worker_id, error=error, logs=logs)
     bound.debug("step_succeeded", function=command.function)
-    return step_result(command, started, worker_id, output=output)
+    return step_result(command, started, worker_id, output=output, logs=logs)
 
 
 async def _execute(registry: FunctionRegistry, command: StepCommand) -> Any:
@@ -283,8 +290,10 @@ def step_result(
     *,
     output: Any = None,
     error: StepError | None = None,
+    logs: list[dict[str, str]] | None = None,
 ) -> StepResult:
-    """The StepResult answering `command`: ok with `output`, or failed with `error`."""
+    """The StepResult answering `command`: ok with `output`, or failed with `error`; `logs`:
+    what the function logged (`workflows.attempt_logs`)."""
     return StepResult(
         execution_id=command.execution_id,
         command_id=command.command_id,
@@ -296,4 +305,5 @@ def step_result(
         worker_id=worker_id,
         started_at=started,
         finished_at=datetime.now(UTC),
+        logs=[LogLine.model_validate(line) for line in logs] if logs else None,
     )

@@ -26,6 +26,7 @@ import structlog
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from services.infra.attempt_logs import AttemptLogs
 from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
 from services.infra.redis_client import RedisClient, queue_wait
 from services.infra.search_index import IndexRow, SearchIndex
@@ -41,7 +42,10 @@ local new = tonumber(ARGV[1]) + 1
 redis.call('HSET', KEYS[1], 'rev', new, 'doc', ARGV[2])
 for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 local ttl = tonumber(ARGV[3])
-if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)  -- the attempt logs (services.infra.attempt_logs)
+end
 return new
 """
 
@@ -96,6 +100,7 @@ class StateStore:
         self._register = redis.register_script(_REGISTER)
         self._claim = redis.register_script(_CLAIM_TIMERS)
         self.search = SearchIndex(redis, keys.prefix)
+        self.logs = AttemptLogs(redis, keys)
 
     # -- executions ---------------------------------------------------------------------
     async def load(
@@ -159,7 +164,7 @@ class StateStore:
                 trims = None
                 for i in todo:
                     save = saves[i]
-                    keys = [self.keys.state(save.execution_id), self.keys.outbox(save.execution_id)]
+                    keys = self._save_keys(save.execution_id)
                     args = [str(save.rev), save.doc, str(save.ttl_s), *save.outbox]
                     if self._cluster:  # redis-py refuses EVALSHA in a cluster pipeline
                         pipe.eval(_SAVE, len(keys), *keys, *args)
@@ -208,7 +213,7 @@ class StateStore:
         self, execution_id: str, rev: int, doc: str, outbox: Sequence[str], ttl_s: int = 0
     ) -> int:
         """Write `doc` if the revision is still `rev`; return the new revision or -1."""
-        keys = [self.keys.state(execution_id), self.keys.outbox(execution_id)]
+        keys = self._save_keys(execution_id)
         args = [str(rev), doc, str(ttl_s), *outbox]
         if not self.wait_replicas:
             return int(await self._save(keys=keys, args=args))
@@ -218,6 +223,11 @@ class StateStore:
             result, *acks = await pipe.execute()
         self._check_acks("save", acks)
         return int(result)
+
+    def _save_keys(self, execution_id: str) -> list[str]:
+        """The save script's keys: state, outbox, attempt logs (one hash slot)."""
+        state = self.keys.state(execution_id)
+        return [state, self.keys.outbox(execution_id), f"{state}:logs"]
 
     def _check_acks(self, what: str, acks: list[Any]) -> None:
         short = [int(a) for a in acks if int(a) < self.wait_replicas]

@@ -35,6 +35,7 @@ from contracts import (
 from services.core.engine import Transition
 from services.core.failures import MAX_REASON_CHARS, apply_error, fail_execution
 from services.core.state import ExecutionState
+from services.infra.attempt_logs import store_result_logs
 from services.infra.commits import OffsetCommitter
 from services.infra.definitions import DefinitionCache
 from services.infra.inflight import rewind
@@ -404,6 +405,7 @@ class Orchestrator:
         wf = await self.definitions.get(name, version)
         if wf is None:
             raise Rejected(f"unknown workflow '{name}' version {version or 'latest'}")
+        await store_result_logs(self.store.logs, wf, state, message)  # attempt logs
         known, message = await self.claims.resolve(wf, state, message)  # large payloads
         transition = transition_for(message, wf, state, previous)
         if transition.duplicate:

@@ -362,6 +362,20 @@ async def _shown(ctx: Context, state: ExecutionState, view: dict[str, Any]) -> d
     return shown
 
 
+@router.get(
+    "/executions/{execution_id}/logs",
+    summary="What the functions logged, per step attempt (services.infra.attempt_logs)",
+    responses=NOT_FOUND,
+)
+async def execution_logs(
+    request: Request, execution_id: str, step: str | None = None
+) -> JSONResponse:
+    ctx = context(request)
+    state, _ = await _status(ctx, execution_id, principal(request).namespace)
+    attempts = await ctx.ready()[0].logs.get(execution_id, step) if state is not None else []
+    return JSONResponse({"executionId": execution_id, "attempts": attempts})
+
+
 async def _control(request: Request, execution_id: str, command: Any, action: str) -> JSONResponse:
     ctx = context(request)
     _, bus, _ = ctx.ready()

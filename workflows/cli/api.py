@@ -14,6 +14,7 @@ from services.core.state import ExecutionStatus
 from workflows.cli.definitions import json_arg
 from workflows.cli.devstate import api_url_default
 from workflows.cli.failures import CliFailure, trigger_hint
+from workflows.cli.logs_view import attempt_logs_text
 from workflows.cli.render import executions_table, progress_line, status_view
 from workflows.client import TERMINAL, Workflows, _outcome
 from workflows.client_errors import ClientError, ExecutionTimeout
@@ -139,6 +140,17 @@ def register(commands: Any) -> None:
     ls.add_argument("--limit", type=int, default=20)
     ls.add_argument("--json", action="store_true", help="print the raw JSON")
     ls.set_defaults(render=executions_table)
+
+    lg = _add(
+        commands,
+        "logs",
+        "what the functions logged, per step attempt",
+        lambda wf, a: wf.logs(a.id, a.step),
+    )
+    lg.add_argument("id")
+    lg.add_argument("step", nargs="?")
+    lg.add_argument("--json", action="store_true", help="print the raw JSON")
+    lg.set_defaults(render=attempt_logs_text)
 
     ca = _add(
         commands, "cancel", "cancel a running execution", lambda wf, a: wf.cancel(a.id, a.reason)

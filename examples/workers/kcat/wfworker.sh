@@ -35,7 +35,7 @@ WF_KCAT=${WF_KCAT:-kcat}
 WF_COMMAND_FIELDS=(schemaVersion messageId executionId occurredAt commandId workflow workflowVersion
   stepId function input attempt deadline idempotencyKey inputRef)
 WF_RESULT_FIELDS=(schemaVersion messageId executionId occurredAt commandId stepId attempt ok output
-  error workerId startedAt finishedAt call)
+  error workerId startedAt finishedAt call logs)
 WF_ERROR_FIELDS=(type message retryable details)
 WF_DEAD_LETTER_FIELDS=(schemaVersion messageId occurredAt sourceTopic partition offset key reason
   errorType originalB64 originalText service executionId)
@@ -88,7 +88,7 @@ _wf_result() { # command started output|null error|null -> the StepResult
     '{schemaVersion: 1, messageId: $id, executionId: $c.executionId, occurredAt: $now,
       commandId: $c.commandId, stepId: $c.stepId, attempt: $c.attempt, ok: ($error == null),
       output: (if $error == null then $output else null end), error: $error,
-      workerId: $worker, startedAt: $started, finishedAt: $now, call: null}'
+      workerId: $worker, startedAt: $started, finishedAt: $now, call: null, logs: null}'
 }
 
 _wf_failure() { # retryable type message -> a StepError

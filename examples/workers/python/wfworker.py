@@ -125,7 +125,7 @@ class Command:
 
 RESULT_FIELDS = (
     "schemaVersion", "messageId", "executionId", "occurredAt", "commandId", "stepId", "attempt",
-    "ok", "output", "error", "workerId", "startedAt", "finishedAt", "call",
+    "ok", "output", "error", "workerId", "startedAt", "finishedAt", "call", "logs",
 )  # fmt: skip
 """The properties of a StepResult this SDK writes (every one, nulls included)."""
 ERROR_FIELDS = ("type", "message", "retryable", "details")
@@ -337,6 +337,7 @@ class Worker:
             "startedAt": _rfc3339(started),
             "finishedAt": _rfc3339(finished),
             "call": None,
+            "logs": None,  # or [{"at", "level", "logger", "message"}]: see `workflows logs`
         }
 
     def dead_letter(

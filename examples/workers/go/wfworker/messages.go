@@ -42,6 +42,16 @@ type Result struct {
 	StartedAt     *time.Time      `json:"startedAt"`
 	FinishedAt    *time.Time      `json:"finishedAt"`
 	Call          map[string]any  `json:"call"`
+	Logs          []LogLine       `json:"logs"`
+}
+
+// LogLine is one line a function logged during the attempt (Logf); the engine stores it
+// beside the execution (GET /executions/{id}/logs, workflows logs).
+type LogLine struct {
+	At      *time.Time `json:"at"`
+	Level   string     `json:"level"`
+	Logger  string     `json:"logger"`
+	Message string     `json:"message"`
 }
 
 // StepError says why an attempt failed; Retryable false is final.

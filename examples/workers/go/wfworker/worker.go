@@ -50,6 +50,44 @@ type handler func(ctx context.Context, input json.RawMessage) (any, error)
 
 type commandKey struct{}
 
+type logsKey struct{}
+
+// MaxLogLines bounds the lines one attempt attaches to its result.
+const MaxLogLines = 200
+
+type attemptLogs struct {
+	mu    sync.Mutex
+	lines []LogLine
+	cut   int
+}
+
+// Logf records a line of the running attempt (level INFO, WARNING, ...); it travels in the
+// step result and is shown by `workflows logs` and under the attempt on the dashboard.
+func Logf(ctx context.Context, level, format string, args ...any) {
+	logs, _ := ctx.Value(logsKey{}).(*attemptLogs)
+	if logs == nil {
+		return
+	}
+	now := time.Now().UTC()
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if len(logs.lines) >= MaxLogLines {
+		logs.cut++
+		return
+	}
+	logs.lines = append(logs.lines, LogLine{At: &now, Level: level, Logger: "go", Message: fmt.Sprintf(format, args...)})
+}
+
+func (l *attemptLogs) result() []LogLine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cut > 0 {
+		note := fmt.Sprintf("… %d more lines cut", l.cut)
+		return append(l.lines, LogLine{Level: "NOTE", Logger: "workflows", Message: note})
+	}
+	return l.lines
+}
+
 // CommandFrom returns the command being run (idempotency key, attempt, deadline, ...).
 func CommandFrom(ctx context.Context) *Command {
 	cmd, _ := ctx.Value(commandKey{}).(*Command)
@@ -175,6 +213,14 @@ func (w *Worker) run(ctx context.Context, cmd *Command) *Result {
 		ctx, cancel = context.WithDeadline(ctx, *cmd.Deadline)
 		defer cancel()
 	}
+	logs := &attemptLogs{}
+	ctx = context.WithValue(ctx, logsKey{}, logs)
+	result := w.attempt(ctx, cmd, started, fn)
+	result.Logs = logs.result()
+	return result
+}
+
+func (w *Worker) attempt(ctx context.Context, cmd *Command, started time.Time, fn handler) *Result {
 	output, err := call(context.WithValue(ctx, commandKey{}, cmd), fn, cmd.Input)
 	if err != nil {
 		var stepErr *Error

@@ -88,7 +88,7 @@ const COMMAND_FIELDS = [
 ];
 const RESULT_FIELDS = [
   'schemaVersion', 'messageId', 'executionId', 'occurredAt', 'commandId', 'stepId', 'attempt',
-  'ok', 'output', 'error', 'workerId', 'startedAt', 'finishedAt', 'call',
+  'ok', 'output', 'error', 'workerId', 'startedAt', 'finishedAt', 'call', 'logs',
 ];
 const ERROR_FIELDS = ['type', 'message', 'retryable', 'details'];
 const DEAD_LETTER_FIELDS = [
@@ -226,6 +226,7 @@ class Worker {
       startedAt,
       finishedAt,
       call: null,
+      logs: null, // or [{at, level, logger, message}]: shown by `workflows logs`
     };
   }
 

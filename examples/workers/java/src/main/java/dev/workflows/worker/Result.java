@@ -4,7 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.time.Instant;
 import java.util.Map;
 
-/** The outcome of one attempt (contracts/schemas/step-result.schema.json); nulls are sent. */
+/**
+ * The outcome of one attempt (contracts/schemas/step-result.schema.json); nulls are sent. {@code logs}:
+ * lines the function logged ({@code {at, level, logger, message}}), shown by {@code workflows logs}.
+ */
 public record Result(
     int schemaVersion,
     String messageId,
@@ -19,4 +22,5 @@ public record Result(
     String workerId,
     Instant startedAt,
     Instant finishedAt,
-    Map<String, Object> call) {}
+    Map<String, Object> call,
+    java.util.List<Map<String, Object>> logs) {}

@@ -159,7 +159,7 @@ public final class Worker {
   private Result envelope(Command c, Instant started, boolean ok, JsonNode output, StepError error) {
     Instant finished = clock.get();
     return new Result(1, newId(), c.executionId(), finished, c.commandId(), c.stepId(), c.attempt(),
-        ok, output, error, workerId, started, finished, null);
+        ok, output, error, workerId, started, finished, null, null);
   }
 
   /** The dead letter (dead-letter.schema.json) of a record refused by {@link #process}. */
