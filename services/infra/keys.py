@@ -4,6 +4,7 @@
 |---|---|---|---|
 | `{p}:exec:{<id>}` | hash | `rev` and `doc`, the state (JSON) | `state_ttl_s` after it ends |
 | `{p}:exec:{<id>}:outbox` | list | messages/timers not yet flushed | until flushed |
+| `{p}:exec:{<id>}:logs` | hash | `<step>#<attempt>` -> what its function logged | as the state |
 | `{p}:exec:{<id>}:blob:<sha256>` | string | a large step input/output (JSON) | `state_ttl_s` |
 | `{p}:executions` | zset | execution ids by start time (listing) | none (trimmed) |
 | `{p}:timers` | zset | durable timers `id|kind|step|attempt` by due time (ms) | none |
