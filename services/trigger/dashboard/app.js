@@ -469,12 +469,47 @@ async function executionsPage(view, page, params) {
 
 // ---------------------------------------------------------------- one execution
 
+// step id -> the function its definition names, so a skipped or pending step (which never
+// ran, so its state has no function) still says what it would call
+async function stepFunctions(ex) {
+  try {
+    const wf = await api(`/workflows/${enc(ex.workflow)}?version=${enc(ex.version)}`);
+    const steps = (wf.definition && wf.definition.steps) || [];
+    return new Map(steps.filter((s) => s && s.id).map((s) => [s.id, s.function]));
+  } catch {
+    return new Map(); // a key that may not read definitions, or a version gone: no names
+  }
+}
+
 async function executionPage(view, page, id) {
+  let definedFunctions = null;
   document.title = `Execution ${id.slice(0, 8)} · dashboard`;
   let auditOpen = false;
   let auditShown = -1;
   let latest = null;
   const openSteps = new Set();
+  const stepLogs = new Map(); // stepId -> {key, attempts}: GET /executions/{id}/logs?step=
+  // the attempts' log lines of an open step, fetched again when its attempt or status changes
+  const logsOf = (stepId, st) => {
+    const key = `${st.attempt || 0}:${st.status}`;
+    const cached = stepLogs.get(stepId);
+    if (!cached || cached.key !== key) {
+      stepLogs.set(stepId, { key, attempts: cached ? cached.attempts : null });
+      api(`/executions/${enc(id)}/logs?step=${enc(stepId)}`).then((body) => {
+        stepLogs.set(stepId, { key, attempts: body.attempts || [] });
+        if (page.alive && latest) renderTimeline(latest);
+      }, () => {});
+    }
+    return stepLogs.get(stepId).attempts;
+  };
+  const logsView = (stepId, attempts) => {
+    if (!attempts || !attempts.length) return null;
+    return [h("strong", {}, "Logs"), attempts.map((a) =>
+      h("div", { class: "attempt-logs", testid: `attempt-logs-${stepId}-${a.attempt}` },
+        h("div", { class: "small muted" }, `attempt ${a.attempt} · ${a.ok ? "ok" : "failed"}`),
+        h("pre", { class: "mono small" }, (a.lines || []).map((l) =>
+          `${fmtTime(l.at) || ""} ${l.level} ${l.logger && !["stdout", "stderr"].includes(l.logger) ? `${l.logger}: ` : ""}${l.message}\n`).join(""))))];
+  };
 
   const title = h("h1", {}, "Execution ", h("span", { class: "mono", testid: "execution-id" }, id));
   const crumbs = h("div", { class: "crumbs" }, h("a", { href: "#/executions" }, "← Executions"));
@@ -605,7 +640,8 @@ async function executionPage(view, page, id) {
         st.status === "skipped"
           ? h("span", { class: "mark muted", testid: `skipped-${stepId}`, title: reason || "" }, "condition false")
           : null,
-        h("div", { class: "mono small muted", testid: `step-function-${stepId}` }, st.function || "–")),
+        h("div", { class: "mono small muted", testid: `step-function-${stepId}` },
+          st.function || (definedFunctions && definedFunctions.get(stepId)) || "–")),
       h("td", {}, badge(st.status, { testid: `step-status-${stepId}` })),
       h("td", { class: "num", testid: `step-attempts-${stepId}` },
         attempts ? String(attempts) : "–", attempts > 1 ? h("span", { class: "mark" }, `${attempts - 1} retr${attempts > 2 ? "ies" : "y"}`) : null),
@@ -618,6 +654,7 @@ async function executionPage(view, page, id) {
           reason ? h("p", {}, "Skipped: condition ", h("code", {}, reason), " was false.") : null,
           st.error ? [h("strong", {}, "Error"), pretty(st.error)] : null,
           st.output !== undefined && st.output !== null ? [h("strong", {}, "Output"), pretty(st.output)] : null,
+          logsView(stepId, logsOf(stepId, st)),
           !reason && !st.error && (st.output === undefined || st.output === null) ? h("span", { class: "muted" }, "No output yet.") : null)));
       }
     });
@@ -681,6 +718,7 @@ async function executionPage(view, page, id) {
   async function load() {
     const ex = await api(`/executions/${enc(id)}?includeAuditTrail=true&includeMetrics=true`);
     if (!page.alive) return false;
+    if (definedFunctions === null) definedFunctions = await stepFunctions(ex);
     render(ex);
     return !TERMINAL.has(ex.status);
   }

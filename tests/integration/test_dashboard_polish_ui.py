@@ -1,5 +1,6 @@
-"""Schedules are created and deleted in the dashboard (issue 21 item 9), their fire times shown
-in the schedule's own time zone, and the login form shows no error before a key is sent.
+"""Dashboard polish (issue 21 item 9): schedules are created and deleted in the dashboard, their
+fire times shown in the schedule's own time zone; the login form shows no error before a key is
+sent; skipped and pending steps show the function their definition names.
 Headless Chromium against a trigger on a port (real broker and Redis); screenshots under
 test-artifacts/dashboard/."""
 
@@ -14,6 +15,9 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from services.core.state import ExecutionState
+from services.infra.keys import Keys
+from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 from services.trigger import TriggerService
 from tests.support.browser import browser_page, needs_chromium, screenshot
@@ -114,3 +118,52 @@ async def test_the_login_form_shows_no_error_before_a_key_is_sent(guarded: str) 
         await page.get_by_test_id("login-submit").click()
         await expect(page.get_by_test_id("login-error")).not_to_have_text("")
         await screenshot(page, ARTIFACTS, "login-refused")
+
+
+async def test_skipped_and_pending_steps_show_their_function(
+    base: str, redis: RedisClient, settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        registered = await client.post(
+            "/workflows", content=SEED, headers={"content-type": "application/yaml"}
+        )
+        assert registered.is_success, registered.text
+    now = "2026-01-01T00:00:00Z"
+    state = ExecutionState.model_validate(
+        {
+            "executionId": "e" * 32,
+            "workflow": "customerOnboardingWorkflow",
+            "workflowVersion": 1,
+            "status": "running",
+            "input": {
+                "customerId": "c1",
+                "plan": "starter",
+                "industry": "x",
+                "companySize": "small",
+            },
+            "steps": {
+                "accountSetup": {
+                    "status": "succeeded",
+                    "attempt": 1,
+                    "function": "setupCustomerAccount",
+                },
+                "assignAccountManager": {"status": "skipped"},
+                "createSuccessPlan": {"status": "pending"},
+            },
+            "createdAt": now,
+            "updatedAt": now,
+            "history": [{"seq": 1, "at": now, "type": "execution_started"}],
+        }
+    )
+    keys = Keys(settings.key_prefix)
+    await redis.hset(keys.state("e" * 32), mapping={"rev": 1, "doc": state.model_dump_json()})
+    async with browser_page() as (page, problems):
+        await page.goto(f"{base}/#/executions/{'e' * 32}")
+        for step, function in [
+            ("accountSetup", "setupCustomerAccount"),
+            ("assignAccountManager", "assignAccountManager"),
+            ("createSuccessPlan", "generateCustomerSuccessPlan"),
+        ]:
+            await expect(page.get_by_test_id(f"step-function-{step}")).to_have_text(function)
+        await screenshot(page, ARTIFACTS, "skipped-and-pending-functions")
+        assert problems == []
