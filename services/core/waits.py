@@ -362,10 +362,14 @@ def _decide(
         "comment": comment,
         "at": active.now.isoformat(),
     }
+    on_behalf = payload.get("decidedBy")  # the admin key that decided for the approver
+    if isinstance(on_behalf, str):
+        wait["decisions"][approver]["decidedBy"] = on_behalf
     who = {"kind": "user", "id": approver}
+    extra = {"decidedBy": on_behalf} if isinstance(on_behalf, str) else {}
     active.emit(
         "step.approval", cs.id, run.attempt, actor=who, approver=approver, decision=decision,
-        comment=comment,
+        comment=comment, **extra,
     )  # fmt: skip
     outcome = _quorum_outcome(wait)
     if outcome is not None:

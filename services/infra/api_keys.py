@@ -83,6 +83,7 @@ class ApiKey:
     scopes: tuple[Scope, ...]
     created_at: str
     revoked_at: str | None = None
+    approver: str | None = None  # the approver this key decides approvals as (None: unbound)
 
     def wire(self) -> dict[str, object]:
         return {
@@ -92,6 +93,7 @@ class ApiKey:
             "scopes": list(self.scopes),
             "createdAt": self.created_at,
             "revokedAt": self.revoked_at,
+            "approver": self.approver,
         }
 
     @classmethod
@@ -104,6 +106,7 @@ class ApiKey:
             scopes=tuple(parse_scope(s) for s in json.loads(text["scopes"])),
             created_at=text["createdAt"],
             revoked_at=text.get("revokedAt") or None,
+            approver=text.get("approver") or None,
         )
 
 
@@ -118,9 +121,15 @@ class ApiKeyStore:
         self.redis = redis
         self.keys = keys
 
-    async def create(self, namespace: str, scopes: list[Scope], name: str = "") -> CreatedKey:
+    async def create(
+        self, namespace: str, scopes: list[Scope], name: str = "", approver: str | None = None
+    ) -> CreatedKey:
+        """A new key; `approver` binds it to that approver's identity for approval decisions
+        (an unbound key decides as a named approver only with `admin`)."""
         if not scopes:
             raise ValueError("an API key needs at least one scope")
+        if approver is not None and not 0 < len(approver) <= 200:
+            raise ValueError("an approver identity is 1 to 200 characters")
         key_id, token = new_token()
         key = ApiKey(
             id=key_id,
@@ -128,9 +137,15 @@ class ApiKeyStore:
             namespace=check_namespace(namespace),
             scopes=tuple(dict.fromkeys(scopes)),
             created_at=datetime.now(UTC).isoformat(),
+            approver=approver,
         )
         hashed = digest(token)
-        fields = {**key.wire(), "scopes": json.dumps(list(key.scopes)), "revokedAt": ""}
+        fields = {
+            **key.wire(),
+            "scopes": json.dumps(list(key.scopes)),
+            "revokedAt": "",
+            "approver": approver or "",
+        }
         await self.redis.hset(self.keys.api_key(hashed), mapping=fields)  # type: ignore[arg-type]
         await self.redis.hset(self.keys.api_keys, key_id, hashed)  # listed once usable
         return CreatedKey(key, token)

@@ -109,6 +109,7 @@ class Principal:
     key_id: str | None
     namespace: str
     scopes: tuple[Scope, ...]
+    approver: str | None = None  # the approver identity the key is bound to, if any
 
 
 OPEN = Principal(key_id=None, namespace=DEFAULT_NAMESPACE, scopes=SCOPES)
@@ -185,7 +186,7 @@ async def authorize(
             f"API key {key.id} lacks the '{needed}' scope needed for {request.method} {path}"
             f" (it has: {', '.join(key.scopes)})",
         )
-    request.state.principal = Principal(key.id, key.namespace, key.scopes)
+    request.state.principal = Principal(key.id, key.namespace, key.scopes, key.approver)
     request.state.api_key_id = key.id
 
 

@@ -27,6 +27,7 @@ from services.core.namespaces import belongs
 from services.core.payload_refs import human_size, json_bytes
 from services.core.state import ExecutionState, StepStatus
 from services.core.waits import APPROVAL_SIGNAL, current_approvers
+from services.infra.api_keys import granted
 from services.infra.waits import deliver_event_to_waits, signal_message
 from services.trigger.app import ApiProblem, Context, context
 from services.trigger.auth import principal
@@ -57,7 +58,14 @@ class EventSignalRequest(ApiModel):
 
 
 class ApprovalRequest(ApiModel):
-    approver: str = Field(min_length=1, max_length=200)
+    approver: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="who decides; default: the approver the API key is bound to "
+        "(`workflows keys create --approver NAME`). Naming another approver needs an "
+        "unbound `admin` key, which decides on their behalf (recorded as decidedBy)",
+    )
     decision: Literal["approve", "reject"]
     comment: str | None = Field(default=None, max_length=10_000)
 
@@ -178,6 +186,34 @@ async def signal_waits(
     return JSONResponse(accepted.wire(), status_code=202)
 
 
+def _approver(request: Request, body: ApprovalRequest) -> tuple[str, str | None]:
+    """(who decides, the key deciding on their behalf or None): a key bound to an approver
+    decides as that approver only; an unbound key names one only with `admin`."""
+    caller = principal(request)
+    approver = body.approver or caller.approver
+    if approver is None:
+        raise ApiProblem(
+            422,
+            "approver: required (this API key is not bound to an approver: create one with "
+            "`workflows keys create --approver NAME`)",
+        )
+    if caller.approver is not None:
+        if approver != caller.approver:
+            raise ApiProblem(
+                403,
+                f"API key {caller.key_id} decides as '{caller.approver}' only, not as '{approver}'",
+            )
+        return approver, None
+    if not granted(caller.scopes, "admin"):
+        raise ApiProblem(
+            403,
+            f"API key {caller.key_id} is not bound to an approver: deciding as '{approver}' "
+            f"needs a key created with `workflows keys create --approver {approver[:50]}` "
+            "(or an admin key, which decides on the approver's behalf)",
+        )
+    return approver, caller.key_id
+
+
 @router.post(
     "/executions/{execution_id}/approvals/{step_id}",
     summary="Approve or reject a waiting approval step",
@@ -196,18 +232,22 @@ async def decide(
     wait = run.wait or {}
     if run.status != StepStatus.WAITING or wait.get("kind") != "approval":
         raise ApiProblem(409, f"step '{step_id}' is {run.status.value}, not waiting for approval")
-    if body.approver not in current_approvers(wait):
+    approver, on_behalf = _approver(request, body)
+    if approver not in current_approvers(wait):
         allowed = ", ".join(current_approvers(wait))
-        raise ApiProblem(403, f"'{body.approver}' is not an approver of '{step_id}' ({allowed})")
-    if body.approver in wait.get("decisions", {}):
-        raise ApiProblem(409, f"'{body.approver}' has already decided on '{step_id}'")
+        raise ApiProblem(403, f"'{approver}' is not an approver of '{step_id}' ({allowed})")
+    if approver in wait.get("decisions", {}):
+        raise ApiProblem(409, f"'{approver}' has already decided on '{step_id}'")
+    payload = {**body.wire(), "approver": approver}
+    if on_behalf is not None:
+        payload["decidedBy"] = on_behalf
     message = signal_message(
         execution_id,
         APPROVAL_SIGNAL,
-        body.wire(),
+        payload,
         step_id=step_id,
         signal_id=_signal_id(request),
-        actor=Actor(kind="user", id=body.approver),
+        actor=Actor(kind="user", id=approver),
     )
     await _publish(ctx, message)
     accepted = SignalAccepted(signal_id=message.signal_id, executions=[execution_id])

@@ -4,9 +4,10 @@ The services run as processes (trigger, orchestrator, dispatcher, a worker with 
 and the approval test's functions) with API keys required. A read-only key sees an
 execution's KPIs with their units, the workflows list's KPI column and the per-workflow
 metrics page, which match `GET /workflows/{name}/metrics`; it sees a waiting approval's
-approvers, quorum, deadline and message but its Approve gets the API's 403. An execute key
-approves as each approver and sends the signal the next step waits for, and the execution
-completes. Screenshots go to `test-artifacts/dashboard/`.
+approvers, quorum, deadline and message but its Approve gets the API's 403. An admin key
+(not bound to one approver, so it may decide on each approver's behalf; an unbound execute
+key may not: tests/integration/test_approval_identity.py) approves as each approver and
+sends the signal the next step waits for, and the execution completes. Screenshots go to `test-artifacts/dashboard/`.
 """
 
 from __future__ import annotations
@@ -171,7 +172,9 @@ async def test_an_approval_is_shown_refused_to_a_reader_and_decided_by_an_execut
     async with stack.http("execute") as http:
         started = await http.post("/workflows/refundApproval/execute", json={"orderId": "o-1"})
         execution_id = started.json()["executionId"]
-        await _until(http, f"/executions/{execution_id}/waits", lambda b: "approve" in b["waits"])
+        await _until(
+            http, f"/executions/{execution_id}/waits", lambda b: "approve" in b.get("waits", {})
+        )
     waits = f"/executions/{execution_id}/waits"
 
     async with browser_page(1440, 1000) as (page, problems):
@@ -191,7 +194,7 @@ async def test_an_approval_is_shown_refused_to_a_reader_and_decided_by_an_execut
             assert (await http.get(waits)).json()["waits"]["approve"]["decisions"] == {}
 
         await page.get_by_test_id("logout").click()
-        await _login(page, stack.base_url, stack.key("execute"), f"/executions/{execution_id}")
+        await _login(page, stack.base_url, stack.key("admin"), f"/executions/{execution_id}")
         await page.get_by_test_id("approval-comment-approve").fill("receipt checked")
         await page.get_by_test_id("approve-approve").click()
         decision = page.get_by_test_id("decision-approve-ann")

@@ -41,7 +41,9 @@ def cmd_create(args: argparse.Namespace) -> int:
     try:
         scopes = [parse_scope(s) for s in args.scope]
         created = asyncio.run(
-            _with_store(lambda store: store.create(args.namespace, scopes, args.name))
+            _with_store(
+                lambda store: store.create(args.namespace, scopes, args.name, args.approver)
+            )
         )
     except (ValueError, NamespaceError) as exc:
         print(f"error: {exc}")
@@ -92,6 +94,12 @@ def register(commands: Any) -> None:
         help="read, execute (implies read) or admin (implies both); repeatable",
     )
     create.add_argument("--name", default="", help="what the key is for")
+    create.add_argument(
+        "--approver",
+        default=None,
+        metavar="NAME",
+        help="bind the key to this approver: it decides approvals as NAME only",
+    )
     create.add_argument("--json", action="store_true", help="print the record and token as JSON")
     create.set_defaults(handler=cmd_create)
     ls = sub.add_parser("list", help="every key (never the tokens)")
