@@ -28,6 +28,7 @@ class CompiledStep:
     retry: RetryStrategy
     fallback_function: str | None
     timeout_ms: int | None
+    for_each: Expression | None = None  # services.core.for_each: the list to fan out over
 
     @property
     def id(self) -> str:

@@ -155,6 +155,19 @@ class Step(_Model):
     on_failure: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
     is_final: bool = False
     loop: Loop | None = None
+    for_each: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="'{{expr}}' yielding a list: the function runs once per item, with "
+        "{{item}} and {{index}} in its input; the output is the list of item outputs",
+    )
+    max_concurrency: int | None = Field(
+        default=None, ge=1, le=1000, description="forEach: items running at once (default 10)"
+    )
+    tolerated_failures: int | str | None = Field(
+        default=None,
+        description="forEach: how many items may fail (after their retries), a count or '10%'",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -18,7 +18,8 @@ from services.core import hooks, loops
 from services.core.backoff import backoff_delay_ms
 from services.core.compiled import CompiledStep, CompiledWorkflow
 from services.core.definition import RetryStrategy
-from services.core.expressions import ExpressionError, to_json_value, truthy
+from services.core.expressions import ExpressionError, to_json_value, truthy, typeof
+from services.core.for_each import MAX_ITEMS, for_each_payload
 from services.core.kpis import evaluate_kpis, take_reported
 from services.core.redaction import mask_input, redact, secret_values
 from services.core.routing import options, reachable
@@ -103,6 +104,10 @@ def catch_target(cs: CompiledStep, error: dict[str, Any]) -> str | None:
         if _matches(entry.errors, type_):
             return entry.next
     return cs.step.on_failure  # onFailure: a catch of any type
+
+
+class ForEachError(ValueError):
+    """A forEach template that does not yield a list of at most MAX_ITEMS items."""
 
 
 def _ms(delta: timedelta) -> int:
@@ -197,9 +202,15 @@ class _Run:
             self.run_switch(cs, run)
             return
         try:
-            rendered = to_json_value(cs.input.render(self.context()))
+            if cs.for_each is not None:
+                rendered = self.render_for_each(cs)
+            else:
+                rendered = to_json_value(cs.input.render(self.context()))
         except ExpressionError as exc:
             self.fail_step(cs, run, "TemplateError", f"steps[{cs.index}].input: {exc}")
+            return
+        except ForEachError as exc:
+            self.fail_step(cs, run, "ForEachError", str(exc))
             return
         run.attempt += 1
         run.status = StepStatus.RUNNING
@@ -223,6 +234,27 @@ class _Run:
         )
         if deadline is not None:
             self.out.timers.append(SetTimer("timeout", cs.id, run.attempt, deadline))
+
+    def render_for_each(self, cs: CompiledStep) -> dict[str, Any]:
+        """The map payload: every item's input, rendered with `item` and `index`."""
+        assert cs.for_each is not None
+        context = self.context()
+        try:
+            items = cs.for_each.evaluate(context)
+        except ExpressionError as exc:
+            raise ForEachError(f"steps[{cs.index}].forEach: {exc}") from None
+        if not isinstance(items, list):
+            raise ForEachError(f"steps[{cs.index}].forEach must yield a list, got {typeof(items)}")
+        if len(items) > MAX_ITEMS:
+            raise ForEachError(
+                f"steps[{cs.index}].forEach yielded {len(items)} items; at most {MAX_ITEMS}"
+            )
+        scope = dict(context)
+        inputs = []
+        for index, item in enumerate(items):
+            scope["item"], scope["index"] = item, index
+            inputs.append(to_json_value(cs.input.render(scope)))
+        return for_each_payload(inputs, cs.step, cs.retry)
 
     def advance(self, everything: bool = False) -> None:
         """Dispatch every step whose dependencies are done; skip those whose condition is false.

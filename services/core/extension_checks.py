@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.core.definition import WorkflowDefinition
 from services.core.durations import parse_duration_ms
+from services.core.for_each import for_each_issues
 from services.core.loops import loop_issues
 from services.core.routing import routing_issues
 
@@ -60,4 +61,5 @@ def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
             )
     issues += routing_issues(definition.steps)
     issues += loop_issues(definition)
+    issues += for_each_issues(definition.steps)
     return issues

@@ -20,7 +20,7 @@ from services.core.validation import RESERVED_ROOTS
 
 __all__ = ["EdgeKind", "GraphEdge", "GraphNode", "StepGraph", "step_graph"]
 
-EdgeKind = str  # "data" | "dependsOn" | "order" | "catch" | "next" (a transition, branching)
+EdgeKind = str  # "data" | "dependsOn" | "order" | "catch" | "next" (a transition) | "loop"
 BUILTIN_FUNCTIONS = frozenset({"sleep", "waitForEvent", "approval", "notify", "switch"})
 
 
@@ -36,6 +36,8 @@ class GraphNode:
     compensate: str | None
     on_timeout: str | None
     line: int | None
+    for_each: str | None = None  # a map step: the template of its list
+    loop: str | None = None  # the last step of a loop: its `while`
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,8 @@ class GraphNode:
             "compensate": self.compensate,
             "onTimeout": self.on_timeout,
             "line": self.line,
+            "forEach": self.for_each,
+            "loop": self.loop,
         }
 
 
@@ -97,6 +101,8 @@ def _reads(step: CompiledStep, known: set[str]) -> set[str]:
     paths = set(step.input.references())
     if step.condition is not None:
         paths |= step.condition.references()
+    if step.for_each is not None:
+        paths |= step.for_each.references()
     return {p[0] for p in paths if p and p[0] in known and p[0] not in RESERVED_ROOTS}
 
 
@@ -147,8 +153,12 @@ def step_graph(wf: CompiledWorkflow, parsed: ParsedText | None = None) -> StepGr
                 compensate=step.step.compensate,
                 on_timeout=step.step.on_timeout,
                 line=parsed.line_of(("steps", step.index)) if parsed else None,
+                for_each=step.step.for_each,
+                loop=step.step.loop.while_ if step.step.loop is not None else None,
             )
         )
+        if step.step.loop is not None:  # the back edge: the only cycle a definition has
+            edges.setdefault((step.id, step.step.loop.start), []).append("loop")
     return StepGraph(
         parallelism=wf.definition.parallelism,
         nodes=tuple(nodes),

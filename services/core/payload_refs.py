@@ -224,6 +224,8 @@ def needed_steps(
         wanted |= {path[0] for path in cs.input.references() if path}
         if cs.condition is not None:
             wanted |= {path[0] for path in cs.condition.references() if path}
+        if cs.for_each is not None:
+            wanted |= {path[0] for path in cs.for_each.references() if path}
     if open_steps <= 1:  # this transition may complete the execution
         if wf.output_mapping is not None:
             wanted |= {path[0] for path in wf.output_mapping.references() if path}

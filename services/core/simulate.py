@@ -26,6 +26,7 @@ from services.core.engine import (
     fire_timer,
     start_execution,
 )
+from services.core.for_each import for_each_spec, map_outcome
 from services.core.kpis import kpi_lines
 from services.core.state import AuditEntry, ExecutionState
 from services.core.waits import deliver_signal, simulated_signals
@@ -87,6 +88,10 @@ def simulate(
             absorb(deliver_signal(wf, state, now, **item))
             continue
         assert isinstance(item, DispatchStep)
+        spec = for_each_spec(item.input) if not item.fallback else None
+        if spec is not None:  # a map: every item gets the mock, or fails with --fail
+            absorb(_simulated_map(wf, state, item, spec, mocks, failing, now))
+            continue
         if item.step_id in failing and not item.fallback:
             type_ = failing[item.step_id] or "SimulatedFailure"
             error = {"type": type_, "message": "--fail", "retryable": True}
@@ -102,6 +107,31 @@ def simulate(
             )
         absorb(step)
     return SimulationResult(state=state, events=list(state.history))
+
+
+def _simulated_map(
+    wf: CompiledWorkflow,
+    state: ExecutionState,
+    item: DispatchStep,
+    spec: dict[str, Any],
+    mocks: dict[str, Any],
+    failing: dict[str, str],
+    now: datetime,
+) -> Transition:
+    count = len(spec["inputs"])
+    output = mocks.get(item.step_id, mocks.get(item.function, {}))
+    failed: dict[int, dict[str, Any]] = {}
+    if item.step_id in failing:
+        type_ = failing[item.step_id] or "SimulatedFailure"
+        failed = {index: {"type": type_, "message": "--fail"} for index in range(count)}
+    ok, result, error = map_outcome(
+        [None if i in failed else output for i in range(count)],
+        failed,
+        spec.get("toleratedFailures"),
+    )
+    return apply_step_result(
+        wf, state, item.step_id, item.attempt, now, ok=ok, output=result, error=error
+    )
 
 
 def _short(value: Any, limit: int = 100) -> str:
@@ -122,7 +152,14 @@ def format_simulation(
         match event.type:
             case "step.started":
                 what = f"ran     {step} -> {data['function']} (attempt {event.attempt})"
-                if data.get("input") not in (None, {}):
+                spec = for_each_spec(data.get("input"))
+                if spec is not None:
+                    what += (
+                        f" forEach over {len(spec['inputs'])} items, "
+                        f"maxConcurrency {spec['maxConcurrency']}, first input "
+                        f"{_short(spec['inputs'][0] if spec['inputs'] else None, 120)}"
+                    )
+                elif data.get("input") not in (None, {}):
                     what += f" input {_short(data['input'], 160)}"
             case "step.skipped" if data.get("reason"):
                 what = f"skipped {step} ({data['reason']})"

@@ -17,6 +17,7 @@ from services.core.compiled import NO_RETRY, CompiledStep, CompiledWorkflow
 from services.core.definition import WorkflowDefinition
 from services.core.expressions import ExpressionError, references
 from services.core.extension_checks import extension_issues
+from services.core.for_each import ITEM_ROOTS
 from services.core.issues import DefinitionError, ValidationIssue, format_path
 from services.core.loader import ParsedText
 from services.core.loops import loop_groups
@@ -182,6 +183,7 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
     )
     templates: dict[str, Template | None] = {}
     conditions: dict[str, Any] = {}
+    for_each: dict[str, Any] = {}
     step_refs: list[list[tuple[Loc, Ref]]] = []
     for index, step in enumerate(definition.steps):
         template, refs = checker.template(step.input, ("steps", index, "input"))
@@ -191,6 +193,10 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             cond_loc: Loc = ("steps", index, "condition")
             conditions[step.id], cond_refs = checker.condition(step.condition, cond_loc)
             found += [(cond_loc, ref) for ref in cond_refs]
+        if step.for_each is not None:
+            each_loc: Loc = ("steps", index, "forEach")
+            for_each[step.id], each_refs = checker.condition(step.for_each, each_loc)
+            found += [(each_loc, ref) for ref in each_refs if ref and ref[0] not in ITEM_ROOTS]
         if step.loop is not None:
             while_loc: Loc = ("steps", index, "loop", "while")
             _, while_refs = checker.condition(step.loop.while_, while_loc)
@@ -243,6 +249,8 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
                     checker.add(
                         loc, f"'{'.'.join(ref)}': the input schema has no field '{missing}'"
                     )
+            elif step.for_each is not None and root in ITEM_ROOTS:
+                continue  # a forEach step's input reads its item and index
             elif root in RESERVED_ROOTS or root in in_loop.get(step.id, ()):
                 continue  # inside a loop a step may read its group's previous pass
             elif root == step.id:
@@ -311,6 +319,7 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             retry=step.retry or default_retry,
             fallback_function=handling.fallback_steps.get(step.id),
             timeout_ms=step.timeout,
+            for_each=for_each.get(step.id),
         )
         for index, step in enumerate(definition.steps)
     )

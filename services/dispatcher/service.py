@@ -29,13 +29,16 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from contracts import StepCommand, StepResult, decode, encode
+from services.core.for_each import for_each_spec
+from services.core.payload_refs import is_ref
+from services.dispatcher.for_each import run_map
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
 from services.infra.inflight import ConcurrentConsumer, backoff_s
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
 from services.infra.limiter import Limiter
 from services.infra.metrics import EngineMetrics
-from services.infra.payloads import Payloads
+from services.infra.payloads import Payloads, failed
 from services.infra.redis_client import RedisClient
 from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
@@ -229,6 +232,13 @@ class Dispatcher:
         """Route one command; `fresh`: not delivered before (`ConcurrentConsumer.fresh`)."""
         self.counts[route] += 1
         self._routed[route].inc()
+        if route == "forwarded" and await self._is_map(command):
+            why = (
+                f"forEach runs in the dispatcher: '{command.function}' must be an "
+                "in-process or HTTP function"
+            )
+            await self._publish_result(failed(command, "ForEachUnsupported", why, self.worker_id))
+            return
         if route == "forwarded":  # rate limits here, concurrency in the worker
             decision = await self.limiter.check(command)
             if not decision.acquired:
@@ -259,14 +269,33 @@ class Dispatcher:
                     result = await self.results.run_once(
                         resolved, lambda: self._run(resolved), fresh=fresh
                     )
+                elif (spec := for_each_spec(resolved.input)) is not None:
+                    mapped = await run_map(resolved, spec, self._call_http, self.worker_id)
+                    result = await self.payloads.claim_result(mapped)
                 else:
                     result = await self.payloads.claim_result(await self._call_http(resolved))
         await self._publish_result(result)
 
     async def _run(self, command: StepCommand) -> StepResult:
         """Run in this process; a large output is stored and referenced (claim check)."""
-        result = await run_function(self.registry, command, worker_id=self.worker_id)
+        spec = for_each_spec(command.input)
+        if spec is not None:  # a forEach step: every item here, one result
+            result = await run_map(command, spec, self._run_item, self.worker_id)
+        else:
+            result = await run_function(self.registry, command, worker_id=self.worker_id)
         return await self.payloads.claim_result(result)
+
+    async def _run_item(self, command: StepCommand) -> StepResult:
+        return await run_function(self.registry, command, worker_id=self.worker_id)
+
+    async def _is_map(self, command: StepCommand) -> bool:
+        """Whether the command is a forEach step's (its input may be a claim reference)."""
+        if for_each_spec(command.input) is not None:
+            return True
+        if not is_ref(command.input):
+            return False
+        resolved = await self.payloads.resolve_command(command, self.worker_id)
+        return isinstance(resolved, StepCommand) and for_each_spec(resolved.input) is not None
 
     async def _call_http(self, command: StepCommand) -> StepResult:
         spec = await self.http_functions.get(command.function) or {}

@@ -319,3 +319,120 @@ async def test_templates_filters_and_list_helpers_on_the_broker(engine: Engine) 
     assert got["note"] == "n/a"
     assert got["raw"] == '{"sku":"b","price":2.5,"paid":true}'
     assert got["loose"] is True  # JavaScript's ==: 2 == "2"
+
+
+async def test_for_each_runs_items_with_retries_concurrency_and_tolerance(
+    settings: Settings,
+) -> None:
+    """Item 1: per-item retries, maxConcurrency, toleratedFailures, outputs in item order."""
+    registry = FunctionRegistry()
+    running = {"now": 0, "peak": 0}
+    attempts: Counter[str] = Counter()
+
+    async def provision(data: Any, ctx: FunctionContext) -> dict[str, Any]:
+        attempts[data["seat"]] += 1
+        running["now"] += 1
+        running["peak"] = max(running["peak"], running["now"])
+        try:
+            await asyncio.sleep(0.02)
+            if data["seat"] == "flaky" and ctx.attempt < 2:
+                raise RetryableError("try again", type="Busy")
+            if data["seat"] == "broken":
+                raise RetryableError("never works", type="Broken")
+            return {"user": f"{data['seat']}@{data['account']}", "n": data["n"], "try": ctx.attempt}
+        finally:
+            running["now"] -= 1
+
+    registry.register(provision, "provision")
+    registry.register(lambda data, ctx: {"seats": data["seats"]}, "load")
+    registry.register(lambda data, ctx: data, "report")
+    seats = ["ann", "flaky", "bob", "broken", "cy", "dee", "eve", "fay", "gus", "hal"]
+
+    def definition(tolerated: int | str) -> dict[str, Any]:
+        return {
+            "name": f"seats{str(tolerated).rstrip('%')}",
+            "steps": [
+                {"id": "account", "function": "load", "input": {"seats": "{{input.seats}}"}},
+                {
+                    "id": "provision",
+                    "function": "provision",
+                    "forEach": "{{account.seats}}",
+                    "input": {"seat": "{{item}}", "n": "{{index}}", "account": "acme"},
+                    "maxConcurrency": 3,
+                    "toleratedFailures": tolerated,
+                    "retry": {
+                        "maxAttempts": 2,
+                        "backoff": {"kind": "fixed", "initialDelay": "10ms"},
+                    },
+                },
+                {
+                    "id": "summary",
+                    "function": "report",
+                    "input": {"users": "{{pluck(provision, 'user')}}", "n": "{{count(provision)}}"},
+                },
+            ],
+        }
+
+    async with running_engine(settings, registry) as engine:
+        await engine.register(definition("10%"))
+        await engine.register(definition(0))
+        state = await engine.wait(await engine.start("seats10", {"seats": seats}))
+        assert state.status.value == "completed", state.error
+        users = state.steps["summary"].output["users"]
+        assert users[:3] == ["ann@acme", "flaky@acme", "bob@acme"] and users[3] is None
+        assert len(users) == 10 and users[9] == "hal@acme"  # item order, a tolerated gap
+        assert state.steps["provision"].output[1] == {"user": "flaky@acme", "n": 1, "try": 2}
+        assert attempts["flaky"] == 2 and attempts["broken"] == 2  # per-item retries
+        assert running["peak"] == 3  # maxConcurrency
+        assert state.steps["provision"].attempt == 1  # one command for the whole map
+        failing = await engine.wait(await engine.start("seats0", {"seats": seats}))
+    assert failing.status.value == "failed"
+    error = failing.steps["provision"].error
+    assert error is not None and error["type"] == "ForEachFailed"
+    assert error["details"]["failedItems"] == [3] and "item 3: Broken" in error["message"]
+
+
+async def test_a_10000_item_map_keeps_state_and_messages_small(settings: Settings) -> None:
+    """Item 1: 10,000 items; the state document and every message stay small (by reference)."""
+    registry = FunctionRegistry()
+    registry.register(
+        lambda data, ctx: {"items": [{"x": i, "name": f"user-{i:05}"} for i in range(data["n"])]},
+        "seed",
+    )
+    registry.register(lambda data, ctx: {"double": data["x"] * 2}, "double")
+    registry.register(lambda data, ctx: data, "total")
+    sizes: dict[str, int] = {}
+    async with running_engine(settings, registry) as engine:
+        await engine.register(
+            {
+                "name": "bigMap",
+                "steps": [
+                    {"id": "source", "function": "seed", "input": {"n": "{{input.n}}"}},
+                    {
+                        "id": "map",
+                        "function": "double",
+                        "forEach": "{{source.items}}",
+                        "input": {"x": "{{item.x}}"},
+                        "maxConcurrency": 50,
+                    },
+                    {
+                        "id": "sum",
+                        "function": "total",
+                        "input": {"sum": "{{sum(pluck(map, 'double'))}}", "n": "{{count(map)}}"},
+                    },
+                ],
+            }
+        )
+        for n in (10, 10_000):
+            execution_id = await engine.start("bigMap", {"n": n})
+            state = await engine.wait(execution_id, timeout=120)
+            assert state.status.value == "completed", state.error
+            assert state.steps["sum"].output == {"sum": n * (n - 1), "n": n}
+            doc = await engine.store.get_state(execution_id)
+            assert doc is not None
+            sizes[str(n)] = len(doc)
+            if n == 10_000:  # the items, their inputs and the outputs all by reference
+                assert "$claim" in str(state.steps["source"].output)
+                assert "$claim" in str(state.steps["map"].output)
+                assert "$claim" in str(state.steps["map"].input)
+    assert sizes["10000"] < 2 * sizes["10"] + 2000, sizes  # not growing with the items

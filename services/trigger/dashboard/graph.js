@@ -63,6 +63,7 @@ function edgePath(a, b) {
 }
 
 function edgeClass(kinds) {
+  if (kinds.includes("loop")) return "edge loop";
   if (kinds.includes("data")) return "edge data";
   if (kinds.includes("dependsOn")) return "edge depends";
   return "edge order";
@@ -77,7 +78,7 @@ export function drawGraph(container, graph, onNode) {
     "aria-label": "step graph", "data-testid": "step-graph",
   });
   const defs = s("defs", {});
-  for (const kind of ["data", "depends", "order", "taken"]) {
+  for (const kind of ["data", "depends", "order", "loop", "taken"]) {
     defs.append(s("marker", {
       id: `arrow-${kind}`, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse",
     }, s("path", { d: "M0,0 L10,5 L0,10 z", class: `arrowhead ${kind}` })));
@@ -125,6 +126,8 @@ export function drawGraph(container, graph, onNode) {
     if (node.condition) marks.push(["if", "mark-if", `condition: ${node.condition}`]);
     if (node.fallback) marks.push(["↪", "mark-fallback", `fallback: ${node.fallback}`]);
     if (node.compensate) marks.push(["↺", "mark-compensate", `compensate: ${node.compensate}`]);
+    if (node.forEach) marks.push(["∀", "mark-map", `forEach: ${node.forEach}`]);
+    if (node.loop) marks.push(["⟲", "mark-loop", `loop while: ${node.loop}`]);
     marks.forEach(([label, cls, title], i) => {
       const x = NODE_W - 24 - i * 24;
       const mark = s("g", { class: `gmark ${cls}`, transform: `translate(${x},6)`, "data-testid": `${cls}-${node.id}` },
@@ -136,6 +139,8 @@ export function drawGraph(container, graph, onNode) {
     const tip = [`${node.id} → ${node.function}`];
     if (node.condition) tip.push(`condition: ${node.condition}`);
     if (node.fallback) tip.push(`fallback: ${node.fallback}`);
+    if (node.forEach) tip.push(`forEach: ${node.forEach}`);
+    if (node.loop) tip.push(`loop while: ${node.loop}`);
     tip.push("click to show it in the editor");
     g.append(s("title", {}, document.createTextNode(tip.join("\n"))));
     const go = () => onNode && onNode(node);
