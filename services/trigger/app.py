@@ -52,6 +52,25 @@ class ApiProblem(Exception):
         self.body: dict[str, Any] = {"error": message, **extra}
 
 
+def unavailable(what: str, exc: BaseException) -> ApiProblem:
+    """The 503 (with Retry-After and the reason) for a request whose `what` (e.g. "publish
+    the signal") failed on the broker or on Redis refusing writes, never a bare 500."""
+    refusal = storage_refusal(exc)
+    if refusal is not None:
+        return ApiProblem(
+            503,
+            f"could not {what}: {refusal.message()}",
+            reason=refusal.code,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return ApiProblem(
+        503,
+        f"could not {what}: {type(exc).__name__}: {str(exc)[:300]}",
+        reason="broker",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 @dataclass
 class Context:
     """What the routes share: settings, store, producer and the metrics registry."""
@@ -82,7 +101,11 @@ class Context:
 
     def ready(self) -> tuple[StateStore, Bus, DefinitionCache]:
         if self.store is None or self.bus is None or self.definitions is None:
-            raise ApiProblem(503, "the service is starting up or shutting down")
+            raise ApiProblem(
+                503,
+                "the service is starting up or shutting down",
+                headers={"Retry-After": "1"},
+            )
         return self.store, self.bus, self.definitions
 
 

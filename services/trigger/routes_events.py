@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from services.core.namespaces import unqualify
 from services.core.triggers import Event, EventError, check_type
-from services.trigger.app import ApiProblem, context
+from services.trigger.app import ApiProblem, context, unavailable
 from services.trigger.auth import principal
 from services.trigger.background import TriggerBackground
 from services.trigger.routes_workflows import read_json_body
@@ -51,7 +51,7 @@ async def publish_event(request: Request, event_type: str) -> JSONResponse:
     try:
         await bus.flush()
     except Exception as exc:  # the broker refused: nothing was started
-        raise ApiProblem(503, f"could not publish the start commands: {exc}") from None
+        raise unavailable("publish the start commands", exc) from None
     body = {
         "eventId": event.id,
         "type": event.type,

@@ -27,7 +27,7 @@ from services.core.search_query import Query as SearchQuery
 from services.core.state import TERMINAL_EXECUTION, ExecutionState
 from services.infra.payloads import Payloads
 from services.infra.store import IdempotencyKeyReused
-from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context, context
+from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context, context, unavailable
 from services.trigger.auth import principal, stored_name
 from services.trigger.routes_workflows import (
     NOT_FOUND,
@@ -200,7 +200,7 @@ async def execute(
                 await store.redis.delete(ctx.accepted_key(execution_id))
                 if key:
                     await store.redis.delete(ctx.keys.idempotency(stored, key))
-            raise ApiProblem(503, f"could not publish the start command: {exc}") from None
+            raise unavailable("publish the start command", exc) from None
     accepted = ExecuteAccepted(
         execution_id=execution_id,
         workflow=name,

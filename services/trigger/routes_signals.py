@@ -29,7 +29,7 @@ from services.core.state import ExecutionState, StepStatus
 from services.core.waits import APPROVAL_SIGNAL, current_approvers
 from services.infra.api_keys import granted
 from services.infra.waits import deliver_event_to_waits, signal_message
-from services.trigger.app import ApiProblem, Context, context
+from services.trigger.app import ApiProblem, Context, context, unavailable
 from services.trigger.auth import principal
 from services.trigger.routes_workflows import NOT_FOUND, caller_id
 from services.trigger.schemas import ApiModel, ErrorBody
@@ -122,7 +122,7 @@ async def _publish(ctx: Context, message: Any) -> None:
         await bus.publish(ctx.topics.control, encode(message), message.execution_id)
         await bus.flush()
     except Exception as exc:  # the broker refused
-        raise ApiProblem(503, f"could not publish the signal: {exc}") from None
+        raise unavailable("publish the signal", exc) from None
 
 
 @router.post(
@@ -181,7 +181,7 @@ async def signal_waits(
         )
         await bus.flush()
     except Exception as exc:  # the broker refused
-        raise ApiProblem(503, f"could not publish the signal: {exc}") from None
+        raise unavailable("publish the signal", exc) from None
     accepted = SignalAccepted(signal_id=signal_id, executions=targets, buffered=buffered)
     return JSONResponse(accepted.wire(), status_code=202)
 

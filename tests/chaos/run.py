@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from contracts import Actor, ContractError, LifecycleEvent, StartExecution, decode, encode
 from services.infra.kafka import assign_whole_topic
 from tests.chaos.harness import ROOT, Cluster, Managed
+from tests.chaos.refusal import HttpTally, refuse_writes
 from tests.chaos.verify import check_effects, check_execution
 
 __all__ = ["Plan", "Summary", "main", "run"]
@@ -64,6 +65,8 @@ class Plan:
     workdir: str | None = None
     keep: bool = False
     poison: bool = False  # also send poison records with a plain producer (`_inject_poison`)
+    refuse_writes_s: float = 0.0  # Redis refuses every write this long (tests/chaos/refusal.py)
+    refuse_writes_at: float = 0.2  # fraction of chaos_s (before the Redis restart)
 
     @classmethod
     def short(cls) -> Plan:
@@ -121,6 +124,12 @@ class Summary:
     broker_restarts: int = 0
     broker_down_s: list[float] = field(default_factory=list)  # kill -9 -> serving again
     post_retries: int = 0
+    refused_writes_s: float = 0.0  # how long Redis refused writes (`--refuse-writes`)
+    http_statuses: dict[str, int] = field(default_factory=dict)  # every API answer of the run
+    http_500: int = 0  # must be 0 when Redis refused writes: an outage is a 503
+    unavailable_without_retry_after: int = 0  # 503s without Retry-After (must be 0)
+    readyz_not_ready: int = 0  # /readyz 503s while the writes were refused
+    http_examples: list[str] = field(default_factory=list)
     start_s: float = 0.0
     settle_s: float = 0.0
     total_s: float = 0.0
@@ -140,6 +149,10 @@ class Summary:
             and self.keys_with_several_executions == 0
             and self.poison_dead_lettered >= self.poison_sent  # a resend after a broker kill
             and self.started > 0
+            and (
+                self.refused_writes_s == 0
+                or (self.http_500 == 0 and self.unavailable_without_retry_after == 0)
+            )
         )
 
     def table(self) -> str:
@@ -179,6 +192,7 @@ class Summary:
             ("redis restarts (SIGKILL)", self.redis_restarts),
             ("broker restarts (SIGKILL)", self._broker_restarts()),
             ("POST retries", self.post_retries),
+            *self._refusal_rows(),
             ("seconds: starting / settling / total", f"{self.start_s:.0f} / {times}"),
         ]
         width = max(len(name) for name, _ in rows)
@@ -187,6 +201,18 @@ class Summary:
         lines += [f"  {name.ljust(width)}  {value}" for name, value in rows]
         lines.append(f"  RESULT: {'PASS' if self.ok else 'FAIL'}")
         return "\n".join(lines)
+
+    def _refusal_rows(self) -> list[tuple[str, Any]]:
+        if not self.refused_writes_s:
+            return []
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.http_statuses.items()))
+        return [
+            ("redis refused writes (s)", f"{self.refused_writes_s:.1f}"),
+            ("  API answers by status", statuses),
+            ("  500s (must be 0)", self.http_500),
+            ("  503s without Retry-After (must be 0)", self.unavailable_without_retry_after),
+            ("  /readyz not ready while refused", self.readyz_not_ready),
+        ]
 
     def _broker_restarts(self) -> str:
         if not self.broker_down_s:
@@ -198,11 +224,15 @@ class Summary:
 class Chaos:
     """The chaos loop: kill -9 random services, restart them, restart Redis and the broker."""
 
-    def __init__(self, cluster: Cluster, plan: Plan, rng: random.Random, log: Any) -> None:
+    def __init__(
+        self, cluster: Cluster, plan: Plan, rng: random.Random, log: Any, tally: HttpTally
+    ) -> None:
         self.cluster = cluster
         self.plan = plan
         self.rng = rng
         self.log = log
+        self.tally = tally
+        self.refused_s = 0.0
         self.crashes: Counter[str] = Counter()
         self.down: list[tuple[float, Managed]] = []
 
@@ -212,10 +242,26 @@ class Chaos:
         redis_at = begin + plan.chaos_s * plan.redis_restart_at
         broker_at = begin + plan.chaos_s * plan.broker_restart_at
         redis_done = broker_done = False
+        refuse_at = begin + plan.chaos_s * plan.refuse_writes_at
+        if plan.refuse_writes_s:  # the Redis restart comes after the refusal, not inside it
+            redis_at = max(redis_at, refuse_at + plan.refuse_writes_s + 2)
+            broker_at = max(broker_at, redis_at + 2)
+        refusal: asyncio.Task[float] | None = None
         next_kill = begin + self.rng.uniform(*plan.kill_gap_s)
         while time.monotonic() < until:
             now = time.monotonic()
             await self.housekeeping(now)
+            if plan.refuse_writes_s and refusal is None and now >= refuse_at:
+                refusal = asyncio.create_task(
+                    refuse_writes(
+                        cluster.redis_url,
+                        cluster.base_url,
+                        plan.refuse_writes_s,
+                        self.tally,
+                        self.log,
+                        cluster.prefix,
+                    )
+                )
             if not redis_done and now >= redis_at:
                 self.log("restart redis (SIGKILL, same dir and port)")
                 await asyncio.to_thread(cluster.restart_redis, self.rng.uniform(0.5, 2.0))
@@ -234,6 +280,8 @@ class Chaos:
                     self.log(f"kill -9 {victim.name} (down {pause:.1f}s)")
                 next_kill = now + self.rng.uniform(*plan.kill_gap_s)
             await asyncio.sleep(0.1)
+        if refusal is not None:
+            self.refused_s = await refusal
         await self.housekeeping(float("inf"))
 
     async def housekeeping(self, now: float) -> None:
@@ -248,7 +296,7 @@ class Chaos:
 
 
 async def _start_executions(
-    plan: Plan, base_url: str | list[str], tag: str, log: Any
+    plan: Plan, base_url: str | list[str], tag: str, log: Any, tally: HttpTally | None = None
 ) -> tuple[dict[str, set[str]], int]:
     """POST every start with its own Idempotency-Key, retrying failures with the same key
     (with several trigger replicas, spread over them and retried at the next one)."""
@@ -282,6 +330,8 @@ async def _start_executions(
                         headers={"Idempotency-Key": key},
                         timeout=10,
                     )
+                    if tally is not None:
+                        tally.note(response)
                     if response.status_code == 202:
                         ids.setdefault(key, set()).add(response.json()["executionId"])
                         return
@@ -555,13 +605,16 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         await asyncio.to_thread(cluster.start)
         await _register(cluster.base_url)
         stamp("services up, workflow registered; starting executions and chaos")
-        chaos = Chaos(cluster, plan, rng, stamp)
+        tally = HttpTally()
+        chaos = Chaos(cluster, plan, rng, stamp, tally)
         t0 = time.monotonic()
         chaos_task = asyncio.create_task(chaos.run(t0 + plan.chaos_s))
         poison: asyncio.Task[tuple[list[str], int]] | None = None
         if plan.poison:
             poison = asyncio.create_task(_poison_later(cluster, tag, plan, stamp))
-        keys, summary.post_retries = await _start_executions(plan, cluster.base_url, tag, stamp)
+        keys, summary.post_retries = await _start_executions(
+            plan, cluster.base_url, tag, stamp, tally
+        )
         summary.start_s = time.monotonic() - t0
         await chaos_task
         stamp("chaos over; every service is running again")
@@ -593,6 +646,12 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         summary.redis_restarts = cluster.redis_restarts
         summary.broker_restarts = cluster.broker_restarts
         summary.broker_down_s = list(cluster.broker_down_s)
+        summary.refused_writes_s = chaos.refused_s
+        summary.http_statuses = {str(k): v for k, v in sorted(tally.statuses.items())}
+        summary.http_500 = tally.statuses[500]
+        summary.unavailable_without_retry_after = tally.unavailable_without_retry_after
+        summary.readyz_not_ready = tally.readyz_not_ready
+        summary.http_examples = tally.examples
     finally:
         await redis.aclose()
         summary.clean_stop = await asyncio.to_thread(cluster.stop)
@@ -620,6 +679,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep logs and the summary here")
     parser.add_argument("--keep", action="store_true", help="keep the workdir even on success")
     parser.add_argument("--poison", action="store_true", help="also send poison records")
+    parser.add_argument(
+        "--refuse-writes",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="Redis refuses every write for S seconds (maxmemory 1, noeviction)",
+    )
     args = parser.parse_args(argv)
     plan = Plan.short() if args.short else Plan()
     if args.executions:
@@ -633,11 +699,14 @@ def main(argv: list[str] | None = None) -> int:
     plan.workdir = args.workdir
     plan.keep = args.keep
     plan.poison = args.poison
+    plan.refuse_writes_s = args.refuse_writes
     summary = asyncio.run(run(plan, functools.partial(print, flush=True)))
     print(summary.table())
     for name in ("lost_ids", "duplicate_examples", "audit_examples", "wrong_examples"):
         for line in getattr(summary, name)[:10]:
             print(f"  {name}: {line}")
+    for line in summary.http_examples:
+        print(f"  http: {line}")
     for line in summary.effect_examples[:10]:
         print(f"  effects: {line}")
     return 0 if summary.ok else 1
