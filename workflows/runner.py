@@ -93,7 +93,20 @@ def build_services(
             built.append(TriggerService(settings, metrics_registry=metrics_registry))
         else:
             raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
+    _hand_results_over(built)
     return built
+
+
+def _hand_results_over(built: list[Service]) -> None:
+    """An orchestrator and a dispatcher in one process: results go over in memory too."""
+    from services.dispatcher import Dispatcher
+    from services.orchestrator import Orchestrator
+
+    orchestrators = [s for s in built if isinstance(s, Orchestrator)]
+    dispatchers = [s for s in built if isinstance(s, Dispatcher)]
+    if orchestrators and dispatchers and orchestrators[0].settings.local_handoff:
+        for dispatcher in dispatchers:
+            orchestrators[0].take_results_from(dispatcher.bus)
 
 
 async def run_services(

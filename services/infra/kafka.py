@@ -233,6 +233,10 @@ class Bus:
             max_request_size=max(settings.max_message_bytes * 2, 1_048_576),
         )
         self.signer = Signer([settings.signing_key, *settings.signing_keys_previous])
+        # topic -> a consumer in this process that takes each record published there at once
+        # (`workflows run orchestrator dispatcher`: results go to the orchestrator in memory;
+        # the Kafka copy still goes out and arrives later as a duplicate)
+        self.local_delivery: dict[str, Callable[[bytes, str | None], None]] = {}
         self._pending: list[asyncio.Future[Any]] = []
         self.on_dead_letter: Callable[[str], None] | None = None  # metrics: source topic
 
@@ -250,6 +254,9 @@ class Bus:
             topic, value, key=key.encode() if key else None, headers=self.signer.headers(value)
         )
         self._pending.append(future)
+        deliver = self.local_delivery.get(topic)
+        if deliver is not None:
+            deliver(value, key)
 
     async def flush(self) -> None:
         """Wait for every send queued so far (by any caller) to be acknowledged."""

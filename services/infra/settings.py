@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         "answers as soon as a record arrives, so this only sets the idle polling rate "
         "(Tansu holds every fetch this long: `workflows dev` uses 5 there)",
     )
+    local_handoff: bool = Field(
+        default=True,
+        description="an orchestrator and a dispatcher in one process (`workflows run "
+        "orchestrator dispatcher`) hand results over in memory as well as through Kafka",
+    )
     commit_interval_ms: int = Field(
         default=50, ge=0, description="offsets of done batches are committed this often"
     )

@@ -17,7 +17,8 @@ from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from aiokafka.structs import ConsumerRecord
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
@@ -62,6 +63,7 @@ TIMER_IDLE_S = 1.0  # the longest the timer loop sleeps without looking
 # errors of what the orchestrator depends on: the batch is applied again once they pass;
 # any other exception while applying a record is that record's own (`_poisoned`)
 INFRASTRUCTURE_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
+_PARTITIONER = DefaultPartitioner()  # the producers' (murmur2 of the key, as Java's)
 
 
 def _what(message: Any) -> str:
@@ -104,6 +106,11 @@ class Orchestrator:
         self.dropped_entries = 0  # outbox entries that could never be published
         self.metrics = EngineMetrics.of(metrics_registry).service("orchestrator", self.bus)
         self.committer: OffsetCommitter | None = None
+        self._consumer: Any = None
+        self._local: list[ConsumerRecord[Any, Any]] = []  # results handed over in memory
+        self._local_ready = asyncio.Event()
+        self.handed_over = 0  # results applied from memory (`hand_over`)
+        self._local_handoff = False
 
     async def run(self) -> None:
         """Consume until `stop()`; also fires due timers."""
@@ -150,6 +157,65 @@ class Orchestrator:
             with contextlib.suppress(Exception):
                 await self.committer.drain()
 
+    def take_results_from(self, bus: Bus) -> None:
+        """A dispatcher in this process publishes on `bus`: its results come here in memory
+        too (`hand_over`), a step hop without a Kafka round trip."""
+        bus.local_delivery[self.topics.step_results] = self.hand_over
+        self._local_handoff = True
+
+    def hand_over(self, value: bytes, key: str | None) -> None:
+        """A step result a dispatcher in this process just published (`Bus.local_delivery`):
+        applied from memory, without waiting for its Kafka copy, when this orchestrator owns
+        the execution's partition of the results topic; the Kafka copy then arrives as a
+        duplicate and the attempt check drops it. Anything else waits for the Kafka copy:
+        a handed-over record carries no offset, so nothing is committed for it."""
+        consumer = self._consumer
+        if consumer is None or key is None or self._stopping.is_set():
+            return
+        topic = self.topics.step_results
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return
+        encoded = key.encode()
+        ordered = sorted(partitions)
+        partition = _PARTITIONER(encoded, ordered, ordered)
+        if TopicPartition(topic, partition) not in consumer.assignment():
+            return
+        headers = tuple(self.bus.signer.headers(value) or ())
+        self._local.append(
+            ConsumerRecord(
+                topic, partition, -1, 0, 0, encoded, value, None, len(encoded), len(value), headers
+            )
+        )
+        self._local_ready.set()
+
+    async def _fetch(self, consumer: Any, committer: OffsetCommitter, fetch: Any) -> Any:
+        """(the fetch task still running or None, its batch or None when results were handed
+        over first): with a co-located dispatcher, wait for either."""
+        timeout_ms = self.settings.commit_interval_ms if committer.pending else 100
+        if fetch is None:
+            fetch = asyncio.ensure_future(
+                consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.max_batch)
+            )
+        if self._local:
+            return fetch, None
+        self._local_ready.clear()
+        wake = asyncio.ensure_future(self._local_ready.wait())
+        await asyncio.wait({fetch, wake}, return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+        if not fetch.done():
+            return fetch, None
+        return None, fetch.result()
+
+    async def _apply_handed_over(self) -> None:
+        records, self._local = self._local, []
+        try:
+            await self.process(records)
+            self.handed_over += len(records)
+        except Exception:  # the Kafka copies apply them instead
+            self.cache.clear()
+            log.warning("handed_over_results_failed", records=len(records), exc_info=True)
+
     async def _consume(self, consumer: Any) -> None:
         """Fetch, apply, and mark done; offsets are committed in the background
         (`services.infra.commits`), only of batches whose saves and sends are confirmed."""
@@ -157,13 +223,22 @@ class Orchestrator:
         committer = self.committer = OffsetCommitter(
             consumer, self.settings.commit_interval_ms / 1000
         )
+        self._consumer = consumer
+        handoff = self._local_handoff
+        fetch: Any = None
         try:
             while not self._stopping.is_set():
                 committer.maybe_commit()
-                batch = await consumer.getmany(
-                    timeout_ms=self.settings.commit_interval_ms if committer.pending else 100,
-                    max_records=self.settings.max_batch,
-                )
+                if handoff:
+                    fetch, batch = await self._fetch(consumer, committer, fetch)
+                    if batch is None:
+                        await self._apply_handed_over()
+                        continue
+                else:
+                    batch = await consumer.getmany(
+                        timeout_ms=self.settings.commit_interval_ms if committer.pending else 100,
+                        max_records=self.settings.max_batch,
+                    )
                 await self.metrics.consumed(consumer, batch)
                 records = [r for rs in batch.values() for r in rs]
                 if not records:
@@ -185,6 +260,9 @@ class Orchestrator:
                     await asyncio.sleep(min(0.05 * 2**failures, 5.0))
                     rewind(consumer, batch)
         finally:
+            self._consumer = None
+            if fetch is not None:
+                fetch.cancel()
             await self._trim_now()
             with contextlib.suppress(Exception):
                 await committer.drain()

@@ -1,0 +1,88 @@
+"""One process with an orchestrator and a dispatcher (`workflows run orchestrator dispatcher`):
+each result goes to the orchestrator in memory as well as through Kafka (issue 15, item 6).
+
+On the real broker: executions complete with every step applied once, the orchestrator
+applied results from memory, and the Kafka copies that arrived after were dropped as
+duplicates (each step's result is in the history once; the step ran once)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from contracts import Actor, StartExecution, encode
+from contracts.topics import Topics
+from services.dispatcher import Dispatcher
+from services.infra.kafka import Bus, ensure_topics
+from services.infra.redis_client import connect_redis
+from services.infra.settings import Settings
+from services.orchestrator import Orchestrator
+from tests.support.runtime import Engine
+from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.runner import build_services
+
+pytestmark = pytest.mark.integration
+
+CHAIN = {"name": "chain", "steps": [{"id": f"s{i}", "function": "hop"} for i in range(5)]}
+
+
+async def test_results_are_handed_over_in_memory_and_their_kafka_copies_dropped(
+    settings: Settings,
+) -> None:
+    calls: Counter[str] = Counter()
+    registry = FunctionRegistry()
+
+    def hop(data: Any, ctx: FunctionContext) -> dict[str, str]:
+        calls[f"{ctx.execution_id}:{ctx.step_id}"] += 1
+        return {"step": ctx.step_id}
+
+    registry.register(hop, "hop")
+    redis = connect_redis(settings)
+    await ensure_topics(settings, Topics.with_prefix(settings.topic_prefix).fixed().values())
+    orchestrator = Orchestrator(settings, redis)
+    dispatcher = Dispatcher(settings, redis, registry)
+    orchestrator.take_results_from(dispatcher.bus)
+    bus = Bus(settings, "test")
+    await bus.start()
+    tasks = [asyncio.create_task(orchestrator.run()), asyncio.create_task(dispatcher.run())]
+    try:
+        engine = Engine(settings, redis, bus)
+        await engine.register(CHAIN)
+        ids = [uuid.uuid4().hex for _ in range(20)]
+        for eid in ids:
+            start = StartExecution(execution_id=eid, workflow="chain", actor=Actor(kind="api"))
+            await bus.publish(engine.topics.start, encode(start), eid)
+        await bus.flush()
+        states = [await engine.wait(eid) for eid in ids]
+    finally:
+        orchestrator.stop()
+        dispatcher.stop()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
+        await bus.stop()
+        await redis.aclose()
+    assert all(s.status.value == "completed" for s in states), [s.error for s in states]
+    assert orchestrator.handed_over >= len(ids), orchestrator.handed_over  # most of 100 results
+    for state in states:
+        succeeded = Counter(e.step_id for e in state.history if e.type == "step.succeeded")
+        assert succeeded == {f"s{i}": 1 for i in range(5)}, state.execution_id
+    assert set(calls.values()) == {1} and len(calls) == 100
+
+
+async def test_workflows_run_wires_the_handoff_only_when_both_run_in_one_process(
+    settings: Settings,
+) -> None:
+    redis = connect_redis(settings)
+    both = build_services(["orchestrator", "dispatcher"], settings, redis)
+    alone = build_services(["dispatcher"], settings, redis)
+    off = build_services(
+        ["orchestrator", "dispatcher"], settings.model_copy(update={"local_handoff": False}), redis
+    )
+    results = Topics.with_prefix(settings.topic_prefix).step_results
+    assert results in both[1].bus.local_delivery  # type: ignore[attr-defined]
+    assert not alone[0].bus.local_delivery  # type: ignore[attr-defined]
+    assert not off[1].bus.local_delivery  # type: ignore[attr-defined]
+    await redis.aclose()
