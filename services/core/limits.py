@@ -28,8 +28,11 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from services.core.durations import DurationMs
+
 __all__ = [
     "DEFAULT_LEASE_S",
+    "CircuitBreaker",
     "FunctionLimit",
     "Held",
     "LimitDecision",
@@ -56,6 +59,20 @@ class RateLimit(_Model):
     period_seconds: float = Field(default=1.0, gt=0, le=86_400, description="window, seconds")
 
 
+class CircuitBreaker(_Model):
+    """Per-function circuit breaker (`services.dispatcher.breaker`), shared by every replica.
+
+    After `failureThreshold` failed calls in a row the circuit opens: for `resetAfter` every
+    call fails at once with `CircuitOpen` (not retryable, so the step's fallback or catch runs
+    instead of waiting out timeouts). Then it is half open: `halfOpenCalls` trial calls go
+    through; when that many succeed it closes, one failure opens it again.
+    """
+
+    failure_threshold: int = Field(ge=1, le=10_000, description="failures in a row that open it")
+    reset_after: DurationMs = Field(ge=1, le=86_400_000, description="ms or text, e.g. '30s'")
+    half_open_calls: int = Field(default=1, ge=1, le=1000, description="trial calls to close")
+
+
 class FunctionLimit(_Model):
     """Limits of one function, shared by every replica that calls it."""
 
@@ -63,6 +80,9 @@ class FunctionLimit(_Model):
         default=None, ge=1, le=100_000, description="calls running at once, all replicas"
     )
     rate_limit: RateLimit | None = Field(default=None, description="calls started per period")
+    circuit_breaker: CircuitBreaker | None = Field(
+        default=None, description="fail fast with CircuitOpen after repeated failures"
+    )
     lease_seconds: int = Field(
         default=DEFAULT_LEASE_S,
         ge=1,

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,7 +31,9 @@ from prometheus_client import CollectorRegistry
 
 from contracts import StepCommand, StepResult, decode, encode
 from services.core.for_each import for_each_spec
+from services.core.limits import CircuitBreaker
 from services.core.payload_refs import is_ref
+from services.dispatcher.breaker import CircuitBreakers
 from services.dispatcher.for_each import run_map
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
 from services.infra.inflight import ConcurrentConsumer, backoff_s
@@ -86,6 +89,7 @@ class Dispatcher:
         self.counts = {"in_process": 0, "http": 0, "forwarded": 0, "dead_lettered": 0}
         self.metrics = EngineMetrics.of(metrics_registry).service("dispatcher", self.bus)
         self.limiter = Limiter(redis, settings, self.worker_id, metrics=self.metrics.engine)
+        self.breakers = CircuitBreakers(redis, settings.key_prefix)
         routed = self.metrics.engine.commands_routed
         self._routed = {route: routed.labels(route) for route in ROUTES}
         self._loop: ConcurrentConsumer | None = None
@@ -257,6 +261,16 @@ class Dispatcher:
                 topic=topic,
             )
             return
+        breaker = await self._breaker_of(command.function)
+        if breaker is not None:  # an open circuit fails the call at once (the fallback runs)
+            admission = await self.breakers.admit(command.function, breaker, _now_ms())
+            if not admission.allowed:
+                why = (
+                    f"the circuit of '{command.function}' is {admission.state.replace('_', ' ')} "
+                    f"after repeated failures; next trial in {admission.retry_after_ms} ms"
+                )
+                await self._publish_result(failed(command, "CircuitOpen", why, self.worker_id))
+                return
         async with self.limiter.slot(command) as decision:
             if not decision.acquired:  # park it: never wait for a slot inside the consumer
                 await self.limiter.park(_bytes(record), command, decision)
@@ -274,6 +288,8 @@ class Dispatcher:
                     result = await self.payloads.claim_result(mapped)
                 else:
                     result = await self.payloads.claim_result(await self._call_http(resolved))
+        if breaker is not None and not isinstance(resolved, StepResult):
+            await self.breakers.record(command.function, breaker, result.ok, _now_ms())
         await self._publish_result(result)
 
     async def _run(self, command: StepCommand) -> StepResult:
@@ -287,6 +303,10 @@ class Dispatcher:
 
     async def _run_item(self, command: StepCommand) -> StepResult:
         return await run_function(self.registry, command, worker_id=self.worker_id)
+
+    async def _breaker_of(self, function: str) -> CircuitBreaker | None:
+        limit = await self.limiter.functions.get(function)
+        return limit.circuit_breaker if limit is not None else None
 
     async def _is_map(self, command: StepCommand) -> bool:
         """Whether the command is a forEach step's (its input may be a claim reference)."""
@@ -317,6 +337,10 @@ class Dispatcher:
         if topics:
             await ensure_topics(self.settings, topics)
             self._function_topics |= topics
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _bytes(record: ConsumerRecord[Any, Any]) -> bytes:

@@ -24,6 +24,7 @@ from pydantic import Field
 from services.core.definition import WorkflowDefinition
 from services.core.limits import FunctionLimit, Held, RateLimit, rate_window_ms
 from services.core.namespaces import DEFAULT_NAMESPACE, belongs, unqualify
+from services.dispatcher.breaker import CircuitBreakers
 from services.infra.api_keys import granted
 from services.infra.leases import Leases, ParkedCommands
 from services.infra.limiter import FunctionLimits
@@ -41,11 +42,19 @@ class HolderView(ApiModel):
     expires_at: datetime = Field(description="when the slot frees unless renewed / leaves")
 
 
+class CircuitView(ApiModel):
+    state: str = Field(description="closed, open or half_open")
+    failures: int = Field(description="failed calls in a row while closed")
+    open_until: datetime | None = Field(description="open: when trial calls may go through")
+    opened: int = Field(description="how often the circuit opened")
+
+
 class FunctionLimitState(ApiModel):
     name: str
     limit: FunctionLimit
     holders: list[HolderView] = Field(description="calls holding a concurrency slot")
     in_window: list[HolderView] = Field(description="calls counted by the rate limit")
+    circuit: CircuitView | None = Field(default=None, description="with a circuitBreaker")
 
 
 class WorkflowLimitState(ApiModel):
@@ -108,9 +117,23 @@ async def list_limits(request: Request) -> LimitsView:
                     keys.function_rate(name), name, rate_window_ms(limit.rate_limit)
                 ),
             )
+        circuit = None
+        if limit.circuit_breaker is not None:
+            now = await CircuitBreakers(store.redis, keys.prefix).state(name)
+            until = now["openUntilMs"]
+            circuit = CircuitView(
+                state=now["state"],
+                failures=now["failures"],
+                open_until=datetime.fromtimestamp(until / 1000, UTC) if until else None,
+                opened=now["opened"],
+            )
         functions.append(
             FunctionLimitState(
-                name=name, limit=limit, holders=_views(holders), in_window=_views(window)
+                name=name,
+                limit=limit,
+                holders=_views(holders),
+                in_window=_views(window),
+                circuit=circuit,
             )
         )
     workflows = []
