@@ -135,17 +135,23 @@ def _install() -> None:
         if forward and root.level > logging.INFO:
             root.setLevel(logging.INFO)
         root.addHandler(_Handler(forward))
-        if not isinstance(sys.stdout, _Stream):
-            sys.stdout = _Stream("stdout", sys.stdout)
-        if not isinstance(sys.stderr, _Stream):
-            sys.stderr = _Stream("stderr", sys.stderr)
         _installed = True
+
+
+def _wrap_streams() -> None:
+    """Stand in for sys.stdout/sys.stderr (again, if something replaced them since)."""
+    if not isinstance(sys.stdout, _Stream):
+        sys.stdout = _Stream("stdout", sys.stdout)
+    if not isinstance(sys.stderr, _Stream):
+        sys.stderr = _Stream("stderr", sys.stderr)
 
 
 @contextmanager
 def capture() -> Iterator[Captured]:
     """Capture this context's log records and prints until the block ends."""
-    _install()
+    if not _installed:
+        _install()
+    _wrap_streams()
     captured = Captured()
     token = _current.set(captured)
     try:

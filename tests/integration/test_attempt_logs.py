@@ -23,6 +23,7 @@ from services.infra.attempt_logs import logs_key
 from services.infra.keys import Keys
 from services.infra.settings import Settings
 from services.trigger import create_app
+from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
 from workflows.embedded import free_port
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.integration
 
 EXE = str(Path(sys.executable).parent / "workflows")
 SECRET = "sk-live-424242"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "logs"
 FLAKY = {
     "name": "flakyCharge",
     "input": {
@@ -178,3 +180,32 @@ async def test_workflows_logs_on_the_command_line(
     ]
     assert "billing: charging ada with key ***" in text and SECRET not in text
     print(f"$ workflows logs {execution_id} charge\n{text}")
+
+
+@needs_chromium
+async def test_the_execution_page_shows_logs_under_each_attempt(
+    app: Any, engine: Engine, settings: Settings, client: AsyncWorkflows
+) -> None:
+    execution_id = await _finished(engine, settings, client)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+                await asyncio.sleep(0.02)
+        async with browser_page() as (page, problems):
+            await page.goto(f"http://127.0.0.1:{port}/#/executions/{execution_id}")
+            await page.get_by_test_id("step-charge").click()
+            for attempt in (1, 2, 3):
+                block = page.get_by_test_id(f"attempt-logs-charge-{attempt}")
+                await block.wait_for()
+                text = await block.inner_text()
+                assert f"attempt {attempt} of charge" in text
+                assert "billing: charging ada with key ***" in text and SECRET not in text
+            assert "failed" in await page.get_by_test_id("attempt-logs-charge-1").inner_text()
+            await screenshot(page, ARTIFACTS, "attempt-logs")
+            assert problems == []
+    finally:
+        server.should_exit = True
+        await serving
