@@ -510,28 +510,6 @@ async function executionPage(view, page, id) {
         h("pre", { class: "mono small" }, (a.lines || []).map((l) =>
           `${fmtTime(l.at) || ""} ${l.level} ${l.logger && !["stdout", "stderr"].includes(l.logger) ? `${l.logger}: ` : ""}${l.message}\n`).join(""))))];
   };
-  const stepLogs = new Map(); // stepId -> {key, attempts}: GET /executions/{id}/logs?step=
-  // the attempts' log lines of an open step, fetched again when its attempt or status changes
-  const logsOf = (stepId, st) => {
-    const key = `${st.attempt || 0}:${st.status}`;
-    const cached = stepLogs.get(stepId);
-    if (!cached || cached.key !== key) {
-      stepLogs.set(stepId, { key, attempts: cached ? cached.attempts : null });
-      api(`/executions/${enc(id)}/logs?step=${enc(stepId)}`).then((body) => {
-        stepLogs.set(stepId, { key, attempts: body.attempts || [] });
-        if (page.alive && latest) renderTimeline(latest);
-      }, () => {});
-    }
-    return stepLogs.get(stepId).attempts;
-  };
-  const logsView = (stepId, attempts) => {
-    if (!attempts || !attempts.length) return null;
-    return [h("strong", {}, "Logs"), attempts.map((a) =>
-      h("div", { class: "attempt-logs", testid: `attempt-logs-${stepId}-${a.attempt}` },
-        h("div", { class: "small muted" }, `attempt ${a.attempt} · ${a.ok ? "ok" : "failed"}`),
-        h("pre", { class: "mono small" }, (a.lines || []).map((l) =>
-          `${fmtTime(l.at) || ""} ${l.level} ${l.logger && !["stdout", "stderr"].includes(l.logger) ? `${l.logger}: ` : ""}${l.message}\n`).join(""))))];
-  };
 
   const title = h("h1", {}, "Execution ", h("span", { class: "mono", testid: "execution-id" }, id));
   const crumbs = h("div", { class: "crumbs" }, h("a", { href: "#/executions" }, "← Executions"));
@@ -676,7 +654,6 @@ async function executionPage(view, page, id) {
           reason ? h("p", {}, "Skipped: condition ", h("code", {}, reason), " was false.") : null,
           st.error ? [h("strong", {}, "Error"), pretty(st.error)] : null,
           st.output !== undefined && st.output !== null ? [h("strong", {}, "Output"), pretty(st.output)] : null,
-          logsView(stepId, logsOf(stepId, st)),
           logsView(stepId, logsOf(stepId, st)),
           !reason && !st.error && (st.output === undefined || st.output === null) ? h("span", { class: "muted" }, "No output yet.") : null)));
       }
