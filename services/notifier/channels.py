@@ -7,17 +7,19 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
 import structlog
 
 from contracts import LifecycleEvent
+from services.core.kpis import format_kpi
 
 __all__ = [
     "NOTIFIED_EVENTS",
     "WebhookChannel",
+    "kpi_values",
     "recipients",
     "sign",
     "webhook_payload",
@@ -36,9 +38,13 @@ NOTIFIED_EVENTS: dict[str, str] = {
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
-def webhook_payload(event: LifecycleEvent, dashboard_url: str) -> dict[str, Any]:
-    """The JSON body a webhook receives for one lifecycle event."""
-    return {
+def webhook_payload(
+    event: LifecycleEvent, dashboard_url: str, units: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The JSON body a webhook receives for one lifecycle event; an ended execution's carries
+    its KPIs, `{name: {value, unit, text}}` (`text` as a person reads it: `50 %`), and
+    `kpisMissing` `{name: why}` for those without a number."""
+    payload = {
         "event": event.type,
         "executionId": event.execution_id,
         "workflow": event.workflow,
@@ -47,6 +53,25 @@ def webhook_payload(event: LifecycleEvent, dashboard_url: str) -> dict[str, Any]
         "error": event.data.get("error"),
         "link": f"{dashboard_url.rstrip('/')}/#/executions/{event.execution_id}",
     }
+    kpis = event.data.get("kpis")
+    if isinstance(kpis, dict):
+        payload["kpis"] = kpi_values(kpis, units or {})
+        missing = event.data.get("kpisMissing")
+        if isinstance(missing, dict) and missing:
+            payload["kpisMissing"] = {str(k): str(v) for k, v in missing.items()}
+    return payload
+
+
+def kpi_values(
+    kpis: Mapping[str, Any], units: Mapping[str, str | None]
+) -> dict[str, dict[str, Any]]:
+    """`{name: {value, unit, text}}` for the numeric KPIs of an ended execution."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in kpis.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            unit = units.get(name)
+            out[str(name)] = {"value": value, "unit": unit, "text": format_kpi(value, unit)}
+    return out
 
 
 def recipients(

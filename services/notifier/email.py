@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
 
@@ -24,6 +25,7 @@ import structlog
 
 from contracts import LifecycleEvent
 from contracts.base import utc_now
+from services.core.kpis import kpi_lines
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
@@ -55,8 +57,14 @@ def _duration(ms: Any) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def email_message(event: LifecycleEvent, sender: str, to: str, dashboard_url: str) -> EmailMessage:
-    """The message about one lifecycle event."""
+def email_message(
+    event: LifecycleEvent,
+    sender: str,
+    to: str,
+    dashboard_url: str,
+    units: Mapping[str, str | None] | None = None,
+) -> EmailMessage:
+    """The message about one lifecycle event (an ended execution's with its KPIs and units)."""
     happened = event.type.split(".")[-1]  # started, completed, failed, cancelled, timed_out
     status = event.status or happened
     link = f"{dashboard_url.rstrip('/')}/#/executions/{event.execution_id}"
@@ -70,6 +78,11 @@ def email_message(event: LifecycleEvent, sender: str, to: str, dashboard_url: st
     error = event.data.get("error")
     if isinstance(error, dict):
         lines.append(f"Error:      {error.get('type', 'Error')}: {error.get('message', '')}")
+    kpis, missing = event.data.get("kpis"), event.data.get("kpisMissing")
+    if isinstance(kpis, dict) and (kpis or missing):
+        values = {k: float(v) for k, v in kpis.items() if isinstance(v, int | float)}
+        gaps = {str(k): str(v) for k, v in missing.items()} if isinstance(missing, dict) else {}
+        lines += ["KPIs:", *kpi_lines(values, gaps, units or {}, indent="  ")]
     lines += ["", f"Details: {link}", ""]
     message = EmailMessage()
     message["From"] = sender
@@ -107,10 +120,12 @@ class EmailChannel:
     def counts_key(self) -> str:
         return f"{self.settings.key_prefix}:notify:counts"
 
-    async def deliver(self, event: LifecycleEvent, to: str) -> bool:
+    async def deliver(
+        self, event: LifecycleEvent, to: str, units: Mapping[str, str | None] | None = None
+    ) -> bool:
         """True once the server accepted the message; False (recorded) after the last attempt."""
         s = self.settings
-        message = email_message(event, s.smtp_from, to, s.dashboard_url)
+        message = email_message(event, s.smtp_from, to, s.dashboard_url, units)
         bound = log.bind(to=to, execution_id=event.execution_id, event_type=event.type)
         problem = ""
         for attempt in range(1, self.attempts + 1):

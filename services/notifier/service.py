@@ -133,7 +133,7 @@ class Notifier:
 
     async def _notify(self, event: LifecycleEvent) -> None:
         key = f"{self.settings.key_prefix}:notified:{event.message_id}"
-        notifications = await self._notifications(event.execution_id)  # read before marking
+        notifications, units = await self._notifications(event.execution_id)  # before marking
         if not await self.redis.set(key, "1", nx=True, ex=IDEMPOTENCY_TTL_S):
             return  # a redelivered event: already notified
         log.info(
@@ -148,12 +148,12 @@ class Notifier:
         self.metrics.engine.notifications.labels("log", "delivered").inc()
         urls, emails = recipients(event.type, notifications, self.settings.webhook_urls)
         for address in emails if self._email is not None else []:
-            await self._spawn(self._send_email(event, address))
+            await self._spawn(self._send_email(event, address, units))
         if emails and self._email is None:
             log.info(
                 "email channel not configured", execution_id=event.execution_id, recipients=emails
             )
-        payload = webhook_payload(event, self.settings.dashboard_url)
+        payload = webhook_payload(event, self.settings.dashboard_url, units)
         for url in urls:
             while len(self._pending) >= self._max_pending:
                 await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
@@ -168,11 +168,13 @@ class Notifier:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _send_email(self, event: LifecycleEvent, address: str) -> None:
+    async def _send_email(
+        self, event: LifecycleEvent, address: str, units: dict[str, str | None]
+    ) -> None:
         assert self._email is not None
         try:
             async with self._slots:
-                ok = await self._email.deliver(event, address)
+                ok = await self._email.deliver(event, address, units)
         except Exception:
             log.exception("email_crashed", execution_id=event.execution_id)
             ok = False
@@ -181,29 +183,38 @@ class Notifier:
         else:
             self.failed += 1
 
-    async def _defined(self, state: dict[str, Any]) -> Any:
-        """The `notifications` of the definition version the execution runs."""
+    async def _defined(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The definition version the execution runs (empty when unknown)."""
         name, version = state.get("workflow"), state.get("workflowVersion")
         if not isinstance(name, str) or not isinstance(version, int):
-            return None
+            return {}
         found = await self.store.get_definition(name, version)
-        return json.loads(found[1]).get("notifications") if found else None
+        definition = json.loads(found[1]) if found else {}
+        return definition if isinstance(definition, dict) else {}
 
-    async def _notifications(self, execution_id: str) -> dict[str, list[str]] | None:
+    async def _notifications(
+        self, execution_id: str
+    ) -> tuple[dict[str, list[str]] | None, dict[str, str | None]]:
+        """The execution's recipients (its own and its definition's) and its KPIs' units."""
         try:
             doc = await self.store.get_state(execution_id)
             state = json.loads(doc) if doc else {}
         except Exception:  # no recipients of its own beats no notification at all
             log.exception("execution_state_unreadable", execution_id=execution_id)
-            return None
+            return None, {}
         if not isinstance(state, dict):
-            return None
+            return None, {}
         try:
             defined = await self._defined(state)
         except Exception:  # the execution's own recipients still get told
             log.exception("definition_unreadable", execution_id=execution_id)
-            defined = None
-        return merge_notifications(defined, state.get("notifications"))
+            defined = {}
+        units = {
+            str(m["name"]): m.get("unit")
+            for m in defined.get("metrics") or []
+            if isinstance(m, dict) and "name" in m
+        }
+        return merge_notifications(defined.get("notifications"), state.get("notifications")), units
 
     async def _deliver(self, url: str, payload: dict[str, Any]) -> None:
         assert self._webhooks is not None
