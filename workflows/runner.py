@@ -8,7 +8,8 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -53,6 +54,56 @@ def import_functions(modules: Iterable[str]) -> Any:
     return default_registry
 
 
+@dataclass(frozen=True, slots=True)
+class _Wiring:
+    """What a service's constructor takes beyond `settings`, by keyword: `redis`, the
+    function `registry`, the `webhook_secret`; every service takes `metrics_registry`."""
+
+    load: Callable[[], Any]  # the service class (imported only when it is asked for)
+    redis: bool = True
+    functions: bool = False
+    webhook_secret: bool = False
+
+
+def _orchestrator() -> Any:
+    from services.orchestrator import Orchestrator
+
+    return Orchestrator
+
+
+def _dispatcher() -> Any:
+    from services.dispatcher import Dispatcher
+
+    return Dispatcher
+
+
+def _worker() -> Any:
+    from services.worker import Worker
+
+    return Worker
+
+
+def _notifier() -> Any:
+    from services.notifier import Notifier
+
+    return Notifier
+
+
+def _trigger() -> Any:
+    from services.trigger import TriggerService
+
+    return TriggerService
+
+
+WIRING: dict[str, _Wiring] = {
+    "orchestrator": _Wiring(_orchestrator),
+    "dispatcher": _Wiring(_dispatcher, functions=True),
+    "worker": _Wiring(_worker, functions=True),
+    "notifier": _Wiring(_notifier, webhook_secret=True),
+    "trigger": _Wiring(_trigger, redis=False),
+}
+
+
 def build_services(
     names: Iterable[str],
     settings: Settings,
@@ -64,35 +115,17 @@ def build_services(
     registry = import_functions(settings.functions_module)
     built: list[Service] = []
     for name in names:
-        if name == "orchestrator":
-            from services.orchestrator import Orchestrator
-
-            built.append(Orchestrator(settings, redis, metrics_registry=metrics_registry))
-        elif name == "dispatcher":
-            from services.dispatcher import Dispatcher
-
-            built.append(Dispatcher(settings, redis, registry, metrics_registry=metrics_registry))
-        elif name == "worker":
-            from services.worker import Worker
-
-            built.append(Worker(settings, registry, redis, metrics_registry=metrics_registry))
-        elif name == "notifier":
-            from services.notifier import Notifier
-
-            built.append(
-                Notifier(
-                    settings,
-                    redis,
-                    webhook_secret=webhook_secret,
-                    metrics_registry=metrics_registry,
-                )
-            )
-        elif name == "trigger":
-            from services.trigger import TriggerService
-
-            built.append(TriggerService(settings, metrics_registry=metrics_registry))
-        else:
+        wiring = WIRING.get(name)
+        if wiring is None:
             raise ValueError(f"unknown service {name!r}; choose from {', '.join(SERVICES)}")
+        extra: dict[str, Any] = {"metrics_registry": metrics_registry}
+        if wiring.redis:
+            extra["redis"] = redis
+        if wiring.functions:
+            extra["registry"] = registry
+        if wiring.webhook_secret:
+            extra["webhook_secret"] = webhook_secret
+        built.append(wiring.load()(settings, **extra))
     _hand_results_over(built)
     return built
 
