@@ -77,6 +77,7 @@ ROUTE_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("POST", "/executions/{execution_id}/signal"): "execute",
     ("POST", "/executions/{execution_id}/approvals/{step_id}"): "execute",
     ("GET", "/executions/{execution_id}/waits"): "read",
+    ("GET", "/executions/{execution_id}/logs"): "read",
     ("POST", "/signals/{event_type}"): "execute",
     ("POST", "/events/{event_type}"): "execute",
     # schedules
