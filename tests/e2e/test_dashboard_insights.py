@@ -5,9 +5,10 @@ and the approval test's functions) with API keys required. A read-only key sees 
 execution's KPIs with their units, the workflows list's KPI column and the per-workflow
 metrics page, which match `GET /workflows/{name}/metrics`; it sees a waiting approval's
 approvers, quorum, deadline and message but its Approve gets the API's 403. An admin key
-(not bound to one approver, so it may decide on each approver's behalf; an unbound execute
-key may not: tests/integration/test_approval_identity.py) approves as each approver and
-sends the signal the next step waits for, and the execution completes. Screenshots go to `test-artifacts/dashboard/`.
+(not bound to one approver, so it may decide on each approver's behalf; an unbound
+execute key may not: tests/integration/test_approval_identity.py) approves as each
+approver and sends the signal the next step waits for, and the execution completes.
+Screenshots go to `test-artifacts/dashboard/`.
 """
 
 from __future__ import annotations

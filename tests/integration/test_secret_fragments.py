@@ -20,7 +20,6 @@ import httpx
 import pytest
 import structlog
 
-MIN_FRAGMENT = 6  # services.core.redaction.MIN_FRAGMENT
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 from tests.support.api import app_client, topic_reader
@@ -31,6 +30,8 @@ from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry
 
 pytestmark = pytest.mark.integration
+
+MIN_FRAGMENT = 6  # services.core.redaction.MIN_FRAGMENT (restated: the test predates it)
 
 TOKEN = "tok-7c41d9e0b2a8f5"  # the HTTP function's header secret
 PASSWORD = "hunter2-Q9x7m4Lp"  # the execution input's password field
