@@ -167,3 +167,13 @@ async def test_skipped_and_pending_steps_show_their_function(
             await expect(page.get_by_test_id(f"step-function-{step}")).to_have_text(function)
         await screenshot(page, ARTIFACTS, "skipped-and-pending-functions")
         assert problems == []
+
+
+async def test_template_parameters_are_shown_once(base: str) -> None:
+    async with browser_page() as (page, problems):
+        await page.goto(f"{base}/#/templates/invoice-approval")
+        await expect(page.get_by_test_id("install-form")).to_contain_text("approvalThreshold")
+        detail = page.get_by_test_id("template-detail")
+        await expect(detail).to_be_visible()
+        assert "approvalThreshold" not in await detail.inner_text()  # only the form has them
+        assert problems == []

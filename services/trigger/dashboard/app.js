@@ -1118,7 +1118,7 @@ async function templatePage(view, page, id) {
         h("div", {}, h("span", {}, "Tags"), h("strong", { testid: "template-tags" }, (t.tags || []).join(", ") || "–")),
         h("div", {}, h("span", {}, "Functions"), h("strong", { testid: "template-functions" }, functions.join(", ") || "–")),
         h("div", {}, h("span", {}, "Function module"), h("strong", { class: "mono" }, t.functions || "–"))),
-      h("h2", { class: "spaced" }, "Parameters"), pretty(schema),
+      // the parameters appear once, as the install form's fields below (with their descriptions)
       h("a", { class: "button", href: `#/editor?template=${enc(t.id)}`, testid: "template-open-editor" }, "Open in the editor")),
     form, result);
 
