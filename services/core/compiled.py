@@ -29,6 +29,7 @@ class CompiledStep:
     fallback_function: str | None
     timeout_ms: int | None
     for_each: Expression | None = None  # services.core.for_each: the list to fan out over
+    cache_key: Template | None = None  # services.core.step_cache: the rendered key
 
     @property
     def id(self) -> str:

@@ -135,6 +135,13 @@ class Loop(_Model):
     max_iterations: int = Field(ge=1, le=10_000)
 
 
+class StepCache(_Model):
+    """Reuse a successful output of the same function and rendered `key` for `ttl`."""
+
+    key: str = Field(min_length=1, max_length=4096, description="a template, e.g. '{{input.id}}'")
+    ttl: DurationMs = Field(ge=1, le=30 * 86_400_000, description="ms or text, e.g. '1h'")
+
+
 class Step(_Model):
     id: str = Field(pattern=STEP_ID_PATTERN)
     function: str = Field(pattern=FUNCTION_PATTERN)
@@ -155,6 +162,9 @@ class Step(_Model):
     on_failure: str | None = Field(default=None, pattern=STEP_ID_PATTERN)
     is_final: bool = False
     loop: Loop | None = None
+    cache: StepCache | None = Field(
+        default=None, description="reuse a successful output of this function for the same key"
+    )
     for_each: str | None = Field(
         default=None,
         max_length=4096,

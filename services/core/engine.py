@@ -31,6 +31,7 @@ from services.core.state import (
     StepRun,
     StepStatus,
 )
+from services.core.step_cache import cache_envelope, cache_key_text
 from services.core.templates import parse_condition
 
 __all__ = [
@@ -212,6 +213,16 @@ class _Run:
         except ForEachError as exc:
             self.fail_step(cs, run, "ForEachError", str(exc))
             return
+        command_input = rendered  # what the dispatcher gets: the input, or a cache envelope
+        if cs.cache_key is not None and cs.step.cache is not None and not run.fallback:
+            try:
+                key = cache_key_text(cs.cache_key.render(self.context()))
+            except ExpressionError as exc:
+                self.fail_step(cs, run, "TemplateError", f"steps[{cs.index}].cache.key: {exc}")
+                return
+            if key is not None:
+                ttl = cs.step.cache.ttl
+                command_input = cache_envelope(f"{cs.function}:{key}", ttl, rendered)
         run.attempt += 1
         run.status = StepStatus.RUNNING
         run.retry_due = False
@@ -230,7 +241,7 @@ class _Run:
         if hooks.on_dispatch(self, cs, run, rendered):  # built-in waits, child input checks
             return
         self.out.dispatches.append(
-            DispatchStep(cs.id, run.function, rendered, run.attempt, deadline, run.fallback)
+            DispatchStep(cs.id, run.function, command_input, run.attempt, deadline, run.fallback)
         )
         if deadline is not None:
             self.out.timers.append(SetTimer("timeout", cs.id, run.attempt, deadline))

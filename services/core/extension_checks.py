@@ -7,6 +7,7 @@ from services.core.durations import parse_duration_ms
 from services.core.for_each import for_each_issues
 from services.core.loops import loop_issues
 from services.core.routing import routing_issues
+from services.core.step_cache import cache_issues
 
 __all__ = ["extension_issues"]
 
@@ -62,4 +63,5 @@ def extension_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
     issues += routing_issues(definition.steps)
     issues += loop_issues(definition)
     issues += for_each_issues(definition.steps)
+    issues += cache_issues(definition.steps)
     return issues

@@ -184,6 +184,7 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
     templates: dict[str, Template | None] = {}
     conditions: dict[str, Any] = {}
     for_each: dict[str, Any] = {}
+    cache_keys: dict[str, Template | None] = {}
     step_refs: list[list[tuple[Loc, Ref]]] = []
     for index, step in enumerate(definition.steps):
         template, refs = checker.template(step.input, ("steps", index, "input"))
@@ -193,6 +194,11 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             cond_loc: Loc = ("steps", index, "condition")
             conditions[step.id], cond_refs = checker.condition(step.condition, cond_loc)
             found += [(cond_loc, ref) for ref in cond_refs]
+        if step.cache is not None:
+            cache_keys[step.id], key_refs = checker.template(
+                step.cache.key, ("steps", index, "cache", "key")
+            )
+            found += [(loc, ref) for loc, rs in key_refs.items() for ref in rs]
         if step.for_each is not None:
             each_loc: Loc = ("steps", index, "forEach")
             for_each[step.id], each_refs = checker.condition(step.for_each, each_loc)
@@ -320,6 +326,7 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
             fallback_function=handling.fallback_steps.get(step.id),
             timeout_ms=step.timeout,
             for_each=for_each.get(step.id),
+            cache_key=cache_keys.get(step.id),
         )
         for index, step in enumerate(definition.steps)
     )

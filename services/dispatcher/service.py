@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
+import json
 import os
 import socket
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -33,6 +37,7 @@ from contracts import StepCommand, StepResult, decode, encode
 from services.core.for_each import for_each_spec
 from services.core.limits import CircuitBreaker
 from services.core.payload_refs import is_ref
+from services.core.step_cache import cache_spec
 from services.dispatcher.breaker import CircuitBreakers
 from services.dispatcher.for_each import run_map
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
@@ -243,6 +248,9 @@ class Dispatcher:
             )
             await self._publish_result(failed(command, "ForEachUnsupported", why, self.worker_id))
             return
+        if route == "forwarded" and (cached := cache_spec(command.input)) is not None:
+            command = command.model_copy(update={"input": cached[2]})  # no cache for workers
+            record = _with_value(record, encode(command))
         if route == "forwarded":  # rate limits here, concurrency in the worker
             decision = await self.limiter.check(command)
             if not decision.acquired:
@@ -279,6 +287,8 @@ class Dispatcher:
             async with self._slots:
                 if isinstance(resolved, StepResult):  # a referenced input is gone
                     result = resolved
+                elif (cached := cache_spec(resolved.input)) is not None:
+                    result = await self._through_cache(resolved, cached, route, fresh)
                 elif route == "in_process":
                     result = await self.results.run_once(
                         resolved, lambda: self._run(resolved), fresh=fresh
@@ -288,7 +298,8 @@ class Dispatcher:
                     result = await self.payloads.claim_result(mapped)
                 else:
                     result = await self.payloads.claim_result(await self._call_http(resolved))
-        if breaker is not None and not isinstance(resolved, StepResult):
+        hit = (result.call or {}).get("cache") == "hit"
+        if breaker is not None and not isinstance(resolved, StepResult) and not hit:
             await self.breakers.record(command.function, breaker, result.ok, _now_ms())
         await self._publish_result(result)
 
@@ -303,6 +314,45 @@ class Dispatcher:
 
     async def _run_item(self, command: StepCommand) -> StepResult:
         return await run_function(self.registry, command, worker_id=self.worker_id)
+
+    async def _through_cache(
+        self, command: StepCommand, cached: tuple[str, int, Any], route: str, fresh: bool
+    ) -> StepResult:
+        """steps[].cache: a stored output of the same function and key, else the call (and
+        its successful output stored for the ttl)."""
+        key, ttl_ms, plain = cached
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        redis_key = f"{self.settings.key_prefix}:stepcache:{{{command.function}}}:{digest}"
+        counter = self.metrics.engine.step_cache
+        raw = await self.store.redis.get(redis_key)
+        if raw is not None:
+            counter.labels(command.function, "hit").inc()
+            now = datetime.now(UTC)
+            return StepResult(
+                execution_id=command.execution_id,
+                command_id=command.command_id,
+                step_id=command.step_id,
+                attempt=command.attempt,
+                ok=True,
+                output=json.loads(raw),
+                worker_id=self.worker_id,
+                started_at=now,
+                finished_at=now,
+                call={"cache": "hit", "key": key},
+            )
+        counter.labels(command.function, "miss").inc()
+        plain_command = command.model_copy(update={"input": plain})
+        if route == "in_process":
+            result = await self.results.run_once(
+                plain_command, lambda: self._run(plain_command), fresh=fresh
+            )
+        else:
+            result = await self.payloads.claim_result(await self._call_http(plain_command))
+        if result.ok and not is_ref(result.output):
+            await self.store.redis.set(redis_key, json.dumps(result.output), px=ttl_ms)
+        return result.model_copy(
+            update={"call": {**(result.call or {}), "cache": "miss", "key": key}}
+        )
 
     async def _breaker_of(self, function: str) -> CircuitBreaker | None:
         limit = await self.limiter.functions.get(function)
@@ -337,6 +387,10 @@ class Dispatcher:
         if topics:
             await ensure_topics(self.settings, topics)
             self._function_topics |= topics
+
+
+def _with_value(record: ConsumerRecord[Any, Any], value: bytes) -> ConsumerRecord[Any, Any]:
+    return dataclasses.replace(record, value=value)
 
 
 def _now_ms() -> int:

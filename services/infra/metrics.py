@@ -23,6 +23,7 @@ service names and fixed outcomes; never execution ids.
 | `workflows_consumer_lag_messages` | gauge | service, topic |
 | `workflows_dlq_messages_total` | counter | service, topic |
 | `workflows_commands_routed_total` | counter | route |
+| `workflows_step_cache_total` | counter | function, outcome (`hit`, `miss`) |
 | `workflows_notifications_total` | counter | channel, outcome |
 
 `workflows_kpi_value` observes every ended execution (completed, failed, cancelled, timed out;
@@ -186,6 +187,12 @@ class EngineMetrics:
             "workflows_commands_routed",
             "Step commands routed by the dispatcher (in_process, http, forwarded)",
             ["route"],
+            registry=r,
+        )
+        self.step_cache = Counter(
+            "workflows_step_cache",
+            "Step cache lookups by the dispatcher (steps[].cache): hit or miss",
+            ["function", "outcome"],
             registry=r,
         )
         self.limit_held = Gauge(

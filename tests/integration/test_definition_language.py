@@ -436,3 +436,45 @@ async def test_a_10000_item_map_keeps_state_and_messages_small(settings: Setting
                 assert "$claim" in str(state.steps["map"].output)
                 assert "$claim" in str(state.steps["map"].input)
     assert sizes["10000"] < 2 * sizes["10"] + 2000, sizes  # not growing with the items
+
+
+async def test_the_step_cache_reuses_an_output_per_key_and_marks_hits(
+    settings: Settings,
+) -> None:
+    """Item 8: same function and key within ttl -> no call, a hit in the audit and the metric."""
+    registry = FunctionRegistry()
+    calls: Counter[str] = Counter()
+
+    def score(data: Any, ctx: FunctionContext) -> dict[str, Any]:
+        calls[data["customer"]] += 1
+        return {"score": len(data["customer"]), "call": calls[data["customer"]]}
+
+    registry.register(score, "creditScore")
+    async with running_engine(settings, registry) as engine:
+        await engine.register(
+            {
+                "name": "cached",
+                "steps": [
+                    {
+                        "id": "score",
+                        "function": "creditScore",
+                        "input": {"customer": "{{input.customerId}}"},
+                        "cache": {"key": "{{input.customerId}}", "ttl": "1h"},
+                    }
+                ],
+            }
+        )
+        first = await engine.wait(await engine.start("cached", {"customerId": "ann"}))
+        second = await engine.wait(await engine.start("cached", {"customerId": "ann"}))
+        other = await engine.wait(await engine.start("cached", {"customerId": "bob"}))
+    assert first.output == second.output == {"score": 3, "call": 1}
+    assert other.output == {"score": 3, "call": 1}
+    assert calls == Counter({"ann": 1, "bob": 1})  # the second ann run did not call it
+
+    def call_of(state: Any) -> dict[str, Any]:
+        [done] = [e for e in state.history if e.type == "step.succeeded"]
+        return dict(done.data["call"])
+
+    assert call_of(first) == {"cache": "miss", "key": "creditScore:ann"}
+    assert call_of(second) == {"cache": "hit", "key": "creditScore:ann"}
+    assert second.steps["score"].input == {"customer": "ann"}  # the plain input, no envelope
