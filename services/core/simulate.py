@@ -88,7 +88,7 @@ def simulate(
             absorb(deliver_signal(wf, state, now, **item))
             continue
         assert isinstance(item, DispatchStep)
-        spec = for_each_spec(item.input) if not item.fallback else None
+        spec = for_each_spec(item.input)
         if spec is not None:  # a map: every item gets the mock, or fails with --fail
             absorb(_simulated_map(wf, state, item, spec, mocks, failing, now))
             continue
@@ -119,9 +119,11 @@ def _simulated_map(
     now: datetime,
 ) -> Transition:
     count = len(spec["inputs"])
-    output = mocks.get(item.step_id, mocks.get(item.function, {}))
+    output = mocks.get(item.function) if item.fallback else None
+    if output is None:
+        output = mocks.get(item.step_id, mocks.get(item.function, {}))
     failed: dict[int, dict[str, Any]] = {}
-    if item.step_id in failing:
+    if item.step_id in failing and not item.fallback:
         type_ = failing[item.step_id] or "SimulatedFailure"
         failed = {index: {"type": type_, "message": "--fail"} for index in range(count)}
     ok, result, error = map_outcome(

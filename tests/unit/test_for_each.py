@@ -148,3 +148,17 @@ async def test_run_map_retries_items_within_the_concurrency() -> None:
     assert result.ok and result.output == [0, 10, 20, 30, 40, 50]
     assert peak == 2 and (2, 2, "e1:m:item:2") in seen
     assert result.call == {"forEach": {"items": 6, "failed": 0, "attempts": 7, "maxConcurrency": 2}}
+
+
+def test_the_fallback_of_a_failed_map_runs_as_a_map() -> None:
+    raw = {
+        "name": "w",
+        "steps": [
+            {"id": "m", "function": "g", "forEach": "{{input.xs}}", "input": "{{item}}"},
+        ],
+        "errorHandling": {"fallbackSteps": {"m": "slowPath"}},
+    }
+    mocks = {"slowPath": {"via": "fallback"}}
+    result = simulate(compile_workflow(raw), {"xs": [1, 2]}, mocks=mocks, fail={"m"})
+    assert result.state.status.value == "completed"
+    assert result.state.steps["m"].output == [{"via": "fallback"}, {"via": "fallback"}]
