@@ -76,7 +76,8 @@ local function remove(p, eid, stored)
 end
 """
 
-# KEYS: rows, expires, types; ARGV: prefix, id, rev, row JSON, expires ms, [name, type]...
+# KEYS: rows, expires, types; ARGV: prefix, id, rev, row JSON, expires ms, force (1: a row
+# of the same revision is replaced too), [name, type]...
 _PUT = (
     _REMOVE
     + """
@@ -84,7 +85,8 @@ local p, eid, rev, body = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local old = redis.call('HGET', KEYS[1], eid)
 if old then
   local bar = string.find(old, '|', 1, true)
-  if tonumber(string.sub(old, 1, bar - 1)) >= rev then return 0 end
+  local held = tonumber(string.sub(old, 1, bar - 1))
+  if held > rev or (held == rev and ARGV[6] ~= '1') then return 0 end
   if string.sub(old, bar + 1) == body then
     redis.call('HSET', KEYS[1], eid, ARGV[3] .. '|' .. body)
     return 2
@@ -99,7 +101,7 @@ for col, v in pairs(n.n) do redis.call('ZADD', p .. 'n:' .. col, v, eid) end
 redis.call('HSET', KEYS[1], eid, ARGV[3] .. '|' .. body)
 local exp = tonumber(ARGV[5])
 if exp > 0 then redis.call('ZADD', KEYS[2], exp, eid) else redis.call('ZREM', KEYS[2], eid) end
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 )
@@ -131,6 +133,7 @@ class IndexRow:
     scores: Mapping[str, float]
     types: Mapping[str, str] = field(default_factory=dict)  # attribute name -> type
     expires_ms: int = 0
+    attributes: Mapping[str, SearchAttribute] | None = field(default=None, compare=False)
 
     def body(self) -> str:
         data = {
@@ -159,6 +162,7 @@ def index_row(
         scores=scores,
         types={n: a.type for n, a in (attributes or {}).items()},
         expires_ms=now + ttl_s * 1000 if ttl_s > 0 else 0,
+        attributes=attributes,
     )
 
 
@@ -238,11 +242,19 @@ class SearchIndex:
         return f"{self.prefix}:search:{{{namespace}}}:"
 
     # -- writing ------------------------------------------------------------------------
-    def queue_put(self, pipe: Any, row: IndexRow, rev: int) -> None:
-        """Queue the row's write in `pipe` (e.g. the state save's pipeline)."""
+    def queue_put(self, pipe: Any, row: IndexRow, rev: int, force: bool = False) -> None:
+        """Queue the row's write in `pipe` (e.g. the state save's pipeline); `force`: replace
+        a row of the same revision too (a row read back from the stored state)."""
         base = self.base(row.namespace)
         keys = [base + "rows", base + "expires", base + "types"]
-        args: list[str] = [base, row.execution_id, str(rev), row.body(), str(row.expires_ms)]
+        args: list[str] = [
+            base,
+            row.execution_id,
+            str(rev),
+            row.body(),
+            str(row.expires_ms),
+            "1" if force else "0",
+        ]
         for name, kind in sorted(row.types.items()):
             args += [name, kind]
         if self._cluster:  # redis-py refuses EVALSHA in a cluster pipeline
@@ -250,12 +262,12 @@ class SearchIndex:
         else:
             pipe.evalsha(self._put.sha, len(keys), *keys, *args)
 
-    async def put_many(self, rows: Sequence[tuple[IndexRow, int]]) -> None:
+    async def put_many(self, rows: Sequence[tuple[IndexRow, int]], force: bool = False) -> None:
         """Write rows (row, revision) in one pipeline (loading the script if Redis lost it)."""
         for _ in range(2):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for row, rev in rows:
-                    self.queue_put(pipe, row, rev)
+                    self.queue_put(pipe, row, rev, force)
                 replies = await pipe.execute(raise_on_error=False)
             missing = [
                 r

@@ -26,10 +26,11 @@ import structlog
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from services.core.state import ExecutionState
 from services.infra.attempt_logs import AttemptLogs
 from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
 from services.infra.redis_client import RedisClient, queue_wait
-from services.infra.search_index import IndexRow, SearchIndex
+from services.infra.search_index import IndexRow, SearchIndex, index_row
 
 __all__ = ["IdempotencyKeyReused", "Save", "StateStore"]
 
@@ -193,10 +194,36 @@ class StateStore:
                 else:
                     results[i] = int(reply)
             if not missing:
+                await self._heal_index([s for s, r in zip(saves, results, strict=True) if r < 0])
                 return [int(r) for r in results]
             await self.redis.script_load(_SAVE)
             todo = missing
         raise RuntimeError("the save script could not be loaded into Redis")
+
+    async def _heal_index(self, fenced: Sequence[Save]) -> None:
+        """A fenced save's row went out with the revision the save would have given: it may
+        have replaced the row of the save that won. Write the rows again from the states as
+        stored (their own revision, replacing a row of the same one)."""
+        fenced = [s for s in fenced if s.search is not None]
+        if not fenced:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for save in fenced:
+                pipe.hmget(self.keys.state(save.execution_id), "rev", "doc")
+                pipe.pttl(self.keys.state(save.execution_id))
+            replies = await pipe.execute()
+        rows = []
+        for i, save in enumerate(fenced):
+            (rev, doc), ttl_ms = replies[2 * i], int(replies[2 * i + 1])
+            if doc is None or save.search is None:
+                continue
+            state = ExecutionState.model_validate_json(doc)
+            row = index_row(state, save.search.attributes)
+            if ttl_ms > 0:
+                row = replace(row, expires_ms=now_ms() + ttl_ms)
+            rows.append((row, int(rev)))
+        if rows:
+            await self.search.put_many(rows, force=True)
 
     async def _index_leftovers(self, rows: list[tuple[IndexRow, int]], replies: list[Any]) -> None:
         """Write again the index rows Redis refused for want of the script (NOSCRIPT)."""

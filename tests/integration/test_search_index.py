@@ -134,3 +134,23 @@ async def test_a_walk_pages_when_few_rows_match(redis: RedisClient, settings: Se
         await index.put_many([(r, 1) for r in rows[i : i + 5000]])
     got = await _all_pages(index, "status != 'completed'", 2)
     assert got == [f"e{i:05d}" for i in sorted(rare, reverse=True)]
+
+
+async def test_a_fenced_save_does_not_leave_its_row_in_the_index(
+    redis: RedisClient, settings: Settings
+) -> None:
+    """Two writers from revision 0: the winner's row has not landed yet when the loser's does
+    (same revision); the loser's save is fenced and the index ends with the winner's row."""
+    store = StateStore(redis, Keys(settings.key_prefix))
+    winner, loser = _state(8, "failed"), _state(8, "completed")
+    won = Save(winner.execution_id, 0, winner.model_dump_json(by_alias=True), [], 0, None)
+    assert await store.save_many([won]) == [1]  # its row is still on the way
+    row = index_row(loser, ATTRS)
+    lost = Save(loser.execution_id, 0, loser.model_dump_json(by_alias=True), [], 0, row)
+    assert await store.save_many([lost]) == [-1]
+    found = await store.search.search("default", parse_query("status = 'failed'", COLUMNS))
+    assert found.ids == ["e00008"]
+    late = index_row(winner, ATTRS)  # the winner's own row arriving late changes nothing
+    await store.search.put_many([(late, 1)])
+    completed = parse_query("status = 'completed'", COLUMNS)
+    assert (await store.search.search("default", completed)).ids == []
