@@ -478,3 +478,26 @@ async def test_the_step_cache_reuses_an_output_per_key_and_marks_hits(
     assert call_of(first) == {"cache": "miss", "key": "creditScore:ann"}
     assert call_of(second) == {"cache": "hit", "key": "creditScore:ann"}
     assert second.steps["score"].input == {"customer": "ann"}  # the plain input, no envelope
+
+
+async def test_a_map_over_a_workers_function_fails_with_for_each_unsupported(
+    engine: Engine,
+) -> None:
+    """forEach runs in the dispatcher; a function only an external worker has is refused."""
+    await engine.register(
+        {
+            "name": "mapWorker",
+            "steps": [
+                {
+                    "id": "m",
+                    "function": "onlyInAWorker",
+                    "forEach": "{{input.xs}}",
+                    "input": "{{item}}",
+                }
+            ],
+        }
+    )
+    state = await engine.wait(await engine.start("mapWorker", {"xs": [1, 2]}))
+    assert state.status.value == "failed"
+    error = state.steps["m"].error or {}
+    assert error["type"] == "ForEachUnsupported" and "in-process or HTTP" in error["message"]
