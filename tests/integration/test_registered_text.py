@@ -109,7 +109,23 @@ async def test_the_editor_and_the_versions_page_show_it(settings: Settings) -> N
             content = page.locator(".cm-content")
             await expect(content).to_contain_text("# Onboarding, as the team writes it")
             await expect(content).to_contain_text("# the default, written out on purpose")
-            await page.goto(f"{base}/#/versions/textWorkflow")
+            # saved from the editor, the text goes as it is: its comments stay in the new version
+            await content.click()
+            await page.keyboard.press("Control+Home")
+            for _ in range(2):
+                await page.keyboard.press("ArrowDown")
+            await page.keyboard.press("End")
+            await page.keyboard.type(" (edited)")
+            await expect(page.get_by_test_id("validation-status")).to_contain_text("✓ valid")
+            await page.get_by_test_id("editor-save").click()
+            saved = page.get_by_test_id("saved-message")
+            await expect(saved).to_have_text("Registered textWorkflow v3")
+            async with httpx.AsyncClient(base_url=base) as client:
+                v3 = (await client.get("/workflows/textWorkflow/source")).json()
+            assert v3["version"] == 3 and v3["asRegistered"]
+            assert "description: first (edited)\n" in v3["text"]
+            assert "# Onboarding, as the team writes it: comments stay." in v3["text"]
+            await page.goto(f"{base}/#/versions/textWorkflow?from=1&to=2")
             await expect(page.get_by_test_id("diff-summary")).to_have_text("1 line differs")
             rows = page.get_by_test_id("diff-row")
             folds = page.get_by_test_id("diff-fold")

@@ -74,12 +74,16 @@ document.getElementById("logout").addEventListener("click", (event) => {
 });
 showLogout();
 
-async function api(path, { method = "GET", body } = {}) {
+// `body` goes as JSON; `text` as it is, with `contentType` (a definition's YAML, say)
+async function api(path, { method = "GET", body, text: sent, contentType } = {}) {
   const init = { method, headers: { Accept: "application/json" } };
   if (apiKey()) init.headers.Authorization = `Bearer ${apiKey()}`;
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
+  } else if (sent !== undefined) {
+    init.headers["Content-Type"] = contentType || "text/plain";
+    init.body = sent;
   }
   let res;
   try {

@@ -226,7 +226,10 @@ async function editorPage(view, page, name, params) {
     saveBtn.disabled = true;
     saved.hidden = false;
     try {
-      const reg = await api("/workflows", { method: "POST", body: result.definition });
+      // the text itself, so the version keeps its comments and layout (GET .../source shows it)
+      const text = editor.state.doc.toString();
+      const contentType = formatSel.value === "json" ? "application/json" : "application/yaml";
+      const reg = await api("/workflows", { method: "POST", text, contentType });
       fill(saved, h("div", { class: "panel saved-box" },
         h("strong", { testid: "saved-message" },
           reg.created ? `Registered ${reg.name} v${reg.version}` : `Unchanged: identical to ${reg.name} v${reg.version}`),
