@@ -11,8 +11,9 @@ input, so `expected_outcome()` can say in advance how each execution must end:
 A successful attempt performs its side effect first: one MULTI with
 `HINCRBY {p}:effects <idempotency key> 1` and `RPUSH {p}:effect_log "<key>|<pid>"`, so the
 checker can tell an attempt whose effect happened twice and which processes did it.
-Failing attempts do no side effect. Redis being down (a chaos restart) is waited out here
-rather than turned into a failed attempt, so the outcome stays deterministic.
+Failing attempts do no side effect. Redis being down (a chaos restart) or refusing writes
+(`--refuse-writes`, OOM) is waited out here rather than turned into a failed attempt, so the
+outcome stays deterministic.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _side_effect(ctx: FunctionContext) -> None:
                 pipe.rpush(f"{prefix}:effect_log", f"{ctx.idempotency_key}|{os.getpid()}")
                 pipe.execute()
             return
-        except (redis.ConnectionError, ValueError):
+        except (redis.ConnectionError, ValueError, redis.exceptions.OutOfMemoryError):
             # Redis restarting (a connection it dropped can also surface as "I/O operation on
             # closed file", a ValueError, in redis-py's sync client). If the MULTI reached
             # Redis before the connection dropped it may have been applied: the checker then
@@ -88,3 +89,11 @@ for _name in list(default_registry.names()):
     _chaotic(_name)
 
 assert onboarding_functions is not None
+
+
+def _huge_amount(data: dict[str, Any], ctx: FunctionContext) -> dict[str, int]:
+    """The `poisonKpi` workflow's step (tests/chaos/poison_executions.py): 400 digits."""
+    return {"value": 10**400}
+
+
+default_registry.register(_huge_amount, "chaosHugeAmount")

@@ -37,6 +37,7 @@ from redis.asyncio import Redis
 from contracts import Actor, ContractError, LifecycleEvent, StartExecution, decode, encode
 from services.infra.kafka import assign_whole_topic
 from tests.chaos.harness import ROOT, Cluster, Managed
+from tests.chaos.poison_executions import check_poison, start_poison
 from tests.chaos.refusal import HttpTally, refuse_writes
 from tests.chaos.verify import check_effects, check_execution
 
@@ -116,6 +117,8 @@ class Summary:
     poison_sent: int = 0  # poison records sent (`--poison`); each must be dead-lettered
     poison_dead_lettered: int = 0  # of them, found on the DLQ with a reason
     pipe_ids: int = 0  # executions whose id holds the timer separator '|' (verified like all)
+    poison_executions: int = 0  # started through the API (tests/chaos/poison_executions.py)
+    poison_executions_wrong: list[str] = field(default_factory=list)  # must be empty
     kills: int = 0
     kills_by_service: dict[str, int] = field(default_factory=dict)
     crash_exits: int = 0  # services that exited on their own and were restarted
@@ -148,6 +151,7 @@ class Summary:
             and self.events_missing == 0
             and self.keys_with_several_executions == 0
             and self.poison_dead_lettered >= self.poison_sent  # a resend after a broker kill
+            and not self.poison_executions_wrong
             and self.started > 0
             and (
                 self.refused_writes_s == 0
@@ -186,6 +190,10 @@ class Summary:
                 "poison records sent / dead-lettered with a reason (must be equal)",
                 f"{self.poison_sent} / {self.poison_dead_lettered}"
                 + (f"; ids holding '|': {self.pipe_ids} (verified above)" if self.pipe_ids else ""),
+            ),
+            (
+                "poison executions via the API / ended wrong (must be 0)",
+                f"{self.poison_executions} / {len(self.poison_executions_wrong)}",
             ),
             ("kills (kill -9)", f"{self.kills} ({kills})"),
             ("services that exited on their own (restarted)", f"{self.crash_exits} ({crashes})"),
@@ -352,6 +360,7 @@ async def _start_executions(
 
 
 PIPE_EXECUTIONS = 5
+POISON_EACH = 3  # executions of each poison workflow started through the API
 
 
 async def _inject_poison(cluster: Cluster, tag: str, log: Any) -> tuple[list[str], int]:
@@ -450,12 +459,15 @@ async def _wait_final(
         await asyncio.sleep(1.0)
 
 
-async def _poison_later(cluster: Cluster, tag: str, plan: Plan, log: Any) -> tuple[list[str], int]:
+async def _poison_later(
+    cluster: Cluster, tag: str, plan: Plan, log: Any
+) -> tuple[list[str], int, dict[str, str]]:
     await asyncio.sleep(plan.start_window_s * 0.3)  # while executions are in flight
+    through_api = await start_poison(cluster.base_url, tag, POISON_EACH, log)
     deadline = time.monotonic() + 120
     while True:  # the broker may be the one being restarted right now
         try:
-            return await _inject_poison(cluster, tag, log)
+            return (*await _inject_poison(cluster, tag, log), through_api)
         except Exception as exc:
             if time.monotonic() > deadline:
                 raise
@@ -609,7 +621,7 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         chaos = Chaos(cluster, plan, rng, stamp, tally)
         t0 = time.monotonic()
         chaos_task = asyncio.create_task(chaos.run(t0 + plan.chaos_s))
-        poison: asyncio.Task[tuple[list[str], int]] | None = None
+        poison: asyncio.Task[tuple[list[str], int, dict[str, str]]] | None = None
         if plan.poison:
             poison = asyncio.create_task(_poison_later(cluster, tag, plan, stamp))
         keys, summary.post_retries = await _start_executions(
@@ -618,8 +630,11 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         summary.start_s = time.monotonic() - t0
         await chaos_task
         stamp("chaos over; every service is running again")
-        pipe_ids, summary.poison_sent = await poison if poison is not None else ([], 0)
+        pipe_ids, summary.poison_sent, poisoned = (
+            await poison if poison is not None else ([], 0, {})
+        )
         summary.pipe_ids = len(pipe_ids)
+        summary.poison_executions = len(poisoned)
         ids = sorted({eid for found in keys.values() for eid in found} | set(pipe_ids))
         summary.started = len(ids)
         summary.keys_with_several_executions = sum(1 for v in keys.values() if len(v) > 1)
@@ -627,8 +642,12 @@ async def run(plan: Plan, log: Any = print) -> Summary:
         docs = await _wait_final(redis, tag, ids, plan.settle_s, plan.settle_max_s, stamp)
         summary.settle_s = time.monotonic() - t1
         effects, effect_pids = await _effects(redis, tag)
+        if poisoned:
+            final = await _wait_final(redis, tag, sorted(poisoned), 30, 120, stamp)
+            summary.poison_executions_wrong = check_poison(poisoned, final)
         indexed = await _redis_call(redis, redis.zrange, f"{tag}:executions", 0, -1)
-        summary.unknown_executions = len({i.decode() for i in indexed} - set(ids))
+        told = set(ids) | set(poisoned)
+        summary.unknown_executions = len({i.decode() for i in indexed} - told)
         killed = {pid for s in cluster.services for pid in s.killed_pids}
         _verify(summary, docs, effects, effect_pids, killed)
         if plan.poison:
@@ -702,7 +721,13 @@ def main(argv: list[str] | None = None) -> int:
     plan.refuse_writes_s = args.refuse_writes
     summary = asyncio.run(run(plan, functools.partial(print, flush=True)))
     print(summary.table())
-    for name in ("lost_ids", "duplicate_examples", "audit_examples", "wrong_examples"):
+    for name in (
+        "lost_ids",
+        "duplicate_examples",
+        "audit_examples",
+        "wrong_examples",
+        "poison_executions_wrong",
+    ):
         for line in getattr(summary, name)[:10]:
             print(f"  {name}: {line}")
     for line in summary.http_examples:
