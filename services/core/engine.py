@@ -136,6 +136,8 @@ class _Run:
         self.out = Transition(state)
         self.actor = actor  # who caused this transition: the default actor of its entries
         self.secrets = secret_values(wf.definition.input, state.input)
+        # (step id, attempt, worker id) of the result being applied: its entries name the worker
+        self.worker: tuple[str, int, str] | None = None
         self.touched: set[str] = set()  # steps that finished or came due since the last advance
         self.advancing = False
         self._context: dict[str, Any] | None = None  # dropped whenever a step succeeds
@@ -148,6 +150,8 @@ class _Run:
         actor: dict[str, Any] | None = None,
         **data: Any,
     ) -> None:
+        if self.worker is not None and (step_id, attempt) == self.worker[:2]:
+            data = {**data, "workerId": self.worker[2]}
         entry = AuditEntry(
             seq=len(self.state.history) + 1,
             at=self.now,
@@ -676,10 +680,12 @@ def apply_step_result(
     output: Any = None,
     error: dict[str, Any] | None = None,
     call: dict[str, Any] | None = None,
+    worker_id: str | None = None,
 ) -> Transition:
     """Apply one attempt's outcome. Stale or repeated results change nothing.
 
-    `call` (StepResult.call: what the attempt called) goes into the step's audit data.
+    `call` (StepResult.call: what the attempt called) goes into the step's audit data, and
+    `worker_id` (StepResult.workerId) as `workerId` into every entry about that attempt.
     """
     if hooks.is_compensation(step_id):
         return hooks.apply_compensation_result(
@@ -689,6 +695,8 @@ def apply_step_result(
     if state.terminal or run is None or run.status != StepStatus.RUNNING or run.attempt != attempt:
         return Transition(state, duplicate=True)
     active = _Run(wf, state, now, SYSTEM_ACTOR)
+    if worker_id:
+        active.worker = (step_id, attempt, worker_id)
     cs = wf.step(step_id)
     if ok:
         active.succeed_step(cs, run, output, call)

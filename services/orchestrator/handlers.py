@@ -90,6 +90,7 @@ def transition_for(
             output=message.output,
             error=error,
             call=message.call,
+            worker_id=message.worker_id,
         )
     if isinstance(message, TimerFired):
         return fire_timer(wf, state, message.timer, message.step_id, message.attempt, now)

@@ -152,7 +152,17 @@ async def test_skipped_and_pending_steps_show_their_function(
             },
             "createdAt": now,
             "updatedAt": now,
-            "history": [{"seq": 1, "at": now, "type": "execution_started"}],
+            "history": [
+                {"seq": 1, "at": now, "type": "execution_started"},
+                {
+                    "seq": 2,
+                    "at": now,
+                    "type": "step.succeeded",
+                    "stepId": "accountSetup",
+                    "attempt": 1,
+                    "data": {"function": "setupCustomerAccount", "workerId": "worker-h1-42"},
+                },
+            ],
         }
     )
     keys = Keys(settings.key_prefix)
@@ -165,6 +175,9 @@ async def test_skipped_and_pending_steps_show_their_function(
             ("createSuccessPlan", "generateCustomerSuccessPlan"),
         ]:
             await expect(page.get_by_test_id(f"step-function-{step}")).to_have_text(function)
+        await page.get_by_test_id("toggle-audit").click()  # the worker that ran each attempt
+        row = page.locator('[data-testid="audit-row"][data-type="step.succeeded"]')
+        await expect(row.get_by_test_id("audit-worker")).to_have_text("worker-h1-42")
         await screenshot(page, ARTIFACTS, "skipped-and-pending-functions")
         assert problems == []
 

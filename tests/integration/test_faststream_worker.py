@@ -56,6 +56,11 @@ async def test_a_faststream_app_worker_completes_a_step(settings: Settings) -> N
         assert state.status.value == "completed", state.error
         assert state.output == {"reservation": "r-o-1"}
         assert state.steps["reserve"].output == {"reservation": "r-o-1", "attempt": "1"}
+        # the audit trail names the worker that ran the attempt
+        [succeeded] = [e for e in state.history if e.type == "step.succeeded"]
+        assert succeeded.data["workerId"] == "shop-app-1", succeeded
+        started = [e for e in state.history if e.type == "step.started"]
+        assert started and "workerId" not in started[0].data  # not known before it ran
 
         # The result went to wf.steps.results keyed by the execution id; garbage on the
         # function's topic went to the DLQ with its reason.

@@ -535,7 +535,7 @@ async function executionPage(view, page, id) {
   const auditTable = h("table", { testid: "audit-trail", hidden: true },
     h("thead", {}, h("tr", {},
       h("th", { class: "num" }, "#"), h("th", {}, "Time"), h("th", { class: "num" }, "+ms"), h("th", {}, "Event"),
-      h("th", {}, "Step"), h("th", { class: "num" }, "Attempt"), h("th", {}, "Actor"), h("th", {}, "Data"))),
+      h("th", {}, "Step"), h("th", { class: "num" }, "Attempt"), h("th", {}, "Actor"), h("th", {}, "Worker"), h("th", {}, "Data"))),
     auditBody);
   const auditToggle = button("Show audit trail", "toggle-audit", () => {
     auditOpen = !auditOpen;
@@ -684,6 +684,7 @@ async function executionPage(view, page, id) {
         h("td", {}, e.stepId || ""),
         h("td", { class: "num" }, e.attempt ?? ""),
         h("td", { class: "muted" }, actor),
+        h("td", { class: "mono small", testid: "audit-worker" }, (e.data && e.data.workerId) || ""),
         h("td", { class: "mono data", title: data }, data.length > 160 ? `${data.slice(0, 160)}…` : data));
     }));
   }
