@@ -7,7 +7,6 @@ duplicates (each step's result is in the history once; the step ran once)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 from typing import Any
@@ -16,12 +15,9 @@ import pytest
 
 from contracts import Actor, StartExecution, encode
 from contracts.topics import Topics
-from services.dispatcher import Dispatcher
-from services.infra.kafka import Bus, ensure_topics
 from services.infra.redis_client import connect_redis
 from services.infra.settings import Settings
-from services.orchestrator import Orchestrator
-from tests.support.runtime import Engine
+from tests.support.runtime import running_engine
 from workflows.functions import FunctionContext, FunctionRegistry
 from workflows.runner import build_services
 
@@ -41,29 +37,16 @@ async def test_results_are_handed_over_in_memory_and_their_kafka_copies_dropped(
         return {"step": ctx.step_id}
 
     registry.register(hop, "hop")
-    redis = connect_redis(settings)
-    await ensure_topics(settings, Topics.with_prefix(settings.topic_prefix).fixed().values())
-    orchestrator = Orchestrator(settings, redis)
-    dispatcher = Dispatcher(settings, redis, registry)
-    orchestrator.take_results_from(dispatcher.bus)
-    bus = Bus(settings, "test")
-    await bus.start()
-    tasks = [asyncio.create_task(orchestrator.run()), asyncio.create_task(dispatcher.run())]
-    try:
-        engine = Engine(settings, redis, bus)
+    async with running_engine(settings, registry, local_handoff=True) as engine:
         await engine.register(CHAIN)
         ids = [uuid.uuid4().hex for _ in range(20)]
         for eid in ids:
             start = StartExecution(execution_id=eid, workflow="chain", actor=Actor(kind="api"))
-            await bus.publish(engine.topics.start, encode(start), eid)
-        await bus.flush()
+            await engine.bus.publish(engine.topics.start, encode(start), eid)
+        await engine.bus.flush()
         states = [await engine.wait(eid) for eid in ids]
-    finally:
-        orchestrator.stop()
-        dispatcher.stop()
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20)
-        await bus.stop()
-        await redis.aclose()
+        orchestrator = engine.orchestrator
+    assert orchestrator is not None
     assert all(s.status.value == "completed" for s in states), [s.error for s in states]
     assert orchestrator.handed_over >= len(ids), orchestrator.handed_over  # most of 100 results
     for state in states:

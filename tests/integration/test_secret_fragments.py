@@ -11,7 +11,6 @@ audit trail, list, `execute` with wait), which is what the CLI and the dashboard
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import structlog
 
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
-from tests.support.api import app_client, topic_reader
+from tests.support.api import app_client, records_about
 from tests.support.http_server import JsonHandler, serving
 from tests.support.runtime import running_engine
 from tests.support.secrets import engine_with_secrets
@@ -45,19 +44,6 @@ def fragments(secret: str) -> set[str]:
 def leaks(blob: str | bytes, secret: str) -> list[str]:
     text = blob.decode(errors="replace") if isinstance(blob, bytes) else blob
     return sorted(f for f in fragments(secret) if f in text)
-
-
-async def _records(settings: Settings, topic: str, execution_id: str, until: str) -> list[bytes]:
-    """Raw records of `topic` about `execution_id`, once one containing `until` arrived."""
-    async with topic_reader(settings, topic) as consumer:
-        found: list[bytes] = []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(until.encode() in r for r in found):
-            batch = await consumer.getmany(timeout_ms=200)
-            found += [r.value for rs in batch.values() for r in rs if r.value is not None]
-            found = [r for r in found if execution_id.encode() in r]
-    assert found, f"no record of {execution_id} on {topic}"
-    return found
 
 
 @pytest.fixture
@@ -98,15 +84,18 @@ async def test_pieces_of_a_function_secret_never_leave(
         places: dict[str, list[Any]] = {
             "state": [cut.model_dump_json(), echo.model_dump_json()],
             "logs": [json.dumps(logs, default=str)],
-            "events": await _records(settings, engine.topics.events, cut.execution_id, "failed")
-            + await _records(settings, engine.topics.events, echo.execution_id, "completed"),
-            "results": await _records(settings, results, cut.execution_id, "ok")
-            + await _records(settings, results, echo.execution_id, "ok"),
+            "events": await records_about(
+                settings, engine.topics.events, cut.execution_id, "failed"
+            )
+            + await records_about(settings, engine.topics.events, echo.execution_id, "completed"),
+            "results": await records_about(settings, results, cut.execution_id, "ok")
+            + await records_about(settings, results, echo.execution_id, "ok"),
         }
     assert cut.status.value == "failed" and "x" * 50 in (cut.error or {}).get("message", "")
     assert echo.status.value == "completed"
     assert echo.steps["call"].output == {"seen": "got ***...", "tail": "...***!"}
     for place, blobs in places.items():
+        assert len(blobs) >= 2 or place == "logs", (place, blobs)  # read both executions' records
         for blob in blobs:
             assert not leaks(blob, TOKEN), (place, leaks(blob, TOKEN))
 

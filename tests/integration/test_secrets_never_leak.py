@@ -7,7 +7,6 @@ step's output is scrubbed before it is stored or published.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 import structlog
 
 from services.infra.settings import Settings
-from tests.support.api import topic_reader
+from tests.support.api import records_about
 from tests.support.http_server import JsonHandler, serving
 from tests.support.runtime import Engine
 from tests.support.secrets import engine_with_secrets
@@ -50,18 +49,6 @@ async def engine(
         yield running
 
 
-async def _topic(settings: Settings, topic: str, execution_id: str, until: str) -> list[bytes]:
-    """Raw records of `topic` about `execution_id`, once one containing `until` arrived (10 s)."""
-    async with topic_reader(settings, topic) as consumer:
-        found: list[bytes] = []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(until.encode() in r for r in found):
-            batch = await consumer.getmany(timeout_ms=200)
-            found += [r.value for rs in batch.values() for r in rs if r.value is not None]
-            found = [r for r in found if execution_id.encode() in r]
-    return found
-
-
 async def test_an_echoed_secret_is_scrubbed_everywhere(engine: Engine, echo_url: str) -> None:
     headers = {"Authorization": "Bearer ${secret:PARTNER}", "X-Tenant": "${secret:tenant}"}
     await engine.store.declare_function("echo", {"url": echo_url, "headers": headers})
@@ -74,7 +61,9 @@ async def test_an_echoed_secret_is_scrubbed_everywhere(engine: Engine, echo_url:
     output = state.steps["call"].output
     assert output == {"seen": {"auth": "Bearer ***", "tenant": "***"}, "***": "as a key"}
     settings = engine.settings
-    events = await _topic(settings, engine.topics.events, execution_id, "execution.completed")
+    events = await records_about(
+        settings, engine.topics.events, execution_id, "execution.completed"
+    )
     assert events, "no lifecycle records (the audit feed) of the execution were read"
     places = {
         "state": [state.model_dump_json().encode()],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,3 +39,17 @@ async def topic_reader(settings: Settings, *topics: str) -> AsyncIterator[AIOKaf
         yield consumer
     finally:
         await consumer.stop()
+
+
+async def records_about(
+    settings: Settings, topic: str, execution_id: str, until: str, seconds: float = 10
+) -> list[bytes]:
+    """Raw values of `topic` that mention `execution_id`, read until one holds `until`."""
+    async with topic_reader(settings, topic) as consumer:
+        found: list[bytes] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not any(until.encode() in r for r in found):
+            batch = await consumer.getmany(timeout_ms=200)
+            found += [r.value for rs in batch.values() for r in rs if r.value is not None]
+            found = [r for r in found if execution_id.encode() in r]
+    return found

@@ -36,6 +36,7 @@ class Engine:
         self.bus = bus
         self.store = StateStore(redis, Keys(settings.key_prefix))
         self.topics = bus.topics
+        self.orchestrator: Orchestrator | None = None  # set by running_engine
 
     async def register(self, definition: dict[str, Any] | WorkflowDefinition) -> int:
         wire = definition.to_wire() if isinstance(definition, WorkflowDefinition) else definition
@@ -77,16 +78,24 @@ class Engine:
 
 
 @asynccontextmanager
-async def running_engine(settings: Settings, registry: FunctionRegistry) -> AsyncIterator[Engine]:
+async def running_engine(
+    settings: Settings, registry: FunctionRegistry, *, local_handoff: bool = False
+) -> AsyncIterator[Engine]:
+    """Orchestrator and dispatcher as tasks of this process; with `local_handoff`, results
+    go to the orchestrator in memory too, as in `workflows run orchestrator dispatcher`."""
     redis = connect_redis(settings)
     await ensure_topics(settings, Topics.with_prefix(settings.topic_prefix).fixed().values())
     orchestrator = Orchestrator(settings, redis)
     dispatcher = Dispatcher(settings, redis, registry)
+    if local_handoff:
+        orchestrator.take_results_from(dispatcher.bus)
     bus = Bus(settings, "test")
     await bus.start()
     tasks = [asyncio.create_task(orchestrator.run()), asyncio.create_task(dispatcher.run())]
     try:
-        yield Engine(settings, redis, bus)
+        engine = Engine(settings, redis, bus)
+        engine.orchestrator = orchestrator
+        yield engine
     finally:
         orchestrator.stop()
         dispatcher.stop()
