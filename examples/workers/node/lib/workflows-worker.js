@@ -266,7 +266,10 @@ class Worker {
     const names = [...this.functions.keys()].sort();
     await admin.createTopics({ topics: names.map((name) => ({ topic: `${prefix}wf.fn.${name}`, numPartitions: partitions })) }).catch(() => {});
     await admin.disconnect();
-    this.producer = kafka.producer({ idempotent: true });
+    // Idempotent only on a replicated broker, like the engine's services
+    // (WORKFLOWS_REPLICATION_FACTOR > 1): the embedded dev broker (Tansu) refuses InitProducerId.
+    const idempotent = Number(process.env.WORKFLOWS_REPLICATION_FACTOR || 1) > 1;
+    this.producer = kafka.producer({ idempotent });
     await this.producer.connect();
     for (const name of names) {
       const topic = `${prefix}wf.fn.${name}`;
