@@ -41,9 +41,11 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 @contextmanager
-def dev(env: dict[str, str], *extra: str) -> Iterator[tuple[re.Match[str], list[str]]]:
+def dev(
+    env: dict[str, str], *extra: str, functions: str = "examples.onboarding_functions"
+) -> Iterator[tuple[re.Match[str], list[str]]]:
     """Run `workflows dev` until its export line; yield (that line's match, its output)."""
-    argv = [EXE, "dev", "--port", str(free_port()), "--functions", "examples.onboarding_functions"]
+    argv = [EXE, "dev", "--port", str(free_port()), "--functions", functions]
     proc = subprocess.Popen(
         [*argv, *extra],
         cwd=repo_root(),
