@@ -48,3 +48,58 @@ async def test_the_graph_shows_the_map_the_switch_and_the_loop(stack: str) -> No
         )
         await screenshot(page, ARTIFACTS, "map-switch-loop")
         assert problems == []
+
+
+SEED = (ROOT / "examples" / "customer_onboarding.yaml").read_text()
+# each graph label's right edge against its box and the marks on its row; the dry run table's
+# width against its panel (issue 21 item 9: the labels and the table fit)
+OVERFLOWS = """() => {
+  const out = [];
+  for (const g of document.querySelectorAll('[data-testid^="graph-node-"]')) {
+    const box = g.querySelector('.node-box').getBBox();
+    const marks = [...g.querySelectorAll('.gmark')].map((m) => {
+      const b = m.getBBox(); const t = m.transform.baseVal.consolidate().matrix;
+      return t.e + b.x;
+    });
+    for (const text of g.querySelectorAll('.node-id, .node-fn')) {
+      const b = text.getBBox();
+      const limit = text.classList.contains('node-id') && marks.length
+        ? Math.min(...marks) : box.width;
+      if (b.x + b.width > limit - 2) out.push(`${g.dataset.step}: ${text.textContent}`);
+    }
+  }
+  const table = document.querySelector('[data-testid="dry-run-steps"]');
+  const panel = document.querySelector('[data-testid="dry-run"]');
+  if (table && table.getBoundingClientRect().right > panel.getBoundingClientRect().right + 1)
+    out.push(`dry-run table ${table.scrollWidth}px in a ${panel.clientWidth}px panel`);
+  return out;
+}"""
+
+
+@pytest.mark.timeout(300)
+async def test_the_seeds_labels_and_dry_run_table_fit(stack: str) -> None:
+    await wait_ready(stack)
+    async with browser_page(1280, 900) as (page, problems):
+        await page.goto(f"{stack}/")
+        await page.get_by_test_id("nav-editor").click()
+        await page.locator(".cm-content").click()
+        await page.keyboard.press("Control+a")
+        await page.keyboard.insert_text(SEED)
+        await expect(page.get_by_test_id("validation-status")).to_contain_text("✓ valid")
+        await expect(page.get_by_test_id("graph-node-assignAccountManager")).to_be_visible()
+        dry = page.get_by_test_id("dry-run-form")
+        await dry.get_by_test_id("input-customerId").fill("cust_with_a_rather_long_identifier_42")
+        await dry.get_by_test_id("input-plan").select_option(label="starter")
+        await dry.get_by_test_id("input-industry").fill("retail")
+        await dry.get_by_test_id("input-companySize").select_option(label="small")
+        await page.get_by_test_id("dry-run-submit").click()  # no mocks: where it ends is not
+        await expect(page.get_by_test_id("dry-run-status")).to_have_text(  # the point here
+            re.compile("completed|failed")
+        )
+        await expect(page.get_by_test_id("dry-run-steps")).to_be_visible()
+        clipped = await page.locator('.node-fn[data-clipped="true"]').count()
+        overflows = await page.evaluate(OVERFLOWS)
+        await screenshot(page, ARTIFACTS, "seed-labels-and-dry-run")
+    assert overflows == [], overflows
+    assert clipped >= 1  # generateCustomerSuccessPlan does not fit whole: shortened with "…"
+    assert problems == []

@@ -26,6 +26,20 @@ function clip(text, max) {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
+// Shorten each label (with "…") until it fits its width in the rendered font; the full text
+// stays in the node's tooltip. Only once the graph is in the document (widths are 0 before).
+function fitLabels(labels) {
+  for (const [el, full, width] of labels) {
+    if (!el.isConnected || el.getComputedTextLength() <= width) continue;
+    let keep = Math.min(full.length, 26);
+    do {
+      keep -= 1;
+      el.textContent = `${full.slice(0, keep)}…`;
+    } while (keep > 1 && el.getComputedTextLength() > width);
+    el.dataset.clipped = "true";
+  }
+}
+
 // Layout: level -> row; within a row, nodes centred in definition order.
 function layout(graph) {
   const levels = graph.levels.length ? graph.levels : [graph.nodes.map((n) => n.id)];
@@ -109,6 +123,7 @@ export function drawGraph(container, graph, onNode) {
   }
 
   const nodes = new Map();
+  const labels = []; // [text element, full text, width it may take]
   for (const node of graph.nodes) {
     const p = pos.get(node.id);
     if (!p) continue;
@@ -120,8 +135,9 @@ export function drawGraph(container, graph, onNode) {
       "data-testid": `graph-node-${node.id}`, "data-step": node.id, "data-line": node.line,
     });
     g.append(s("rect", { class: "node-box", width: NODE_W, height: NODE_H, rx: 7 }));
-    g.append(s("text", { class: "node-id", x: 10, y: 20 }, document.createTextNode(clip(node.id, 22))));
-    g.append(s("text", { class: "node-fn", x: 10, y: 38 }, document.createTextNode(clip(node.function, 26))));
+    const idText = s("text", { class: "node-id", x: 10, y: 20 }, document.createTextNode(clip(node.id, 22)));
+    const fnText = s("text", { class: "node-fn", x: 10, y: 38 }, document.createTextNode(clip(node.function, 26)));
+    g.append(idText, fnText);
     const marks = [];
     if (node.condition) marks.push(["if", "mark-if", `condition: ${node.condition}`]);
     if (node.fallback) marks.push(["↪", "mark-fallback", `fallback: ${node.fallback}`]);
@@ -148,9 +164,13 @@ export function drawGraph(container, graph, onNode) {
     g.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(); } });
     nodes.set(node.id, g);
     svg.append(g);
+    // the id's row ends where the first mark starts; the function's row at the box's padding
+    labels.push([idText, node.id, (marks.length ? NODE_W - 24 * marks.length - 6 : NODE_W - 10) - 10]);
+    labels.push([fnText, node.function, NODE_W - 20]);
   }
 
   container.replaceChildren(svg);
+  fitLabels(labels);
   return {
     highlight(steps) {
       const outcome = new Map((steps || []).map((st) => [st.id, st.outcome]));
