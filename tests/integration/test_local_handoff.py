@@ -59,11 +59,10 @@ async def test_workflows_run_wires_the_handoff_only_when_both_run_in_one_process
     settings: Settings,
 ) -> None:
     redis = connect_redis(settings)
-    both = build_services(["orchestrator", "dispatcher"], settings, redis)
-    alone = build_services(["dispatcher"], settings, redis)
-    off = build_services(
-        ["orchestrator", "dispatcher"], settings.model_copy(update={"local_handoff": False}), redis
-    )
+    on = settings.model_copy(update={"local_handoff": True})
+    both = build_services(["orchestrator", "dispatcher"], on, redis)
+    alone = build_services(["dispatcher"], on, redis)
+    off = build_services(["orchestrator", "dispatcher"], settings, redis)  # the default
     results = Topics.with_prefix(settings.topic_prefix).step_results
     assert results in both[1].bus.local_delivery  # type: ignore[attr-defined]
     assert not alone[0].bus.local_delivery  # type: ignore[attr-defined]
