@@ -49,6 +49,13 @@ class StartExecution(Message):
         default=None, description="With retryOf: re-run from this step (default: the failed one)."
     )
     notifications: dict[str, list[str]] | None = None
+    priority: int | None = Field(
+        default=None,
+        ge=-1000,
+        le=1000,
+        description="Dispatch order when a function is backlogged: higher first; null means "
+        "the definition's `priority` (default 0).",
+    )
 
 
 def _require_kind(schema: dict[str, Any]) -> None:

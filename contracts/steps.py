@@ -36,6 +36,12 @@ class StepCommand(Message):
     input_ref: str | None = Field(
         default=None, description="Claim-check key of a large input stored out of band."
     )
+    priority: int = Field(
+        default=0,
+        ge=-1000,
+        le=1000,
+        description="The execution's priority: a backlogged function's commands run higher first.",
+    )
 
 
 class StepError(WireModel):

@@ -213,6 +213,9 @@ class WorkflowDefinition(_Model):
     rate_limit: RateLimit | None = Field(
         default=None, description="executions admitted per period (services.core.limits)"
     )
+    priority: int = Field(
+        default=0, ge=-1000, le=1000, description="backlogged functions run higher first"
+    )
     search_attributes: SearchAttributes = Field(
         default_factory=dict, description="fields to search executions by (core.search_attributes)"
     )

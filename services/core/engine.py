@@ -641,8 +641,11 @@ def start_execution(
     actor: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     notifications: dict[str, list[str]] | None = None,
+    priority: int | None = None,
 ) -> Transition:
-    """A new execution: validate the input, then dispatch what can run first."""
+    """A new execution: validate the input, then dispatch what can run first.
+
+    `priority`: the start request's; None takes the definition's."""
     state = ExecutionState(
         execution_id=execution_id,
         workflow=wf.name,
@@ -654,6 +657,7 @@ def start_execution(
         actor=actor,
         idempotency_key=idempotency_key,
         notifications=notifications,
+        priority=wf.definition.priority if priority is None else priority,
     )
     run = _Run(wf, state, now, actor)
     run.emit("execution.started", actor=actor, input=mask_input(wf.definition.input, input_))
@@ -826,6 +830,7 @@ def retry_execution(
         actor=actor,
         retry_of=failed.execution_id,
         notifications=failed.notifications,
+        priority=failed.priority,
     )
     active = _Run(wf, state, now, actor)
     restart_id = wf.steps[restart_at].id if restart_at < len(wf.steps) else None

@@ -105,6 +105,7 @@ class ExecutionState(_Model):
     retried_by: str | None = None
     paused: bool = False
     notifications: dict[str, list[str]] | None = None
+    priority: int = 0  # every step command carries it (the dispatcher orders by it)
     history: list[AuditEntry] = Field(default_factory=list)
     kpis: dict[str, float] = Field(default_factory=dict)
     kpis_missing: dict[str, str] = Field(default_factory=dict)

@@ -73,6 +73,7 @@ def transition_for(
             actor=_actor(message),
             idempotency_key=message.idempotency_key,
             notifications=message.notifications,
+            priority=message.priority,
         )
         started.state.parent = parent_of(message)  # a child workflow reports to its parent
         return started

@@ -67,6 +67,7 @@ def outbox_entries(transition: Transition, topics: Topics, new: bool = False) ->
             attempt=dispatch.attempt,
             deadline=dispatch.deadline,
             idempotency_key=cid,
+            priority=state.priority,
         )
         entries.append(["msg", topics.step_commands, eid, encode(command).decode()])
     for timer in transition.timers:

@@ -33,7 +33,7 @@ WF_KCAT=${WF_KCAT:-kcat}
 
 # The properties this SDK reads or writes: the golden test fails when a schema has others.
 WF_COMMAND_FIELDS=(schemaVersion messageId executionId occurredAt commandId workflow workflowVersion
-  stepId function input attempt deadline idempotencyKey inputRef)
+  stepId function input attempt deadline idempotencyKey inputRef priority)
 WF_RESULT_FIELDS=(schemaVersion messageId executionId occurredAt commandId stepId attempt ok output
   error workerId startedAt finishedAt call logs)
 WF_ERROR_FIELDS=(type message retryable details)

@@ -108,6 +108,7 @@ class Command:
     deadline: datetime | None
     idempotency_key: str
     input_ref: str | None
+    priority: int | None  # higher first when its function is backlogged
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Command:

@@ -23,6 +23,7 @@ type Command struct {
 	Deadline        *time.Time      `json:"deadline"`
 	IdempotencyKey  string          `json:"idempotencyKey"`
 	InputRef        *string         `json:"inputRef"`
+	Priority        int             `json:"priority"`
 }
 
 // Result is the outcome of one attempt (contracts/schemas/step-result.schema.json).

@@ -84,7 +84,7 @@ class InvalidCommand extends Error {}
 const COMMAND_FIELDS = [
   'schemaVersion', 'messageId', 'executionId', 'occurredAt', 'commandId', 'workflow',
   'workflowVersion', 'stepId', 'function', 'input', 'attempt', 'deadline', 'idempotencyKey',
-  'inputRef',
+  'inputRef', 'priority',
 ];
 const RESULT_FIELDS = [
   'schemaVersion', 'messageId', 'executionId', 'occurredAt', 'commandId', 'stepId', 'attempt',

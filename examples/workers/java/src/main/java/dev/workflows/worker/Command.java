@@ -22,4 +22,5 @@ public record Command(
     int attempt,
     Instant deadline,
     String idempotencyKey,
-    String inputRef) {}
+    String inputRef,
+    int priority) {}
