@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import CollectorRegistry
 
+from services.infra import tracing
 from services.infra.health import HealthProbe
 from services.infra.kafka import wait_for_broker
 from services.infra.logs import configure_logging
@@ -152,6 +153,8 @@ async def run_services(
     """Run `names` until stopped. First wait for Redis and the broker (with backoff, logging
     each retry) for up to `connect_timeout_s`: RedisUnavailable / BrokerUnavailable after."""
     configure_logging(settings.log_level)
+    names = list(names)
+    tracing.configure("workflows-" + "+".join(names))  # on with OTEL_EXPORTER_OTLP_ENDPOINT
     # A bounded pool: one server's waits for a free connection instead of failing under bursts.
     redis = connect_redis(settings, pooled=True)
     try:
@@ -186,3 +189,4 @@ async def run_services(
         if metrics_server is not None:
             metrics_server.close()
         await redis.aclose()
+        tracing.shutdown()  # the spans still queued

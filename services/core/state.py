@@ -111,6 +111,8 @@ class ExecutionState(_Model):
     kpis_missing: dict[str, str] = Field(default_factory=dict)
     parent: dict[str, Any] | None = None  # child workflow: {executionId, stepId, attempt}
     compensation: dict[str, Any] | None = None  # services.core.saga: compensations in progress
+    # W3C trace context of the execution's span (services.infra.tracing): steps join its trace
+    trace_context: dict[str, str] | None = None
 
     @property
     def terminal(self) -> bool:

@@ -41,6 +41,7 @@ from services.core.step_cache import cache_spec
 from services.dispatcher.breaker import CircuitBreakers
 from services.dispatcher.for_each import run_map
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
+from services.infra import tracing
 from services.infra.inflight import ConcurrentConsumer, backoff_s
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
@@ -261,7 +262,8 @@ class Dispatcher:
             if isinstance(data, StepResult):  # too large to send inline: the step fails
                 await self._publish_result(data)
                 return
-            await self.bus.publish(topic, data, command.execution_id)
+            trace = tracing.record_headers(record.headers)  # the worker's span joins it
+            await self.bus.publish(topic, data, command.execution_id, trace)
             log.debug(
                 "step_forwarded",
                 execution_id=command.execution_id,
@@ -284,6 +286,7 @@ class Dispatcher:
                 await self.limiter.park(_bytes(record), command, decision)
                 return
             resolved = await self.payloads.resolve_command(command, self.worker_id)
+            span = _attempt_span(record, command) if tracing.enabled() else None
             async with self._slots:
                 if isinstance(resolved, StepResult):  # a referenced input is gone
                     result = resolved
@@ -301,7 +304,7 @@ class Dispatcher:
         hit = (result.call or {}).get("cache") == "hit"
         if breaker is not None and not isinstance(resolved, StepResult) and not hit:
             await self.breakers.record(command.function, breaker, result.ok, _now_ms())
-        await self._publish_result(result)
+        await self._publish_result(result, span)
 
     async def _run(self, command: StepCommand) -> StepResult:
         """Run in this process; a large output is stored and referenced (claim check)."""
@@ -379,14 +382,26 @@ class Dispatcher:
             client, spec, command, self.settings, worker_id=self.worker_id
         )
 
-    async def _publish_result(self, result: StepResult) -> None:
-        await self.bus.publish(self.topics.step_results, encode(result), result.execution_id)
+    async def _publish_result(self, result: StepResult, span: Any = None) -> None:
+        trace = None
+        if span is not None:  # the attempt's span ends with its result
+            error = result.error.message if result.error is not None else None
+            trace = tracing.end_attempt(span, result.ok, error)
+        data = encode(result)
+        await self.bus.publish(self.topics.step_results, data, result.execution_id, trace)
 
     async def _ensure_function_topics(self, names: Iterable[str]) -> None:
         topics = {self.topics.function(name) for name in names} - self._function_topics
         if topics:
             await ensure_topics(self.settings, topics)
             self._function_topics |= topics
+
+
+def _attempt_span(record: ConsumerRecord[Any, Any], command: StepCommand) -> Any:
+    carrier = tracing.record_headers(record.headers)
+    return tracing.attempt_span(
+        carrier, command.execution_id, command.step_id, command.attempt, command.function
+    )
 
 
 def _with_value(record: ConsumerRecord[Any, Any], value: bytes) -> ConsumerRecord[Any, Any]:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import structlog
@@ -248,10 +248,20 @@ class Bus:
             await self.flush()
         await self.producer.stop()
 
-    async def publish(self, topic: str, value: bytes, key: str | None = None) -> None:
-        """Queue a send; it is durable once `flush()` returns."""
+    async def publish(
+        self,
+        topic: str,
+        value: bytes,
+        key: str | None = None,
+        trace: Mapping[str, str] | None = None,
+    ) -> None:
+        """Queue a send; it is durable once `flush()` returns. `trace`: W3C trace context
+        (`traceparent`, `tracestate`) sent as record headers beside the signature."""
+        headers = self.signer.headers(value)
+        if trace:
+            headers = [*(headers or ()), *((k, v.encode()) for k, v in trace.items())]
         future = await self.producer.send(
-            topic, value, key=key.encode() if key else None, headers=self.signer.headers(value)
+            topic, value, key=key.encode() if key else None, headers=headers
         )
         self._pending.append(future)
         deliver = self.local_delivery.get(topic)

@@ -69,7 +69,10 @@ def outbox_entries(transition: Transition, topics: Topics, new: bool = False) ->
             idempotency_key=cid,
             priority=state.priority,
         )
-        entries.append(["msg", topics.step_commands, eid, encode(command).decode()])
+        msg: list[Any] = ["msg", topics.step_commands, eid, encode(command).decode()]
+        if state.trace_context:  # the attempt's span joins the execution's trace
+            msg.append(state.trace_context)
+        entries.append(msg)
     for timer in transition.timers:
         member = timer_member(eid, timer.kind, timer.step_id, timer.attempt)
         entries.append(["timer", member, _ms(timer.due_at)])

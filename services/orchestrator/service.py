@@ -36,6 +36,7 @@ from contracts import (
 from services.core.engine import Transition
 from services.core.failures import MAX_REASON_CHARS, apply_error, fail_execution
 from services.core.state import ExecutionState
+from services.infra import tracing
 from services.infra.attempt_logs import store_result_logs
 from services.infra.commits import OffsetCommitter
 from services.infra.definitions import DefinitionCache
@@ -384,7 +385,7 @@ class Orchestrator:
             if id(record) in batch.refused:
                 continue
             try:
-                entries, transition, touched = await self._apply(message, state)
+                entries, transition, touched = await self._apply(message, state, record)
             except Rejected as exc:
                 batch.refused.add(id(record))
                 await self.bus.dead_letter(record, str(exc), "rejected")
@@ -464,10 +465,21 @@ class Orchestrator:
         return decode_control(data, max_bytes=limit)
 
     async def _apply(
-        self, message: Any, state: ExecutionState | None
+        self, message: Any, state: ExecutionState | None, record: Any = None
     ) -> tuple[list[str] | None, Transition | None, bool]:
         """(outbox entries, transition, whether `state` was touched in memory), with
         (None, None, touched) for a duplicate."""
+        if not tracing.enabled():
+            return await self._apply_message(message, state, record)
+        carrier = tracing.record_headers(getattr(record, "headers", None))
+        parent = state.trace_context if state is not None and state.trace_context else carrier
+        name = f"orchestrate {type(message).__name__}"
+        with tracing.span(name, parent, {"execution.id": message.execution_id}):
+            return await self._apply_message(message, state, record)
+
+    async def _apply_message(
+        self, message: Any, state: ExecutionState | None, record: Any
+    ) -> tuple[list[str] | None, Transition | None, bool]:
         previous = None
         if isinstance(message, StartExecution):
             name, version = message.workflow, message.workflow_version
@@ -488,6 +500,10 @@ class Orchestrator:
         transition = transition_for(message, wf, state, previous)
         if transition.duplicate:
             return None, None, bool(known)
+        if state is None and record is not None:  # the start's trace: every step joins it
+            carrier = tracing.record_headers(record.headers)
+            if carrier:
+                transition.state.trace_context = carrier
         refused = await self.claims.externalize(transition, known)
         entries = outbox_entries(transition, self.topics, new=state is None) + refused
         if isinstance(message, RetryExecution):
@@ -525,8 +541,9 @@ class Orchestrator:
 
     async def _publish_entry(self, raw: str, batch: Batch) -> None:
         entry = json.loads(raw)
-        if entry[0] == "msg":
-            await self.bus.publish(entry[1], entry[3].encode(), entry[2])
+        if entry[0] == "msg":  # [msg, topic, key, value, trace context?]
+            trace = entry[4] if len(entry) > 4 else None
+            await self.bus.publish(entry[1], entry[3].encode(), entry[2], trace)
         elif entry[0] == "timer":
             batch.timers.append((entry[1], int(entry[2])))
         elif entry[0] == "index":

@@ -48,7 +48,7 @@ from services.trigger.schemas import (
     execution_view,
     pending_view,
 )
-from services.trigger.starts import body_digest, key_reused
+from services.trigger.starts import body_digest, key_reused, start_trace
 
 __all__ = ["router"]
 
@@ -193,7 +193,8 @@ async def execute(
         )
         await _mark_accepted(ctx, execution_id, stored, workflow.version)
         try:
-            await bus.publish(ctx.topics.start, encode(start), execution_id)
+            trace = start_trace(start, request.headers)
+            await bus.publish(ctx.topics.start, encode(start), execution_id, trace)
             await bus.flush()
         except Exception as exc:  # the broker refused: undo the claim so a retry can start it
             if not republish:  # (a republish keeps the claim: a retry publishes again)

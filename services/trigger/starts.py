@@ -5,11 +5,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 
 from contracts import StartExecution, encode
+from services.infra import tracing
 from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context
 
-__all__ = ["body_digest", "key_reused", "queue_start"]
+__all__ = ["body_digest", "key_reused", "queue_start", "start_trace"]
+
+
+def start_trace(
+    start: StartExecution, caller: Mapping[str, str] | None = None
+) -> dict[str, str] | None:
+    """With tracing on, the execution's span (under the caller's `traceparent`, else a new
+    trace): its W3C context, for the start record's headers; None with tracing off."""
+    if not tracing.enabled():
+        return None
+    parent = {k: caller[k] for k in tracing.TRACE_HEADERS if caller and k in caller}
+    attributes = {"workflow": start.workflow, "execution.id": start.execution_id}
+    with tracing.span(f"execution {start.workflow}", parent, attributes) as span:
+        return tracing.trace_headers(span)
 
 
 async def queue_start(ctx: Context, start: StartExecution, version: int | None) -> None:
@@ -17,7 +32,7 @@ async def queue_start(ctx: Context, start: StartExecution, version: int | None) 
     store, bus, _ = ctx.ready()
     value = json.dumps({"workflow": start.workflow, "version": version})
     await store.redis.set(ctx.accepted_key(start.execution_id), value, ex=ACCEPTED_TTL_S)
-    await bus.publish(ctx.topics.start, encode(start), start.execution_id)
+    await bus.publish(ctx.topics.start, encode(start), start.execution_id, start_trace(start))
 
 
 def body_digest(data: object) -> str:

@@ -21,6 +21,7 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from contracts import StepCommand, StepResult, encode
+from services.infra import tracing
 from services.infra.inflight import ConcurrentConsumer
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.limiter import Limiter
@@ -135,20 +136,33 @@ class Worker:
         limit = self.settings.max_message_bytes
         command = await self.bus.decode_or_dead_letter(record, StepCommand, limit)
         if command is not None:
-            await self._run(command, fresh=self._loop is not None and self._loop.fresh(record))
+            fresh = self._loop is not None and self._loop.fresh(record)
+            await self._run(command, fresh=fresh, trace=tracing.record_headers(record.headers))
 
-    async def _run(self, command: StepCommand, *, fresh: bool = False) -> None:
-        """Run one command; `fresh`: not delivered before (`ConcurrentConsumer.fresh`)."""
+    async def _run(
+        self, command: StepCommand, *, fresh: bool = False, trace: dict[str, str] | None = None
+    ) -> None:
+        """Run one command; `fresh`: not delivered before (`ConcurrentConsumer.fresh`);
+        `trace`: the command's trace context (a span of the attempt when tracing is on)."""
         async with self.limiter.slot(command) as decision:
             if not decision.acquired:  # parked; the dispatcher sends it again later
                 await self.limiter.park(encode(command), command, decision)
                 return
+            span = None
+            if tracing.enabled() and trace:
+                span = tracing.attempt_span(
+                    trace, command.execution_id, command.step_id, command.attempt, command.function
+                )
             async with self._slots:
                 result = await self.results.run_once(
                     command, lambda: self._call(command), fresh=fresh
                 )
         self.handled += 1
-        await self.bus.publish(self.topics.step_results, encode(result), result.execution_id)
+        if span is not None:
+            error = result.error.message if result.error is not None else None
+            trace = tracing.end_attempt(span, result.ok, error)
+        data = encode(result)
+        await self.bus.publish(self.topics.step_results, data, result.execution_id, trace)
 
     async def _call(self, command: StepCommand) -> StepResult:
         """Run the function (inputs with references resolved); store a large output."""

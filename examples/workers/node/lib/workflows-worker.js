@@ -26,6 +26,7 @@ const os = require('os');
 const path = require('path');
 const Ajv2020 = require('ajv/dist/2020');
 const addFormats = require('ajv-formats');
+const tracing = require('./tracing');
 
 /** The wf-signature header value of `value` (a Buffer or string) under `key`. */
 function signature(key, value) {
@@ -258,6 +259,7 @@ class Worker {
     const brokers = (process.env.WORKFLOWS_KAFKA_BOOTSTRAP || '127.0.0.1:9092').split(',');
     const partitions = Number(process.env.WORKFLOWS_PARTITIONS || 8);
     const kafka = new Kafka({ clientId: this.workerId, brokers, logLevel: logLevel.WARN });
+    tracing.configure(process.env.WORKFLOWS_WORKER_SERVICE || 'workflows-node-worker'); // on with OTEL_EXPORTER_OTLP_ENDPOINT
     const keys = signingKeys();
     const results = `${prefix}wf.steps.results`;
     const dlq = `${prefix}wf.dlq`;
@@ -283,8 +285,10 @@ class Worker {
           try {
             const unsigned = signatureProblem(keys, message.value || Buffer.alloc(0), message.headers);
             if (unsigned) throw new InvalidCommand(unsigned);
+            const span = tracing.attemptSpan(message.headers, message.value || Buffer.alloc(0));
             const result = await this.process(message.value || Buffer.alloc(0), { heartbeat });
-            out = { topic: results, messages: [{ key: result.executionId, value: JSON.stringify(result) }] };
+            const trace = tracing.endAttempt(span, result); // {traceparent, tracestate} or {}
+            out = { topic: results, messages: [{ key: result.executionId, value: JSON.stringify(result), headers: trace }] };
             log('step_done', { executionId: result.executionId, stepId: result.stepId, ok: result.ok });
           } catch (err) {
             if (!(err instanceof InvalidCommand)) throw err;
@@ -293,7 +297,7 @@ class Worker {
             log('command_dead_lettered', { offset: message.offset, reason: err.message });
           }
           if (keys.length) {
-            for (const m of out.messages) m.headers = { 'wf-signature': signature(keys[0], m.value) };
+            for (const m of out.messages) m.headers = { ...m.headers, 'wf-signature': signature(keys[0], m.value) };
           }
           await this.producer.send({ acks: -1, ...out });
           await consumer.commitOffsets([{ topic: from, partition, offset: (BigInt(message.offset) + 1n).toString() }]);
@@ -308,6 +312,7 @@ class Worker {
   async stop() {
     for (const consumer of this.consumers) await consumer.disconnect(); // waits for eachMessage
     if (this.producer) await this.producer.disconnect();
+    await tracing.shutdown().catch(() => {}); // the spans still queued
     log('worker_drained', { workerId: this.workerId });
   }
 
