@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         "answers as soon as a record arrives, so this only sets the idle polling rate "
         "(Tansu holds every fetch this long: `workflows dev` uses 5 there)",
     )
+    trace_url: str = Field(
+        default="",
+        description="a trace viewer's URL with {traceId}, e.g. "
+        "http://jaeger:16686/trace/{traceId}: the execution page links its trace there",
+    )
     local_handoff: bool = Field(
         default=False,
         description="an orchestrator and a dispatcher in one process (`workflows run "

@@ -247,6 +247,8 @@ async def get_execution(
         view = await Payloads(ctx.ready()[0].redis, ctx.settings).for_display(view)  # large values
         view["workflow"] = unqualify(state.workflow)
         view = await _shown(ctx, state, view)
+        if view.get("traceId") and ctx.settings.trace_url:
+            view["traceUrl"] = ctx.settings.trace_url.replace("{traceId}", view["traceId"])
     else:
         accepted = await _accepted(ctx, execution_id, namespace)
         if accepted is None:

@@ -127,6 +127,12 @@ class ExecutionView(ExecutionSummary):
     steps: dict[str, StepView] = Field(default_factory=dict)
     retry_of: str | None = None
     retried_by: str | None = None
+    trace_id: str | None = Field(
+        default=None,
+        description="the execution's OpenTelemetry trace id (32 hex), when tracing was on "
+        "at its start; `traceUrl` links it when WORKFLOWS_TRACE_URL is set",
+    )
+    trace_url: str | None = None
     metrics: ExecutionMetrics | None = None
     audit_trail: list[dict[str, Any]] | None = None
 
@@ -190,6 +196,14 @@ def _metrics(state: ExecutionState) -> ExecutionMetrics:
     )
 
 
+def _trace_id(context: dict[str, str] | None) -> str | None:
+    """The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else None."""
+    parts = (context or {}).get("traceparent", "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and parts[1].strip("0123456789abcdef") == "":
+        return parts[1]
+    return None
+
+
 def execution_view(state: ExecutionState, metrics: bool, audit: bool) -> dict[str, Any]:
     """The status API's view of a stored execution (camelCase, JSON-ready)."""
     progress = state.progress()
@@ -222,6 +236,7 @@ def execution_view(state: ExecutionState, metrics: bool, audit: bool) -> dict[st
         },
         retry_of=state.retry_of,
         retried_by=state.retried_by,
+        trace_id=_trace_id(state.trace_context),
         metrics=_metrics(state) if metrics else None,
         audit_trail=[e.model_dump(mode="json", by_alias=True) for e in state.history]
         if audit

@@ -20,11 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import expect
 
 from tests.e2e.test_node_worker import NODE_DIR, SIGNED, run_seed, seed_stack
+from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, needs_chromium]
 JAEGER_VERSION = "v1.76.0"  # the module version whose cmd/jaeger is Jaeger v2
 JAEGER_MODULE = ROOT / "tests" / "support" / "jaeger"
 JAEGER_BIN = Path.home() / ".cache" / "workflows" / f"jaeger-{JAEGER_VERSION}" / "jaeger"
@@ -150,6 +152,7 @@ async def test_an_execution_is_one_trace_across_processes_and_languages(stack: s
             assert time.monotonic() < deadline, f"missing spans {sorted(attempts - names)}"
             await asyncio.sleep(0.3)
     trace_id = trace["traceID"]
+    assert full.get("traceId") == trace_id.rjust(32, "0")  # the status API names its trace
     roots, text = span_tree(trace)
     print(f"trace {trace_id}:\n{text}")
     assert len(roots) == 1, text  # the start request's span (FastAPI's) or the execution's
@@ -164,3 +167,8 @@ async def test_an_execution_is_one_trace_across_processes_and_languages(stack: s
     assert by_name["step welcomeEmail attempt 1"]["processID"] in {
         pid for pid, p in trace["processes"].items() if p["serviceName"] == "workflows-node-worker"
     }
+    async with browser_page() as (page, problems):  # the execution page names its trace
+        await page.goto(f"{stack}/#/executions/{eid}")
+        await expect(page.get_by_test_id("fact-trace")).to_contain_text(full["traceId"])
+        await screenshot(page, ROOT / "test-artifacts" / "traces", "execution-trace-id")
+    assert problems == []

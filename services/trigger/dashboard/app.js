@@ -607,6 +607,10 @@ async function executionPage(view, page, id) {
       fact("Current steps", (ex.currentSteps || []).join(", ") || "–"),
       ex.retryOf ? fact("Retry of", link(ex.retryOf)) : null,
       ex.retriedBy ? fact("Retried by", link(ex.retriedBy), "fact-retried-by") : null,
+      ex.traceId ? fact("Trace", ex.traceUrl
+        ? h("a", { class: "mono", href: ex.traceUrl, target: "_blank", rel: "noopener" }, ex.traceId)
+        : h("span", { class: "mono", title: "set WORKFLOWS_TRACE_URL to link it to a trace viewer" }, ex.traceId),
+      "fact-trace") : null,
     );
   }
 
