@@ -6,7 +6,6 @@ The Python SDK: `Workflows` / `AsyncWorkflows` talk to the trigger service's HTT
 """
 
 from workflows.client import AsyncWorkflows, Workflows
-from workflows.client_errors import ApiError, ClientError, ExecutionFailed, ExecutionTimeout
 from workflows.definition import (
     Backoff,
     Case,
@@ -23,7 +22,15 @@ from workflows.definition import (
     WorkflowDefinition,
     model_schema,
 )
-from workflows.errors import FatalError, RetryableError, WorkflowsError
+from workflows.errors import (
+    ApiError,
+    ClientError,
+    ExecutionFailed,
+    ExecutionTimeout,
+    FatalError,
+    RetryableError,
+    WorkflowsError,
+)
 from workflows.functions import FunctionContext, FunctionRegistry, function
 
 __all__ = [

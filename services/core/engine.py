@@ -18,6 +18,7 @@ from services.core import hooks, loops
 from services.core.backoff import backoff_delay_ms
 from services.core.compiled import CompiledStep, CompiledWorkflow
 from services.core.definition import RetryStrategy
+from services.core.errors import CoreError
 from services.core.expressions import ExpressionError, to_json_value, truthy, typeof
 from services.core.for_each import MAX_ITEMS, for_each_payload
 from services.core.kpis import evaluate_kpis, take_reported
@@ -107,7 +108,7 @@ def catch_target(cs: CompiledStep, error: dict[str, Any]) -> str | None:
     return cs.step.on_failure  # onFailure: a catch of any type
 
 
-class ForEachError(ValueError):
+class ForEachError(CoreError, ValueError):
     """A forEach template that does not yield a list of at most MAX_ITEMS items."""
 
 

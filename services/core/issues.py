@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.core.errors import CoreError
+
 __all__ = ["DefinitionError", "ValidationIssue", "format_path"]
 
 
@@ -42,7 +44,7 @@ class ValidationIssue:
         }
 
 
-class DefinitionError(ValueError):
+class DefinitionError(CoreError, ValueError):
     """A workflow definition is invalid; `issues` lists every problem found."""
 
     def __init__(self, issues: list[ValidationIssue], source: str | None = None) -> None:

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from services.core.children import PREFIX as CHILD_PREFIX
+from services.core.errors import CoreError
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -39,7 +40,7 @@ NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _NAMESPACE = re.compile(NAMESPACE_PATTERN)
 
 
-class NamespaceError(ValueError):
+class NamespaceError(CoreError, ValueError):
     """A name or namespace the API refuses; `name` is the offending value."""
 
     def __init__(self, name: str, reason: str) -> None:

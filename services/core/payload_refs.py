@@ -28,6 +28,7 @@ from pydantic_core import to_json
 
 from services.core.compiled import CompiledWorkflow
 from services.core.engine import DispatchStep, Transition
+from services.core.errors import CoreError
 from services.core.state import ExecutionState, StepStatus
 
 __all__ = [
@@ -66,7 +67,7 @@ class PayloadLimits:
     hard_max: int
 
 
-class PayloadTooLarge(ValueError):
+class PayloadTooLarge(CoreError, ValueError):
     """A value above the hard limit; `size` is its JSON size in bytes."""
 
     def __init__(self, size: int, limit: int) -> None:

@@ -36,6 +36,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
+from services.core.errors import CoreError
+
 __all__ = [
     "LATEST",
     "MAX_CATCH_UP",
@@ -74,7 +76,7 @@ _MAX_INTERVAL_S = 366 * 86400
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(CoreError, ValueError):
     """A schedule that cannot work: bad cron expression, interval or time zone.
 
     `field` names the request field at fault (`cronExpression`, `startAt`, ...).

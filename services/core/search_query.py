@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from services.core.errors import CoreError
+
 __all__ = [
     "MAX_PREDICATES",
     "MAX_QUERY_CHARS",
@@ -47,7 +49,7 @@ Value = str | float
 ORDERED: frozenset[str] = frozenset({"<", "<=", ">", ">="})
 
 
-class QueryError(ValueError):
+class QueryError(CoreError, ValueError):
     """A query the parser refuses; `column` is the 1-based position in the text."""
 
     def __init__(self, message: str, column: int) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.core.definition import WorkflowDefinition
+from services.core.errors import CoreError
 from services.core.expressions import UNDEFINED, Expression, ExpressionError, truthy
 from services.core.templates import Template, compile_template, parse_condition
 
@@ -59,7 +60,7 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
-class EventError(ValueError):
+class EventError(CoreError, ValueError):
     """A malformed event (not JSON, no type, bad type or id): it goes to the DLQ."""
 
     def __init__(self, reason: str, code: str = "malformed_event") -> None:
@@ -68,7 +69,7 @@ class EventError(ValueError):
         self.code = code
 
 
-class TriggerError(ValueError):
+class TriggerError(CoreError, ValueError):
     """A trigger's filter or input failed on an event; the event starts nothing for it."""
 
 

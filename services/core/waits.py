@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from services.core import durations, engine
+from services.core.errors import CoreError
 from services.core.state import ExecutionState, StepRun, StepStatus
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ QUORUMS = ("any", "majority", "unanimous")
 MAX_WAIT_MS = 366 * 86_400_000
 
 
-class WaitInputError(ValueError):
+class WaitInputError(CoreError, ValueError):
     """The input of a built-in step is not usable."""
 
 

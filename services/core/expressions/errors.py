@@ -1,8 +1,8 @@
 """Errors raised while parsing or evaluating expressions.
 
-Error tree::
+Error tree (a branch of the core's tree, drawn in services/core/errors.py)::
 
-    ExpressionError                  root; has .message, .column (1-based), .source
+    ExpressionError                  has .message, .column (1-based), .source
     ├── ExpressionSyntaxError        the text is not a valid expression (parse time)
     ├── ExpressionEvaluationError    a type or name problem while evaluating
     └── ExpressionLimitError         a size, depth or step limit was exceeded
@@ -11,8 +11,10 @@ Error tree::
 
 from __future__ import annotations
 
+from services.core.errors import CoreError
 
-class ExpressionError(Exception):
+
+class ExpressionError(CoreError):
     """Base class; ``str()`` reads like ``column 12: unexpected token '='``."""
 
     def __init__(self, message: str, column: int = 0, source: str = "") -> None:

@@ -12,10 +12,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from services.core.errors import CoreError
+
 from .values import UNDEFINED, is_nullish, is_number, kind, norm_number, truthy
 
 
-class HelperError(Exception):
+class HelperError(CoreError):
     """Raised by a helper for a bad argument; the interpreter adds the column."""
 
 
