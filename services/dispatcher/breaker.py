@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.core.limits import CircuitBreaker
+from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient
 
 __all__ = ["Admission", "CircuitBreakers", "breaker_key"]
@@ -75,7 +76,7 @@ return 'closed'
 
 
 def breaker_key(prefix: str, function: str) -> str:
-    return f"{prefix}:breaker:{{{function}}}"
+    return Keys(prefix).breaker(function)
 
 
 @dataclass(frozen=True, slots=True)

@@ -325,7 +325,7 @@ class Dispatcher:
         its successful output stored for the ttl)."""
         key, ttl_ms, plain = cached
         digest = hashlib.sha256(key.encode()).hexdigest()
-        redis_key = f"{self.settings.key_prefix}:stepcache:{{{command.function}}}:{digest}"
+        redis_key = Keys(self.settings.key_prefix).step_cache(command.function, digest)
         counter = self.metrics.engine.step_cache
         raw = await self.store.redis.get(redis_key)
         if raw is not None:

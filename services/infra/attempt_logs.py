@@ -39,7 +39,7 @@ return added
 
 def logs_key(keys: Keys, execution_id: str) -> str:
     """`{p}:exec:{<id>}:logs`: beside the state, in its hash slot."""
-    return f"{keys.state(execution_id)}:logs"
+    return keys.attempt_logs(execution_id)
 
 
 def bounded(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

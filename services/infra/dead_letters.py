@@ -18,6 +18,7 @@ from aiokafka.structs import TopicPartition
 from contracts import ContractError, DeadLetter, decode
 from contracts.topics import Topics
 from services.infra.kafka import Bus, assign_whole_topic
+from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
@@ -91,7 +92,7 @@ async def replay_dead_letters(
             if letter is None:
                 outcomes.append((entry, "skipped: unreadable"))
                 continue
-            marker = f"{settings.key_prefix}:dlq:replayed:{letter.message_id}"
+            marker = Keys(settings.key_prefix).dlq_replayed(letter.message_id)
             if not force and not await redis.set(marker, entry.ref, nx=True, ex=REPLAYED_TTL_S):
                 outcomes.append((entry, "skipped: already replayed (use --force)"))
                 continue

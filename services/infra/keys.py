@@ -28,6 +28,23 @@
 | `{p}:search:{<ns>}:n:<column>` | zset | id by value: a number or time column | the state's |
 | `{p}:search:{<ns>}:expires` | zset | id by when its state expires (ms) | none |
 | `{p}:search:{<ns>}:types` | hash | search attribute name -> keyword/number/time | none |
+| `{p}:def:<name>[:meta]` | hash | a definition as older builds kept it (moved at start) | none |
+| `{p}:accepted:<id>` | string | `{"workflow", "version"}` of a start not yet picked up | 1 h |
+| `{p}:readyz-probe` | string | `1`, the trigger's /readyz write probe | 10 s |
+| `{p}:stepcache:{<fn>}:<sha256>` | string | a step's output by its `cache.key` | `cache.ttl` |
+| `{p}:breaker:{<function>}` | hash | a function's circuit: `state`, `until`, `probes`, ... | none |
+| `{p}:done:<idempotency key>` | string | a step attempt's StepResult (JSON) for duplicates | 24 h |
+| `{p}:notified:<message id>` | string | `1`: this lifecycle event was notified | 24 h |
+| `{p}:notify:failed` | list | the newest 1,000 failed e-mail deliveries (JSON) | none |
+| `{p}:notify:counts` | hash | notifier counters (`email.sent`, `email.failed`) | none |
+| `{p}:dlq:replayed:<message id>` | string | the DLQ entry a dead letter was replayed from | 30 d |
+| `{p}:{sched}:<id>` | hash | a schedule: `doc` (JSON), `next` (ms or ""), `paused`, ... | none |
+| `{p}:{sched}:due` | zset | ids of active schedules by next fire time (ms) | none |
+| `{p}:{sched}:ids` | set | every schedule id | none |
+| `{p}:sched-claim:<id>` | string | the firing replica's token, then `published` | 10 s, 7 d |
+| `{p}:waits:<type>:<corr>` | set | executions waiting for the event (`infra.waits`) | state's |
+| `{p}:sigbuf:<type>:<corr>` | hash | signal id -> a signal nobody waits for yet | buffer |
+| `{p}:sigbuf:exec:{<id>}` | hash | signal id -> an early signal for one execution | its window |
 
 Outcome samples (`{"id", "version", "status", "durationMs", "kpis"}` JSON) feed
 `GET /workflows/{name}/metrics`; the newest `KPI_SAMPLES_CAP` are kept and the key expires
@@ -119,3 +136,71 @@ class Keys:
     @property
     def api_keys(self) -> str:
         return f"{self.prefix}:{{apikeys}}"
+
+    def attempt_logs(self, execution_id: str) -> str:
+        return f"{self.prefix}:exec:{{{execution_id}}}:logs"
+
+    def legacy_definition(self, name: str) -> str:
+        """Where builds before the hash tag kept a definition (`migrate_definition_keys`)."""
+        return f"{self.prefix}:def:{name}"
+
+    def legacy_definition_meta(self, name: str) -> str:
+        return f"{self.prefix}:def:{name}:meta"
+
+    def accepted(self, execution_id: str) -> str:
+        return f"{self.prefix}:accepted:{execution_id}"
+
+    @property
+    def readiness_probe(self) -> str:
+        return f"{self.prefix}:readyz-probe"
+
+    def step_cache(self, function: str, digest: str) -> str:
+        return f"{self.prefix}:stepcache:{{{function}}}:{digest}"
+
+    def breaker(self, function: str) -> str:
+        return f"{self.prefix}:breaker:{{{function}}}"
+
+    def step_result(self, idempotency_key: str) -> str:
+        return f"{self.prefix}:done:{idempotency_key}"
+
+    def notified(self, message_id: str) -> str:
+        return f"{self.prefix}:notified:{message_id}"
+
+    @property
+    def email_failed(self) -> str:
+        return f"{self.prefix}:notify:failed"
+
+    @property
+    def notify_counts(self) -> str:
+        return f"{self.prefix}:notify:counts"
+
+    def dlq_replayed(self, message_id: str) -> str:
+        return f"{self.prefix}:dlq:replayed:{message_id}"
+
+    def schedule(self, schedule_id: str) -> str:
+        return f"{self.prefix}:{{sched}}:{schedule_id}"
+
+    @property
+    def schedules_due(self) -> str:
+        return f"{self.prefix}:{{sched}}:due"
+
+    @property
+    def schedule_ids(self) -> str:
+        return f"{self.prefix}:{{sched}}:ids"
+
+    def schedule_claim(self, execution_id: str) -> str:
+        return f"{self.prefix}:sched-claim:{execution_id}"
+
+    def waits(self, event_type: str, correlation: str) -> str:
+        """`event_type` as scoped to its namespace (`services.infra.waits`)."""
+        return f"{self.prefix}:waits:{event_type}:{correlation}"
+
+    def signal_buffer(self, event_type: str, correlation: str) -> str:
+        return f"{self.prefix}:sigbuf:{event_type}:{correlation}"
+
+    def execution_signals(self, execution_id: str) -> str:
+        return f"{self.prefix}:sigbuf:exec:{{{execution_id}}}"
+
+    def search(self, namespace: str) -> str:
+        """The start of a namespace's search keys: `rows`, `all`, `k:<col>`... follow it."""
+        return f"{self.prefix}:search:{{{namespace}}}:"

@@ -34,7 +34,7 @@ import structlog
 
 from contracts import ContractError, StepCommand, StepResult, decode, encode
 from contracts.base import new_message_id
-from services.infra.keys import IDEMPOTENCY_TTL_S
+from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
 from services.infra.redis_client import RedisClient, queue_wait
 
 __all__ = ["ResultsCache"]
@@ -70,7 +70,7 @@ class ResultsCache:
         self.conflicts = 0  # SET NX refused: another delivery stored its result first
 
     def key(self, idempotency_key: str) -> str:
-        return f"{self.key_prefix}:done:{idempotency_key}"
+        return Keys(self.key_prefix).step_result(idempotency_key)
 
     async def get(self, command: StepCommand) -> StepResult | None:
         """The stored result for the command's key, addressed to this command."""

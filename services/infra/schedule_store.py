@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient
 
 __all__ = ["CLAIM_TTL_MS", "PUBLISHED_TTL_S", "ScheduleRuntime", "ScheduleStore"]
@@ -103,24 +104,25 @@ class ScheduleStore:
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.keys = Keys(prefix)
         self._create = redis.register_script(_CREATE)
         self._advance = redis.register_script(_ADVANCE)
         self._pause = redis.register_script(_PAUSE)
         self._delete = redis.register_script(_DELETE)
 
     def key(self, schedule_id: str) -> str:
-        return f"{self.prefix}:{{sched}}:{schedule_id}"
+        return self.keys.schedule(schedule_id)
 
     @property
     def due_key(self) -> str:
-        return f"{self.prefix}:{{sched}}:due"
+        return self.keys.schedules_due
 
     @property
     def ids_key(self) -> str:
-        return f"{self.prefix}:{{sched}}:ids"
+        return self.keys.schedule_ids
 
     def claim_key(self, execution_id: str) -> str:
-        return f"{self.prefix}:sched-claim:{execution_id}"
+        return self.keys.schedule_claim(execution_id)
 
     def _keys(self, schedule_id: str) -> list[str]:
         return [self.key(schedule_id), self.due_key, self.ids_key]

@@ -46,6 +46,7 @@ from services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute
 from services.core.search_query import Predicate, Query, QueryError, Value, query_matches
 from services.core.search_rows import index_values
 from services.core.state import ExecutionState
+from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient
 
 __all__ = [
@@ -234,12 +235,13 @@ class SearchIndex:
     def __init__(self, redis: RedisClient, prefix: str = "wf") -> None:
         self.redis = redis
         self.prefix = prefix
+        self.keys = Keys(prefix)
         self._cluster = isinstance(redis, RedisCluster)
         self._put = redis.register_script(_PUT)
         self._purge = redis.register_script(_PURGE)
 
     def base(self, namespace: str) -> str:
-        return f"{self.prefix}:search:{{{namespace}}}:"
+        return self.keys.search(namespace)
 
     # -- writing ------------------------------------------------------------------------
     def queue_put(self, pipe: Any, row: IndexRow, rev: int, force: bool = False) -> None:

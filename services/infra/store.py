@@ -254,7 +254,7 @@ class StateStore:
     def _save_keys(self, execution_id: str) -> list[str]:
         """The save script's keys: state, outbox, attempt logs (one hash slot)."""
         state = self.keys.state(execution_id)
-        return [state, self.keys.outbox(execution_id), f"{state}:logs"]
+        return [state, self.keys.outbox(execution_id), self.keys.attempt_logs(execution_id)]
 
     def _check_acks(self, what: str, acks: list[Any]) -> None:
         short = [int(a) for a in acks if int(a) < self.wait_replicas]
@@ -375,8 +375,8 @@ class StateStore:
         moved = []
         for name in await self.definition_names():
             for old, new in (
-                (f"{self.keys.prefix}:def:{name}", self.keys.definition(name)),
-                (f"{self.keys.prefix}:def:{name}:meta", self.keys.definition_meta(name)),
+                (self.keys.legacy_definition(name), self.keys.definition(name)),
+                (self.keys.legacy_definition_meta(name), self.keys.definition_meta(name)),
             ):
                 if old == new or await self.redis.exists(new):
                     continue

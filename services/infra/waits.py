@@ -29,6 +29,7 @@ from contracts import Actor, SignalExecution, encode
 from contracts.topics import Topics
 from services.core.namespaces import DEFAULT_NAMESPACE, SEPARATOR
 from services.infra.kafka import Bus
+from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
@@ -46,15 +47,15 @@ def _scoped(namespace: str, event_type: str) -> str:
 
 
 def _index_key(settings: Settings, event_type: str, correlation: str, namespace: str) -> str:
-    return f"{settings.key_prefix}:waits:{_scoped(namespace, event_type)}:{correlation}"
+    return Keys(settings.key_prefix).waits(_scoped(namespace, event_type), correlation)
 
 
 def _buffer_key(settings: Settings, event_type: str, correlation: str, namespace: str) -> str:
-    return f"{settings.key_prefix}:sigbuf:{_scoped(namespace, event_type)}:{correlation}"
+    return Keys(settings.key_prefix).signal_buffer(_scoped(namespace, event_type), correlation)
 
 
 def _execution_buffer_key(settings: Settings, execution_id: str) -> str:
-    return f"{settings.key_prefix}:sigbuf:exec:{{{execution_id}}}"
+    return Keys(settings.key_prefix).execution_signals(execution_id)
 
 
 def _text(value: Any) -> str:

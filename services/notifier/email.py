@@ -26,6 +26,7 @@ import structlog
 from contracts import LifecycleEvent
 from contracts.base import utc_now
 from services.core.kpis import kpi_lines
+from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 
@@ -114,11 +115,11 @@ class EmailChannel:
 
     @property
     def failed_key(self) -> str:
-        return f"{self.settings.key_prefix}:notify:failed"
+        return Keys(self.settings.key_prefix).email_failed
 
     @property
     def counts_key(self) -> str:
-        return f"{self.settings.key_prefix}:notify:counts"
+        return Keys(self.settings.key_prefix).notify_counts
 
     async def deliver(
         self, event: LifecycleEvent, to: str, units: Mapping[str, str | None] | None = None

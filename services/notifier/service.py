@@ -132,7 +132,7 @@ class Notifier:
         await self.bus.flush()
 
     async def _notify(self, event: LifecycleEvent) -> None:
-        key = f"{self.settings.key_prefix}:notified:{event.message_id}"
+        key = Keys(self.settings.key_prefix).notified(event.message_id)
         notifications, units = await self._notifications(event.execution_id)  # before marking
         if not await self.redis.set(key, "1", nx=True, ex=IDEMPOTENCY_TTL_S):
             return  # a redelivered event: already notified

@@ -93,7 +93,7 @@ class Context:
 
     def accepted_key(self, execution_id: str) -> str:
         """Marks an execution published but maybe not yet picked up by the orchestrator."""
-        return f"{self.settings.key_prefix}:accepted:{execution_id}"
+        return self.keys.accepted(execution_id)
 
     @property
     def keys(self) -> Keys:
@@ -166,7 +166,7 @@ async def readyz(request: Request) -> JSONResponse:
         try:
             checks["redis"] = bool(await ctx.redis.ping())
             # a write probe: OOM (maxmemory, noeviction) and MISCONF refuse it, PING does not
-            await ctx.redis.set(f"{ctx.settings.key_prefix}:readyz-probe", "1", px=PROBE_TTL_MS)
+            await ctx.redis.set(ctx.keys.readiness_probe, "1", px=PROBE_TTL_MS)
             checks["redisWrites"] = True
             ctx.redis_health.accepted()
         except Exception as exc:  # any Redis problem means not ready; say which
