@@ -25,11 +25,14 @@ class CachedState:
     """An execution as last saved: its revision and document (None: not started), and the
     state object that document was dumped from, when this replica saved it (saves a parse
     per result). Taken by the next batch that applies a record to it (`take_state`): a
-    transition changes the object in place, so it is never handed out twice."""
+    transition changes the object in place, so it is never handed out twice. `row`: the
+    search index row saved with it, so that a save that leaves the row as it was (most
+    steps: the row changes with the status and the attributes) does not write it again."""
 
     rev: int
     doc: str | None
     state: ExecutionState | None = None
+    row: str | None = None  # the search index row last written for it (`IndexRow.body`)
 
 
 class StateCache:
@@ -55,8 +58,13 @@ class StateCache:
         found = self._items.get(execution_id)
         if found is None or found.state is None:
             return None
-        self._items[execution_id] = CachedState(found.rev, found.doc)
+        self._items[execution_id] = CachedState(found.rev, found.doc, None, found.row)
         return found.state
+
+    def row_of(self, execution_id: str) -> str | None:
+        """The index row body last written with this execution's state (None: unknown)."""
+        found = self._items.get(execution_id)
+        return found.row if found is not None else None
 
     def __contains__(self, execution_id: object) -> bool:
         return execution_id in self._items

@@ -17,7 +17,6 @@ from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
@@ -41,7 +40,7 @@ from services.infra.attempt_logs import store_result_logs
 from services.infra.commits import OffsetCommitter
 from services.infra.definitions import DefinitionCache
 from services.infra.inflight import rewind
-from services.infra.kafka import Bus, ensure_topics, make_consumer
+from services.infra.kafka import KEY_PARTITIONER, Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
 from services.infra.metrics import EngineMetrics
 from services.infra.payloads import Payloads
@@ -64,7 +63,6 @@ TIMER_IDLE_S = 1.0  # the longest the timer loop sleeps without looking
 # errors of what the orchestrator depends on: the batch is applied again once they pass;
 # any other exception while applying a record is that record's own (`_poisoned`)
 INFRASTRUCTURE_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
-_PARTITIONER = DefaultPartitioner()  # the producers' (murmur2 of the key, as Java's)
 
 
 def _what(message: Any) -> str:
@@ -179,7 +177,7 @@ class Orchestrator:
             return
         encoded = key.encode()
         ordered = sorted(partitions)
-        partition = _PARTITIONER(encoded, ordered, ordered)
+        partition = KEY_PARTITIONER(encoded, ordered, ordered)
         if TopicPartition(topic, partition) not in consumer.assignment():
             return
         headers = tuple(self.bus.signer.headers(value) or ())
@@ -297,6 +295,8 @@ class Orchestrator:
             await self._warm(list(pending), batch)
             outcomes = await asyncio.gather(*(bounded(e, i) for e, i in pending.items()))
             applied = [a for a in outcomes if a is not None]
+            rows = [row_for(a.state, self.definitions) for a in applied]
+            bodies = [row.body() if row is not None else None for row in rows]
             saves = [
                 Save(
                     a.execution_id,
@@ -304,14 +304,16 @@ class Orchestrator:
                     a.doc or "",
                     a.entries,
                     self.settings.state_ttl_s if a.state is not None and a.state.terminal else 0,
-                    row_for(a.state, self.definitions),
+                    # a row as last written needs no write (it is rev-guarded, so an older
+                    # revision beside an unchanged row is what a skipped write leaves)
+                    None if body is not None and body == self.cache.row_of(a.execution_id) else row,
                 )
-                for a in applied
+                for a, row, body in zip(applied, rows, bodies, strict=True)
             ]
             trims, self._trims = self._trims, {}
             revisions = await self.store.save_many(saves, trims)
             fenced = {}
-            for done, new_rev in zip(applied, revisions, strict=True):
+            for done, new_rev, body in zip(applied, revisions, bodies, strict=True):
                 eid = done.execution_id
                 if new_rev < 0:
                     # Another writer saved first (or a save whose reply was lost was retried):
@@ -323,7 +325,7 @@ class Orchestrator:
                 if terminal:  # nothing more will come for it, as a rule: no need to keep it
                     self.cache.drop(eid)
                 else:
-                    self.cache.put(eid, CachedState(new_rev, done.doc, done.state))
+                    self.cache.put(eid, CachedState(new_rev, done.doc, done.state, body))
                 for transition in done.transitions:
                     self.applied += 1
                     self.metrics.engine.observe_transition(transition)
