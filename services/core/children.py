@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from services.core import engine
-from services.core.state import StepRun, StepStatus
+from services.core.extensions import Extension
+from services.core.state import ExecutionStatus, StepRun, StepStatus
 
 if TYPE_CHECKING:
     from services.core.compiled import CompiledStep
 
 __all__ = [
+    "EXTENSION",
     "PREFIX",
     "CancelChild",
     "cancel_running",
@@ -49,7 +51,7 @@ def child_execution_id(parent_id: str, step_id: str, attempt: int) -> str:
     return f"{parent_id}-{step_id}-{attempt}"
 
 
-def check_child_input(active: engine._Run, cs: CompiledStep, run: StepRun, rendered: Any) -> bool:
+def check_child_input(active: engine.Run, cs: CompiledStep, run: StepRun, rendered: Any) -> bool:
     """A child's input must be an object: fail the attempt (True) when it is not."""
     if child_workflow(run.function) is None or isinstance(rendered, dict):
         return False
@@ -60,10 +62,19 @@ def check_child_input(active: engine._Run, cs: CompiledStep, run: StepRun, rende
     return True
 
 
-def cancel_running(active: engine._Run, reason: str) -> None:
+def cancel_running(active: engine.Run, reason: str) -> None:
     """Cancel the children of the child-workflow steps still running."""
     state = active.state
     for step_id, run in state.steps.items():
         if run.status == StepStatus.RUNNING and child_workflow(run.function) is not None:
             child = child_execution_id(state.execution_id, step_id, run.attempt)
             active.out.effects.append(CancelChild(child, reason))
+
+
+def _before_finish(active: engine.Run, status: ExecutionStatus, error: Any) -> bool:
+    """The execution ends: its running children are cancelled (never defers the end)."""
+    cancel_running(active, f"the parent execution {status.value}")
+    return False
+
+
+EXTENSION = Extension("children", on_dispatch=check_child_input, before_finish=_before_finish)

@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 
 from services.core.definition import RetryStrategy, Step, WorkflowDefinition
 from services.core.expressions import Expression
+from services.core.extensions import Extension
 from services.core.routing import successors
 from services.core.templates import Template
 
@@ -50,6 +51,9 @@ class CompiledWorkflow:
     output_validator: Draft202012Validator | None
     output_mapping: Template | None
     metric_values: dict[str, Template]
+    # what else a step or a failure can do (waits, children, compensation), in the order the
+    # engine consults them: services.core.extensions; compile_workflow gives the built-in ones
+    extensions: tuple[Extension, ...] = ()
     links: StepLinks = field(init=False)  # who waits for whom: built from `steps`
 
     def __post_init__(self) -> None:

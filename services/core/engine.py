@@ -10,14 +10,14 @@ timer) gives `Transition.duplicate = True` and changes nothing.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from services.core import hooks, loops
+from services.core import loops
 from services.core.backoff import backoff_delay_ms
 from services.core.compiled import CompiledStep, CompiledWorkflow
 from services.core.definition import RetryStrategy
+from services.core.effects import SYSTEM_ACTOR, DispatchStep, SetTimer, TimerKind, Transition
 from services.core.errors import CoreError
 from services.core.expressions import ExpressionError, to_json_value, truthy, typeof
 from services.core.for_each import MAX_ITEMS, for_each_payload
@@ -36,8 +36,11 @@ from services.core.step_cache import cache_envelope, cache_key_text
 from services.core.templates import parse_condition
 
 __all__ = [
+    "SYSTEM_ACTOR",
     "DispatchStep",
+    "Run",
     "SetTimer",
+    "TimerKind",
     "Transition",
     "apply_step_result",
     "cancel_execution",
@@ -49,40 +52,6 @@ __all__ = [
     "retry_execution",
     "start_execution",
 ]
-
-TimerKind = Literal[
-    "retry", "timeout", "execution_timeout", "sleep", "wait_timeout", "wait_escalate",
-    "compensate_retry",
-]  # fmt: skip
-SYSTEM_ACTOR: dict[str, Any] = {"kind": "system"}  # step results and timers
-
-
-@dataclass(frozen=True, slots=True)
-class DispatchStep:
-    step_id: str
-    function: str
-    input: Any
-    attempt: int
-    deadline: datetime | None
-    fallback: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SetTimer:
-    kind: TimerKind
-    step_id: str
-    attempt: int
-    due_at: datetime
-
-
-@dataclass
-class Transition:
-    state: ExecutionState
-    dispatches: list[DispatchStep] = field(default_factory=list)
-    timers: list[SetTimer] = field(default_factory=list)
-    events: list[AuditEntry] = field(default_factory=list)
-    duplicate: bool = False
-    effects: list[Any] = field(default_factory=list)  # waits/children (services.core.hooks)
 
 
 def _matches(types: tuple[str, ...], type_: str) -> bool:
@@ -121,8 +90,13 @@ def _with_call(call: dict[str, Any] | None) -> dict[str, Any]:
     return {"call": call} if call else {}
 
 
-class _Run:
-    """One transition in progress: the workflow, the state, the clock and the effects."""
+class Run:
+    """One transition in progress: the workflow, the state, the clock and the effects.
+
+    The run object the extensions receive (`services.core.extensions`): they read `wf`,
+    `state`, `now` and `out` (the `Transition` being built), record with `emit`, `touch`
+    and `out`, and move the execution on with `advance`, `dispatch`, `skip`, `fail_step`
+    and `finish`. The public transitions below each make one."""
 
     def __init__(
         self,
@@ -243,8 +217,9 @@ class _Run:
         self.emit(
             "step.started", cs.id, run.attempt, function=run.function, input=rendered, **looped
         )
-        if hooks.on_dispatch(self, cs, run, rendered):  # built-in waits, child input checks
-            return
+        for extension in self.wf.extensions:  # built-in waits, child input checks
+            if extension.on_dispatch is not None and extension.on_dispatch(self, cs, run, rendered):
+                return
         self.out.dispatches.append(
             DispatchStep(cs.id, run.function, command_input, run.attempt, deadline, run.fallback)
         )
@@ -610,8 +585,9 @@ class _Run:
         error: dict[str, Any] | None = None,
         actor: dict[str, Any] | None = None,
     ) -> None:
-        if hooks.before_finish(self, status, error):  # compensations first (saga)
-            return
+        for extension in self.wf.extensions:  # compensations first (saga), then children
+            if extension.before_finish is not None and extension.before_finish(self, status, error):
+                return
         state = self.state
         state.status = status
         state.error = error
@@ -660,7 +636,7 @@ def start_execution(
         notifications=notifications,
         priority=wf.definition.priority if priority is None else priority,
     )
-    run = _Run(wf, state, now, actor)
+    run = Run(wf, state, now, actor)
     run.emit("execution.started", actor=actor, input=mask_input(wf.definition.input, input_))
     problems = wf.input_errors(input_)
     if problems:
@@ -692,14 +668,14 @@ def apply_step_result(
     `call` (StepResult.call: what the attempt called) goes into the step's audit data, and
     `worker_id` (StepResult.workerId) as `workerId` into every entry about that attempt.
     """
-    if hooks.is_compensation(step_id):
-        return hooks.apply_compensation_result(
-            wf, state, step_id, attempt, now, ok=ok, output=output, error=error
-        )
+    for extension in wf.extensions:  # e.g. the result of a compensation step (saga)
+        owns, apply = extension.owns_step, extension.apply_result
+        if owns is not None and apply is not None and owns(step_id):
+            return apply(wf, state, step_id, attempt, now, ok=ok, output=output, error=error)
     run = state.steps.get(step_id)
     if state.terminal or run is None or run.status != StepStatus.RUNNING or run.attempt != attempt:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now, SYSTEM_ACTOR)
+    active = Run(wf, state, now, SYSTEM_ACTOR)
     if worker_id:
         active.worker = (step_id, attempt, worker_id)
     cs = wf.step(step_id)
@@ -722,9 +698,11 @@ def fire_timer(
     """A durable timer came due: a retry wait ended, a step or the execution timed out."""
     if state.terminal:
         return Transition(state, duplicate=True)
-    if kind in hooks.TIMER_KINDS:
-        return hooks.fire_timer(wf, state, kind, step_id, attempt, now)
-    active = _Run(wf, state, now, SYSTEM_ACTOR)
+    for extension in wf.extensions:  # waits' and compensations' timers
+        fire = extension.timers.get(kind)
+        if fire is not None:
+            return fire(wf, state, kind, step_id, attempt, now)
+    active = Run(wf, state, now, SYSTEM_ACTOR)
     if kind == "execution_timeout":
         active.finish(
             ExecutionStatus.TIMED_OUT,
@@ -761,7 +739,7 @@ def cancel_execution(
 ) -> Transition:
     if state.terminal:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now, actor)
+    active = Run(wf, state, now, actor)
     error = {"type": "Cancelled", "message": reason or "cancelled"}
     active.finish(ExecutionStatus.CANCELLED, error, actor=actor)
     return active.result()
@@ -773,7 +751,7 @@ def pause_execution(
     """Running steps finish; nothing new is dispatched until resume."""
     if state.terminal or state.paused:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now, actor)
+    active = Run(wf, state, now, actor)
     state.paused = True
     state.status = ExecutionStatus.PAUSED
     active.emit("execution.paused", actor=actor)
@@ -785,7 +763,7 @@ def resume_execution(
 ) -> Transition:
     if state.terminal or not state.paused:
         return Transition(state, duplicate=True)
-    active = _Run(wf, state, now, actor)
+    active = Run(wf, state, now, actor)
     state.paused = False
     state.status = ExecutionStatus.RUNNING
     active.emit("execution.resumed", actor=actor)
@@ -833,7 +811,7 @@ def retry_execution(
         notifications=failed.notifications,
         priority=failed.priority,
     )
-    active = _Run(wf, state, now, actor)
+    active = Run(wf, state, now, actor)
     restart_id = wf.steps[restart_at].id if restart_at < len(wf.steps) else None
     active.emit(
         "execution.started",
@@ -849,3 +827,6 @@ def retry_execution(
     else:
         active.advance(everything=True)
     return active.result()
+
+
+_Run = Run  # the former private name (kept for code written against it)

@@ -11,22 +11,42 @@ definition may have; it is not a dependency, so validation sees a graph without 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.core.expressions import ExpressionError, to_json_value, truthy
-from services.core.state import StepStatus
+from services.core.state import ExecutionState, StepRun, StepStatus
 from services.core.templates import parse_condition
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from services.core.compiled import CompiledStep
+    from services.core.compiled import CompiledStep, CompiledWorkflow
     from services.core.definition import Step, WorkflowDefinition
-    from services.core.engine import _Run
 
 __all__ = ["loop_groups", "loop_issues", "repeat"]
 
 Loc = tuple[str | int, ...]
+
+
+class LoopRun(Protocol):
+    """What `repeat` uses of the engine's run object (`services.core.engine.Run`, which calls
+    it: the engine imports this module, not the other way round)."""
+
+    wf: CompiledWorkflow
+    state: ExecutionState
+
+    def context(self) -> dict[str, Any]: ...
+    def fail_step(self, cs: CompiledStep, run: StepRun, type_: str, message: str) -> None: ...
+    def touch(self, step_id: str) -> None: ...
+    def forget_context(self) -> None: ...
+    def emit(
+        self,
+        type_: str,
+        step_id: str | None = None,
+        attempt: int | None = None,
+        actor: dict[str, Any] | None = None,
+        **data: Any,
+    ) -> None: ...
 
 
 def loop_groups(steps: Sequence[Step]) -> dict[str, set[str]]:
@@ -60,7 +80,7 @@ def loop_issues(definition: WorkflowDefinition) -> list[tuple[Loc, str]]:
     return issues
 
 
-def repeat(active: _Run, cs: CompiledStep) -> bool:
+def repeat(active: LoopRun, cs: CompiledStep) -> bool:
     """After `cs` succeeded: start the next iteration when its loop's `while` holds.
 
     False when the loop failed the execution (a bad `while`, or the iteration limit)."""

@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from services.core import children, engine
 from services.core.backoff import backoff_delay_ms
+from services.core.extensions import Extension
 from services.core.state import ExecutionState, ExecutionStatus, StepStatus
 
 if TYPE_CHECKING:
     from services.core.compiled import CompiledWorkflow
 
 __all__ = [
+    "EXTENSION",
     "SUFFIX",
     "TIMER",
     "apply_compensation_result",
@@ -42,7 +44,7 @@ def is_compensation(step_id: str) -> bool:
     return step_id.endswith(SUFFIX)
 
 
-def begin_compensation(active: engine._Run, error: dict[str, Any] | None) -> bool:
+def begin_compensation(active: engine.Run, error: dict[str, Any] | None) -> bool:
     """Called as the execution is about to fail: start compensating; False if none to run."""
     state, wf = active.state, active.wf
     if state.compensation is not None:
@@ -77,7 +79,7 @@ def begin_compensation(active: engine._Run, error: dict[str, Any] | None) -> boo
     return True
 
 
-def _next(active: engine._Run) -> None:
+def _next(active: engine.Run) -> None:
     comp = active.state.compensation
     assert comp is not None
     if not comp["queue"]:
@@ -90,7 +92,7 @@ def _next(active: engine._Run) -> None:
     _dispatch(active)
 
 
-def _dispatch(active: engine._Run) -> None:
+def _dispatch(active: engine.Run) -> None:
     comp = active.state.compensation
     assert comp is not None
     step_id = comp["current"]
@@ -128,7 +130,7 @@ def apply_compensation_result(
         or comp["status"] != "running"
     ):
         return engine.Transition(state, duplicate=True)
-    active = engine._Run(wf, state, now, engine.SYSTEM_ACTOR)
+    active = engine.Run(wf, state, now, engine.SYSTEM_ACTOR)
     cs = wf.step(base)
     function = cs.step.compensate
     if ok:
@@ -174,6 +176,33 @@ def fire_compensation_retry(
         or comp["status"] != "retrying"
     ):
         return engine.Transition(state, duplicate=True)
-    active = engine._Run(wf, state, now, engine.SYSTEM_ACTOR)
+    active = engine.Run(wf, state, now, engine.SYSTEM_ACTOR)
     _dispatch(active)
     return active.result()
+
+
+def _before_finish(
+    active: engine.Run, status: ExecutionStatus, error: dict[str, Any] | None
+) -> bool:
+    """A failing execution compensates first (the end is deferred until that is done)."""
+    return status == ExecutionStatus.FAILED and begin_compensation(active, error)
+
+
+def _fire(
+    wf: CompiledWorkflow,
+    state: ExecutionState,
+    kind: str,
+    step_id: str,
+    attempt: int,
+    now: datetime,
+) -> engine.Transition:
+    return fire_compensation_retry(wf, state, step_id, attempt, now)
+
+
+EXTENSION = Extension(
+    "saga",
+    before_finish=_before_finish,
+    timers={TIMER: _fire},
+    owns_step=is_compensation,
+    apply_result=apply_compensation_result,
+)

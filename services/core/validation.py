@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
+from services.core.builtin_extensions import BUILTIN
 from services.core.compiled import NO_RETRY, CompiledStep, CompiledWorkflow
 from services.core.definition import WorkflowDefinition
 from services.core.expressions import ExpressionError, references
@@ -339,6 +340,7 @@ def _compile(definition: WorkflowDefinition, checker: _Checker, version: int) ->
         output_validator=output_validator,
         output_mapping=output_mapping,
         metric_values=metric_values,
+        extensions=BUILTIN,
     )
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from services.core import durations, engine
 from services.core.errors import CoreError
+from services.core.extensions import Extension
 from services.core.state import ExecutionState, StepRun, StepStatus
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ __all__ = [
     "APPROVAL",
     "APPROVAL_SIGNAL",
     "BUILTIN_FUNCTIONS",
+    "EXTENSION",
     "SLEEP",
     "TIMER_KINDS",
     "WAIT_FOR_EVENT",
@@ -129,7 +131,7 @@ def _object(rendered: Any) -> dict[str, Any]:
 
 
 # -- starting a wait (called from _Run.dispatch) --------------------------------------------
-def begin_wait(active: engine._Run, cs: CompiledStep, run: StepRun, rendered: Any) -> bool:
+def begin_wait(active: engine.Run, cs: CompiledStep, run: StepRun, rendered: Any) -> bool:
     """Handle a built-in function in place of dispatching it; False for any other function."""
     if run.function not in BUILTIN_FUNCTIONS:
         return False
@@ -151,14 +153,14 @@ def begin_wait(active: engine._Run, cs: CompiledStep, run: StepRun, rendered: An
     return True
 
 
-def _waiting(active: engine._Run, cs: CompiledStep, run: StepRun, wait: dict[str, Any]) -> None:
+def _waiting(active: engine.Run, cs: CompiledStep, run: StepRun, wait: dict[str, Any]) -> None:
     run.status = StepStatus.WAITING
     run.wait = wait
     shown = {k: v for k, v in wait.items() if k not in ("received", "decisions", "signalIds")}
     active.emit("execution.waiting", cs.id, run.attempt, **shown)
 
 
-def _sleep(active: engine._Run, cs: CompiledStep, run: StepRun, data: dict[str, Any]) -> None:
+def _sleep(active: engine.Run, cs: CompiledStep, run: StepRun, data: dict[str, Any]) -> None:
     if ("duration" in data) == ("until" in data):
         raise WaitInputError("give exactly one of 'duration' and 'until'")
     if "until" in data:
@@ -169,12 +171,12 @@ def _sleep(active: engine._Run, cs: CompiledStep, run: StepRun, data: dict[str, 
     active.out.timers.append(engine.SetTimer("sleep", cs.id, run.attempt, max(due, active.now)))
 
 
-def _deadline(active: engine._Run, ms: int | None) -> str | None:
+def _deadline(active: engine.Run, ms: int | None) -> str | None:
     return (active.now + timedelta(milliseconds=ms)).isoformat() if ms is not None else None
 
 
 def _wait_for_event(
-    active: engine._Run, cs: CompiledStep, run: StepRun, data: dict[str, Any]
+    active: engine.Run, cs: CompiledStep, run: StepRun, data: dict[str, Any]
 ) -> None:
     unknown = set(data) - {"event", "correlation", "mode", "timeout"}
     if unknown:
@@ -204,7 +206,7 @@ def _wait_for_event(
         active.out.timers.append(engine.SetTimer("wait_timeout", cs.id, run.attempt, due))
 
 
-def _approval(active: engine._Run, cs: CompiledStep, run: StepRun, data: dict[str, Any]) -> None:
+def _approval(active: engine.Run, cs: CompiledStep, run: StepRun, data: dict[str, Any]) -> None:
     unknown = set(data) - {"approvers", "quorum", "deadline", "escalateTo", "message"}
     if unknown:
         raise WaitInputError(f"unknown field(s) {', '.join(sorted(unknown))}")
@@ -268,7 +270,7 @@ def deliver_signal(
     """A signal arrived: complete (or advance) the first step waiting for it, else buffer it."""
     if state.terminal or signal_id in _consumed(state):
         return engine.Transition(state, duplicate=True)
-    active = engine._Run(wf, state, now, actor or engine.SYSTEM_ACTOR)
+    active = engine.Run(wf, state, now, actor or engine.SYSTEM_ACTOR)
     for cs in wf.steps:
         run = state.steps[cs.id]
         wait = run.wait
@@ -299,7 +301,7 @@ def deliver_signal(
 
 
 def _receive(
-    active: engine._Run,
+    active: engine.Run,
     cs: CompiledStep,
     run: StepRun,
     name: str,
@@ -345,7 +347,7 @@ def _approval_output(wait: dict[str, Any], approved: bool | None) -> dict[str, A
 
 
 def _decide(
-    active: engine._Run, cs: CompiledStep, run: StepRun, payload: Any, signal_id: str
+    active: engine.Run, cs: CompiledStep, run: StepRun, payload: Any, signal_id: str
 ) -> bool:
     wait = run.wait
     assert wait is not None
@@ -392,7 +394,7 @@ def fire_wait_timer(
     wait = run.wait if run is not None else None
     if run is None or wait is None or run.attempt != attempt or run.status != StepStatus.WAITING:
         return engine.Transition(state, duplicate=True)
-    active = engine._Run(wf, state, now, engine.SYSTEM_ACTOR)
+    active = engine.Run(wf, state, now, engine.SYSTEM_ACTOR)
     cs = wf.step(step_id)
     if kind == "sleep" and wait["kind"] == "sleep":
         active.succeed_step(cs, run, {"sleptUntil": wait["until"]})
@@ -417,7 +419,7 @@ def fire_wait_timer(
     return active.result()
 
 
-def _time_out(active: engine._Run, cs: CompiledStep, run: StepRun, wait: dict[str, Any]) -> None:
+def _time_out(active: engine.Run, cs: CompiledStep, run: StepRun, wait: dict[str, Any]) -> None:
     target = cs.step.on_timeout or "fail"
     wait["timedOut"] = True
     active.emit("step.timed_out", cs.id, run.attempt, deadline=wait["deadline"], onTimeout=target)
@@ -436,13 +438,13 @@ def _time_out(active: engine._Run, cs: CompiledStep, run: StepRun, wait: dict[st
     active.succeed_step(cs, run, output)
 
 
-def _skip_timeout_branch(active: engine._Run, cs: CompiledStep, reason: str) -> None:
+def _skip_timeout_branch(active: engine.Run, cs: CompiledStep, reason: str) -> None:
     target = cs.step.on_timeout
     if target and target not in ("fail", "continue") and target in active.wf.by_id:
         _skip(active, active.wf.step(target), reason)
 
 
-def _skip(active: engine._Run, cs: CompiledStep, reason: str) -> None:
+def _skip(active: engine.Run, cs: CompiledStep, reason: str) -> None:
     run = active.state.steps[cs.id]
     if run.status != StepStatus.PENDING:
         return
@@ -483,3 +485,10 @@ def simulated_signals(transition: engine.Transition, mocks: dict[str, Any]) -> l
     for number, signal in enumerate(out):
         signal.setdefault("signal_id", f"sim-{signal['step_id']}-{signal['name']}-{number}")
     return out
+
+
+EXTENSION = Extension(
+    "waits",
+    on_dispatch=begin_wait,
+    timers=dict.fromkeys(TIMER_KINDS, fire_wait_timer),
+)

@@ -22,16 +22,6 @@ PACKAGES = ("services", "contracts", "workflows")
 DASHBOARD = ROOT / "services" / "trigger" / "dashboard"
 KNOWN_CIRCLES: list[frozenset[str]] = [
     frozenset({"services.core.definition", "services.core.routing"}),
-    frozenset(
-        {
-            "services.core.children",
-            "services.core.engine",
-            "services.core.hooks",
-            "services.core.loops",
-            "services.core.saga",
-            "services.core.waits",
-        }
-    ),
     frozenset({"workflows", "workflows.functions"}),
     frozenset(
         {
