@@ -21,7 +21,7 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from contracts import LifecycleEvent
-from services.infra.inflight import backoff_s, rewind
+from services.infra.batch_loop import BatchLoop
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
 from services.infra.metrics import EngineMetrics
@@ -97,21 +97,15 @@ class Notifier:
             log.warning("webhook_secret_not_set", hint="webhooks are sent unsigned")
         try:
             await consumer.start()
-            failures = 0
-            while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=100, max_records=self.settings.max_batch)
-                await self.metrics.consumed(consumer, batch)
-                records = [r for rs in batch.values() for r in rs]
-                if records:
-                    try:
-                        await self.process(records)
-                        await consumer.commit()
-                        failures = 0
-                    except Exception as exc:  # Redis or the broker away: rewind, keep running
-                        failures += 1
-                        log.warning("batch_failed_retrying", failures=failures, error=str(exc))
-                        await asyncio.sleep(backoff_s(failures))
-                        rewind(consumer, batch)
+            loop = BatchLoop(  # Redis or the broker away: rewind, back off, keep running
+                consumer,
+                self.process,
+                name="notifier",
+                max_batch=self.settings.max_batch,
+                commit_interval_ms=self.settings.commit_interval_ms,
+                on_consumed=self.metrics.consumed,
+            )
+            await loop.run(self._stopping)
         finally:
             await self._drain()
             with contextlib.suppress(Exception):

@@ -37,9 +37,9 @@ from services.core.failures import MAX_REASON_CHARS, apply_error, fail_execution
 from services.core.state import ExecutionState
 from services.infra import tracing
 from services.infra.attempt_logs import store_result_logs
+from services.infra.batch_loop import BatchLoop, Fetched
 from services.infra.commits import OffsetCommitter
 from services.infra.definitions import DefinitionCache
-from services.infra.inflight import rewind
 from services.infra.kafka import KEY_PARTITIONER, Bus, ensure_topics, make_consumer
 from services.infra.keys import Keys
 from services.infra.metrics import EngineMetrics
@@ -110,6 +110,7 @@ class Orchestrator:
         self._local_ready = asyncio.Event()
         self.handed_over = 0  # results applied from memory (`hand_over`)
         self._local_handoff = False
+        self._fetching: asyncio.Future[Any] | None = None  # a fetch `_fetch` left running
 
     async def run(self) -> None:
         """Consume until `stop()`; also fires due timers."""
@@ -188,23 +189,25 @@ class Orchestrator:
         )
         self._local_ready.set()
 
-    async def _fetch(self, consumer: Any, committer: OffsetCommitter, fetch: Any) -> Any:
-        """(the fetch task still running or None, its batch or None when results were handed
-        over first): with a co-located dispatcher, wait for either."""
-        timeout_ms = self.settings.commit_interval_ms if committer.pending else 100
-        if fetch is None:
-            fetch = asyncio.ensure_future(
-                consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.max_batch)
+    async def _fetch(self, timeout_ms: int) -> Fetched | None:
+        """With a co-located dispatcher (`take_results_from`): the next batch, or None once
+        results it handed over in memory came first and were applied. The fetch still
+        running is kept for the next call."""
+        if self._fetching is None:
+            self._fetching = asyncio.ensure_future(
+                self._consumer.getmany(timeout_ms=timeout_ms, max_records=self.settings.max_batch)
             )
-        if self._local:
-            return fetch, None
-        self._local_ready.clear()
-        wake = asyncio.ensure_future(self._local_ready.wait())
-        await asyncio.wait({fetch, wake}, return_when=asyncio.FIRST_COMPLETED)
-        wake.cancel()
-        if not fetch.done():
-            return fetch, None
-        return None, fetch.result()
+        if not self._local:
+            self._local_ready.clear()
+            wake = asyncio.ensure_future(self._local_ready.wait())
+            await asyncio.wait({self._fetching, wake}, return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
+        if self._fetching.done():
+            fetched, self._fetching = self._fetching, None
+            batch: Fetched = fetched.result()
+            return batch
+        await self._apply_handed_over()
+        return None
 
     async def _apply_handed_over(self) -> None:
         records, self._local = self._local, []
@@ -216,55 +219,32 @@ class Orchestrator:
             log.warning("handed_over_results_failed", records=len(records), exc_info=True)
 
     async def _consume(self, consumer: Any) -> None:
-        """Fetch, apply, and mark done; offsets are committed in the background
-        (`services.infra.commits`), only of batches whose saves and sends are confirmed."""
-        failures = 0
-        committer = self.committer = OffsetCommitter(
-            consumer, self.settings.commit_interval_ms / 1000
+        """Fetch, apply, mark done (`services.infra.batch_loop`, the loop every consumer of
+        the engine runs): offsets are committed in the background, only of batches whose
+        saves and sends are confirmed; a failed batch drops the cached states and is applied
+        again (transitions already saved are duplicates by then, their outboxes re-flushed
+        from a fresh load)."""
+        loop = BatchLoop(
+            consumer,
+            self.process,
+            name="orchestrator",
+            max_batch=self.settings.max_batch,
+            commit_interval_ms=self.settings.commit_interval_ms,
+            on_consumed=self.metrics.consumed,
+            on_failed=self.cache.clear,
+            on_idle=self._trim_now,
+            fetch=self._fetch if self._local_handoff else None,
         )
+        self.committer = loop.committer
         self._consumer = consumer
-        handoff = self._local_handoff
-        fetch: Any = None
         try:
-            while not self._stopping.is_set():
-                committer.maybe_commit()
-                if handoff:
-                    fetch, batch = await self._fetch(consumer, committer, fetch)
-                    if batch is None:
-                        await self._apply_handed_over()
-                        continue
-                else:
-                    batch = await consumer.getmany(
-                        timeout_ms=self.settings.commit_interval_ms if committer.pending else 100,
-                        max_records=self.settings.max_batch,
-                    )
-                await self.metrics.consumed(consumer, batch)
-                records = [r for rs in batch.values() for r in rs]
-                if not records:
-                    committer.maybe_commit(force=True)
-                    await self._trim_now()
-                    continue
-                try:
-                    await self.process(records)
-                    committer.mark_done(batch)
-                    failures = 0
-                except Exception:
-                    # Nothing of this batch is marked done: rewind and apply it again
-                    # (transitions already saved are duplicates by then, their outboxes are
-                    # re-flushed from a fresh load). Only partitions still assigned are
-                    # rewound: a rebalance may have moved the rest.
-                    self.cache.clear()
-                    failures += 1
-                    log.exception("batch_failed", records=len(records), failures=failures)
-                    await asyncio.sleep(min(0.05 * 2**failures, 5.0))
-                    rewind(consumer, batch)
+            await loop.run(self._stopping)
         finally:
             self._consumer = None
-            if fetch is not None:
-                fetch.cancel()
+            if self._fetching is not None:
+                self._fetching.cancel()
+                self._fetching = None
             await self._trim_now()
-            with contextlib.suppress(Exception):
-                await committer.drain()
 
     # -- one batch ------------------------------------------------------------------------
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:

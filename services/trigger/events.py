@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
 from contracts import Actor, StartExecution
@@ -34,7 +34,7 @@ from services.core.triggers import (
     event_execution_id,
     parse_event,
 )
-from services.infra.inflight import rewind
+from services.infra.batch_loop import BatchLoop
 from services.infra.kafka import ensure_topics, make_consumer
 from services.trigger.app import Context
 from services.trigger.outage import storage_refusal
@@ -160,23 +160,14 @@ class EventConsumer:
         consumer = make_consumer(settings, topics, f"{settings.topic_prefix}{EVENTS_GROUP}")
         await consumer.start()
         try:
-            while not stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=100, max_records=settings.max_batch)
-                records = [r for rs in batch.values() for r in rs]
-                if not records:
-                    continue
-                try:
-                    await self.process(records)
-                except Exception:  # not committed: read the batch again after a pause
-                    log.exception("event_batch_failed", records=len(records))
-                    await asyncio.sleep(1.0)
-                    rewind(consumer, batch)  # the partitions still assigned to us
-                    continue
-                try:
-                    await consumer.commit()
-                except CommitFailedError as exc:  # rebalanced: the new owner reads them again
-                    log.warning("event_commit_failed_rebalanced", error=str(exc))
-                    rewind(consumer, batch)
+            loop = BatchLoop(  # a failed batch is read again (rewound) after a back-off
+                consumer,
+                self.process,
+                name="events",
+                max_batch=settings.max_batch,
+                commit_interval_ms=settings.commit_interval_ms,
+            )
+            await loop.run(stopping)
         finally:
             with contextlib.suppress(Exception):
                 await consumer.stop()
