@@ -31,9 +31,9 @@ import structlog
 
 from contracts import StepCommand, StepError, StepResult
 from services.core.redaction import redact, redact_text
+from services.functions.registry import step_result
 from services.infra.settings import Settings
 from services.infra.store import StateStore
-from workflows.functions import step_result
 
 __all__ = ["HttpFunctions", "call_http_function"]
 

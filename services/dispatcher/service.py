@@ -41,6 +41,7 @@ from services.core.step_cache import cache_spec
 from services.dispatcher.breaker import CircuitBreakers
 from services.dispatcher.for_each import run_map
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
+from services.functions.registry import FunctionRegistry, run_function
 from services.infra import tracing
 from services.infra.inflight import ConcurrentConsumer, backoff_s
 from services.infra.kafka import Bus, ensure_topics, make_consumer
@@ -52,7 +53,6 @@ from services.infra.redis_client import RedisClient
 from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
 from services.infra.store import StateStore
-from workflows.functions import FunctionRegistry, run_function
 
 __all__ = ["Dispatcher"]
 

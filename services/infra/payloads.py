@@ -31,10 +31,10 @@ from services.core.payload_refs import (
     replace_refs,
     too_large_message,
 )
+from services.functions.registry import step_result
 from services.infra.keys import Keys
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
-from workflows.functions import step_result
 
 __all__ = ["DISPLAY_MAX_BYTES", "PayloadMissing", "Payloads"]
 

@@ -21,6 +21,7 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
 from contracts import StepCommand, StepResult, encode
+from services.functions.registry import FunctionRegistry, default_registry, run_function
 from services.infra import tracing
 from services.infra.inflight import ConcurrentConsumer
 from services.infra.kafka import Bus, ensure_topics, make_consumer
@@ -30,7 +31,6 @@ from services.infra.payloads import Payloads
 from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.results_cache import ResultsCache
 from services.infra.settings import Settings
-from workflows.functions import FunctionRegistry, default_registry, run_function
 
 __all__ = ["Worker"]
 

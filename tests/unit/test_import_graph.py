@@ -22,7 +22,6 @@ PACKAGES = ("services", "contracts", "workflows")
 DASHBOARD = ROOT / "services" / "trigger" / "dashboard"
 KNOWN_CIRCLES: list[frozenset[str]] = [
     frozenset({"services.core.definition", "services.core.routing"}),
-    frozenset({"workflows", "workflows.functions"}),
     frozenset(
         {
             "services.trigger.app",
