@@ -6,6 +6,7 @@ No broker is needed: the static routes touch neither Redis nor Kafka, so the lif
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.integration
 EXTERNAL = re.compile(r"https?://(?!www\.w3\.org/2000/svg)|[\"'(=]\s*//[A-Za-z0-9]")
 ASSETS = {
     "/dashboard/app.js": "text/javascript",
+    "/dashboard/lib/api.js": "text/javascript",
+    "/dashboard/pages/workflows.js": "text/javascript",
     "/dashboard/style.css": "text/css",
     "/dashboard/index.html": "text/html",
 }
@@ -71,10 +74,15 @@ async def test_every_file_referenced_by_the_page_is_served(client: httpx.AsyncCl
 
 
 def test_every_dashboard_file_ships_with_the_package() -> None:
-    # pyproject's package-data glob `trigger/dashboard/*` does not recurse into folders.
-    entries = list(DASHBOARD_DIR.iterdir())
-    assert {p.name for p in entries} >= {"index.html", "app.js", "style.css"}
-    assert all(p.is_file() for p in entries), "keep the dashboard flat (package-data glob)"
+    # pyproject's package-data globs do not recurse: each folder of the dashboard has its own
+    services = DASHBOARD_DIR.parents[1]
+    pyproject = tomllib.loads((services.parent / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["services"]
+    shipped = {p for pattern in globs for p in services.glob(pattern) if p.is_file()}
+    entries = [p for p in DASHBOARD_DIR.rglob("*") if p.is_file()]
+    names = {p.relative_to(DASHBOARD_DIR).as_posix() for p in entries}
+    assert names >= {"index.html", "app.js", "style.css", "lib/api.js", "pages/workflows.js"}
+    assert not [p for p in entries if p not in shipped], "add the folder to package-data"
     for path in entries:
         assert not EXTERNAL.search(path.read_text()), path.name
 

@@ -41,7 +41,7 @@ def test_the_committed_bundle_is_what_the_source_builds(tmp_path: Path) -> None:
 def test_the_bundle_exports_what_the_editor_imports() -> None:
     bundle = (DASHBOARD / "editor.bundle.js").read_text()
     exported = bundle.rsplit("export{", 1)[1]
-    editor = (DASHBOARD / "editor.js").read_text()
+    editor = (DASHBOARD / "pages" / "editor.js").read_text()
     used = {
         name
         for name in (

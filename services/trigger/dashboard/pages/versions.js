@@ -1,9 +1,10 @@
 // #/versions/<name>: every version of a workflow with who registered it and when, the
 // executions that run on each, and a side-by-side diff between two versions.
 
-import { api, h, fill, badge, errorBox, fmtDateTime } from "./app.js";
+import { api, enc } from "../lib/api.js";
+import { h, fill, badge, errorBox } from "../lib/dom.js";
+import { fmtDateTime } from "../lib/format.js";
 
-const enc = encodeURIComponent;
 const SHOWN_EXECUTIONS = 5; // per version, newest first
 
 const CONTEXT = 3; // unchanged lines kept on each side of a change; longer runs fold

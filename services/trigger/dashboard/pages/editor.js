@@ -1,16 +1,17 @@
-// Authoring pages, loaded on demand by app.js's router:
+// Authoring pages, loaded on demand by the router (app.js):
 //   #/editor                      a new workflow
 //   #/editor/<name>[?version=N]   a new version of a registered workflow, starting from version N
 //   #/editor?template=<id>        a catalog template, its parameters filled in
 //   #/versions/<name>             versions, who registered them, a diff, executions per version
-// Every API call goes through app.js's `api` helper (it carries the credentials).
+// Every API call goes through lib/api.js's `api` helper (it carries the credentials).
 
-import { api, h, fill, errorBox, badge, buildField, fieldOrder, showIssue, readFields } from "./app.js";
-import { drawGraph } from "./graph.js";
-import * as CM from "./editor.bundle.js";
+import { api, enc } from "../lib/api.js";
+import { h, fill, errorBox, badge } from "../lib/dom.js";
+import { buildField, fieldOrder, showIssue, readFields } from "../lib/forms.js";
+import { drawGraph } from "../lib/graph.js";
+import * as CM from "../editor.bundle.js";
 import { versionsPage } from "./versions.js";
 
-const enc = encodeURIComponent;
 const CHECK_DELAY_MS = 300; // live validation runs this long after the last keystroke
 const STARTER = `name: myWorkflow
 description: What this workflow does
