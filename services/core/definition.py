@@ -16,6 +16,7 @@ from services.core.durations import DurationMs
 from services.core.limits import RateLimit
 from services.core.model_schema import model_schema
 from services.core.search_attributes import SearchAttributes
+from services.core.state_machine import state_machine_steps
 
 __all__ = [
     "Backoff",
@@ -223,10 +224,8 @@ class WorkflowDefinition(_Model):
     @model_validator(mode="before")
     @classmethod
     def _state_machine(cls, value: Any) -> Any:
-        """`initialStep` + `steps: {id: step}` -> the same steps as a list (core.routing)."""
+        """`initialStep` + `steps: {id: step}` -> the same steps as a list (core.state_machine)."""
         if isinstance(value, dict) and isinstance(value.get("steps"), dict):
-            from services.core.routing import state_machine_steps  # it imports this module
-
             initial = value.get("initialStep", value.get("initial_step"))
             return {**value, "steps": state_machine_steps(initial, value["steps"])}
         return value

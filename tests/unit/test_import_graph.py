@@ -22,7 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("services", "contracts", "workflows")
 DASHBOARD = ROOT / "services" / "trigger" / "dashboard"
 KNOWN_CIRCLES: list[frozenset[str]] = [
-    frozenset({"services.core.definition", "services.core.routing"}),
     frozenset(
         {
             "services.trigger.app",
