@@ -58,12 +58,11 @@ def import_functions(modules: Iterable[str]) -> Any:
 @dataclass(frozen=True, slots=True)
 class _Wiring:
     """What a service's constructor takes beyond `settings`, by keyword: `redis`, the
-    function `registry`, the `webhook_secret`; every service takes `metrics_registry`."""
+    function `registry`; every service takes `metrics_registry` (the rest is in Settings)."""
 
     load: Callable[[], Any]  # the service class (imported only when it is asked for)
     redis: bool = True
     functions: bool = False
-    webhook_secret: bool = False
 
 
 def _orchestrator() -> Any:
@@ -100,7 +99,7 @@ WIRING: dict[str, _Wiring] = {
     "orchestrator": _Wiring(_orchestrator),
     "dispatcher": _Wiring(_dispatcher, functions=True),
     "worker": _Wiring(_worker, functions=True),
-    "notifier": _Wiring(_notifier, webhook_secret=True),
+    "notifier": _Wiring(_notifier),
     "trigger": _Wiring(_trigger, redis=False),
 }
 
@@ -109,7 +108,6 @@ def build_services(
     names: Iterable[str],
     settings: Settings,
     redis: RedisClient,
-    webhook_secret: str = "",
     metrics_registry: CollectorRegistry | None = None,
 ) -> list[Service]:
     """The named services; all count into `metrics_registry` (one per process)."""
@@ -124,8 +122,6 @@ def build_services(
             extra["redis"] = redis
         if wiring.functions:
             extra["registry"] = registry
-        if wiring.webhook_secret:
-            extra["webhook_secret"] = webhook_secret
         built.append(wiring.load()(settings, **extra))
     _hand_results_over(built)
     return built
@@ -146,7 +142,6 @@ def _hand_results_over(built: list[Service]) -> None:
 async def run_services(
     names: Iterable[str],
     settings: Settings,
-    webhook_secret: str = "",
     started: asyncio.Event | None = None,
     connect_timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> None:
@@ -165,7 +160,7 @@ async def run_services(
         raise
     log.info("connected", redis=safe_url(settings.redis_url), broker=settings.kafka_bootstrap)
     metrics_registry = CollectorRegistry()
-    services = build_services(names, settings, redis, webhook_secret, metrics_registry)
+    services = build_services(names, settings, redis, metrics_registry)
     loop = asyncio.get_running_loop()
     probe = HealthProbe.of(loop, redis, services)  # /readyz: Redis + the Kafka consumers
     metrics_server = MetricsServer.start(

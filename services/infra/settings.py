@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     )
     dashboard_url: str = "http://127.0.0.1:8000"
     webhook_urls: list[str] = Field(default_factory=list)
+    webhook_secret: str = Field(default="", description="HMAC key signing webhooks; '': unsigned")
+    notify_concurrency: int = Field(default=32, ge=1, description="notifier: deliveries at once")
+    notify_max_pending: int = Field(
+        default=1000, ge=1, description="notifier: deliveries queued before it stops consuming"
+    )
+    notify_attempts: int = Field(default=4, ge=1, description="notifier: tries per delivery")
+    notify_backoff_s: float = Field(default=0.5, ge=0, description="...first wait, then doubled")
+    notify_timeout_s: float = Field(default=10.0, gt=0, description="...each try's timeout")
+    notify_drain_s: float = Field(
+        default=5.0, ge=0, description="notifier: on stop, running deliveries get so long"
+    )
     catalog_dirs: list[str] = Field(default_factory=list, description="extra template folders")
     state_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     scheduler_poll_ms: int = Field(default=200, ge=10, description="schedule due-check period")

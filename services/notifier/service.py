@@ -43,13 +43,6 @@ class Notifier:
         settings: Settings,
         redis: RedisClient,
         *,
-        webhook_secret: str = "",
-        concurrency: int = 32,
-        max_pending: int = 1000,
-        attempts: int = 4,
-        backoff_s: float = 0.5,
-        timeout_s: float = 10.0,
-        drain_s: float = 5.0,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
@@ -57,19 +50,23 @@ class Notifier:
         self.store = StateStore(redis, Keys(settings.key_prefix))
         self.bus = Bus(settings, "notifier")
         self.topics = self.bus.topics
-        self.webhook_secret = webhook_secret
-        self._attempts = attempts
-        self._backoff_s = backoff_s
-        self._timeout_s = timeout_s
-        self._slots = asyncio.Semaphore(concurrency)
-        self._max_pending = max_pending
-        self._drain_s = drain_s
+        self.webhook_secret = settings.webhook_secret
+        self._attempts = settings.notify_attempts
+        self._backoff_s = settings.notify_backoff_s
+        self._timeout_s = settings.notify_timeout_s
+        self._slots = asyncio.Semaphore(settings.notify_concurrency)
+        self._max_pending = settings.notify_max_pending
+        self._drain_s = settings.notify_drain_s
         self._pending: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
         self._webhooks: WebhookChannel | None = None
         self._email = (
             EmailChannel(
-                settings, redis, attempts=attempts, backoff_s=backoff_s, timeout_s=timeout_s
+                settings,
+                redis,
+                attempts=self._attempts,
+                backoff_s=self._backoff_s,
+                timeout_s=self._timeout_s,
             )
             if settings.smtp_host
             else None

@@ -115,7 +115,12 @@ async def stack(
     )
     registry = FunctionRegistry()
     registry.register(lambda data, ctx: {"rows": 3, "region": data["r"]}, "buildReport")
-    notifier = Notifier(settings, redis, webhook_secret=SECRET, backoff_s=0.01, attempts=3)
+    notifier = Notifier(
+        settings.model_copy(
+            update={"webhook_secret": SECRET, "notify_backoff_s": 0.01, "notify_attempts": 3}
+        ),
+        redis,
+    )
     task = asyncio.create_task(notifier.run())
     app: FastAPI = create_app(settings, redis)
     try:
@@ -201,7 +206,12 @@ async def test_a_dead_mail_server_never_blocks_the_workflow_and_failures_are_rec
     )
     registry = FunctionRegistry()
     registry.register(lambda data, ctx: {"rows": 0}, "buildReport")
-    notifier = Notifier(settings, redis, backoff_s=0.01, attempts=3, timeout_s=2)
+    notifier = Notifier(
+        settings.model_copy(
+            update={"notify_backoff_s": 0.01, "notify_attempts": 3, "notify_timeout_s": 2}
+        ),
+        redis,
+    )
     task = asyncio.create_task(notifier.run())
     try:
         async with running_engine(settings, registry) as engine:

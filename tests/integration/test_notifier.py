@@ -104,7 +104,12 @@ async def test_signed_webhook_with_retry(
     }
     await StateStore(redis, Keys(settings.key_prefix)).save(eid, 0, json.dumps(state), [])
 
-    notifier = Notifier(settings, redis, webhook_secret=SECRET, backoff_s=0.01, attempts=3)
+    notifier = Notifier(
+        settings.model_copy(
+            update={"webhook_secret": SECRET, "notify_backoff_s": 0.01, "notify_attempts": 3}
+        ),
+        redis,
+    )
     task = asyncio.create_task(notifier.run())
     bus = Bus(settings, "test")
     await bus.start()
@@ -152,7 +157,12 @@ async def test_failing_webhook_is_counted_and_does_not_block(
     settings = settings.model_copy(update={"webhook_urls": [f"{receiver.url}/down"]})
     topics = Topics.with_prefix(settings.topic_prefix)
     await ensure_topics(settings, topics.fixed().values())
-    notifier = Notifier(settings, redis, webhook_secret=SECRET, backoff_s=0.01, attempts=2)
+    notifier = Notifier(
+        settings.model_copy(
+            update={"webhook_secret": SECRET, "notify_backoff_s": 0.01, "notify_attempts": 2}
+        ),
+        redis,
+    )
     task = asyncio.create_task(notifier.run())
     bus = Bus(settings, "test")
     await bus.start()

@@ -73,7 +73,10 @@ async def test_an_ended_executions_webhook_carries_its_kpis(
     url, bodies = hook
     settings = settings.model_copy(update={"webhook_urls": [url]})
     async with running_engine(settings, functions) as engine:
-        notifier = Notifier(settings, engine.redis, backoff_s=0.01, attempts=3)
+        notifier = Notifier(
+            settings.model_copy(update={"notify_backoff_s": 0.01, "notify_attempts": 3}),
+            engine.redis,
+        )
         task = asyncio.create_task(notifier.run())
         try:
             await engine.register(WORKFLOW)

@@ -41,7 +41,7 @@ KUBERNETES_VERSION = "1.30"
 EXAMPLE_SECRET = "secret.example.yaml"
 PLACEHOLDER = "REPLACE-ME"
 # WORKFLOWS_* variables read outside Settings, with the file that reads each one.
-EXTRA_ENV = {"WORKFLOWS_WEBHOOK_SECRET": "workflows/cli/runtime.py"}
+EXTRA_ENV: dict[str, str] = {}
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|API_KEY|CREDENTIAL", re.IGNORECASE)
 
 Doc = dict[str, Any]

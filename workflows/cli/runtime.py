@@ -61,7 +61,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_services(
             args.services,
             settings,
-            os.environ.get("WORKFLOWS_WEBHOOK_SECRET", ""),
             connect_timeout_s=args.connect_timeout,
         )
     )
