@@ -98,6 +98,7 @@ class LimitDecision:
     acquired: bool
     retry_after_ms: int = 0
     limit: str = ""  # which limit said no, e.g. `fn:charge` or `wf:onboarding:rate`
+    queued: bool = False  # it waits in its function's queue (`infra.waiting`): do not park it
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ its results and forwards are acknowledged by the broker and its result is in the
 cache, in the background every `commit_interval_ms`; a crash redelivers the rest
 (duplicate in-process runs are absorbed by the idempotency results cache, which costs one
 pipelined SET NX per command: `services.infra.results_cache`). Function and workflow limits
-(`services.infra.limiter`, cached) are checked first; a command without a free slot is
-parked and published again by `_unpark_loop` when due.
+(`services.infra.limiter`, cached) are checked first; a command without a free concurrency
+slot waits in its function's priority queue (`services.dispatcher.priority`), one refused by
+a rate limit is parked and published again by `_unpark_loop` when due.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from services.core.step_cache import cache_spec
 from services.dispatcher.breaker import CircuitBreakers
 from services.dispatcher.for_each import run_map
 from services.dispatcher.http_functions import HttpFunctions, call_http_function
+from services.dispatcher.priority import WaitingDrain, waiting_record
 from services.functions.registry import FunctionRegistry, run_function
 from services.infra import tracing
 from services.infra.inflight import ConcurrentConsumer, backoff_s
@@ -99,6 +101,7 @@ class Dispatcher:
         routed = self.metrics.engine.commands_routed
         self._routed = {route: routed.labels(route) for route in ROUTES}
         self._loop: ConcurrentConsumer | None = None
+        self.waiting = WaitingDrain(self.limiter, settings, self.worker_id, self._run_waiting)
 
     async def run(self) -> None:
         """Consume step commands until `stop()`."""
@@ -128,6 +131,7 @@ class Dispatcher:
             )
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._unpark_loop())
+                group.create_task(self.waiting.run(self._stopping))
                 await loop.run(self._stopping)
         finally:
             with contextlib.suppress(Exception):
@@ -141,6 +145,7 @@ class Dispatcher:
     def stop(self) -> None:
         self._stopping.set()
         self.limiter.parked_now.set()  # wakes the unpark loop
+        self.limiter.waiting_now.set()  # and the priority queues' drain
 
     async def _on_revoked(self) -> None:
         if self._loop is not None:
@@ -224,6 +229,13 @@ class Dispatcher:
         await self.limiter.drop_claimed(until, due)
         return len(due)
 
+    async def _run_waiting(self, raw: bytes) -> None:
+        """A command taken from its function's priority queue, its slot leased to us."""
+        command = decode(StepCommand, raw)
+        record = waiting_record(self.topics.step_commands, raw, command.execution_id)
+        await self._handle(record, command, await self._route_of(command))
+        await self.bus.flush()
+
     async def _route_of(self, command: StepCommand) -> str:
         if command.function in self.registry:
             return "in_process"
@@ -281,9 +293,10 @@ class Dispatcher:
                 )
                 await self._publish_result(failed(command, "CircuitOpen", why, self.worker_id))
                 return
-        async with self.limiter.slot(command) as decision:
-            if not decision.acquired:  # park it: never wait for a slot inside the consumer
-                await self.limiter.park(_bytes(record), command, decision)
+        async with self.limiter.slot(command, queue=_bytes(record)) as decision:
+            if not decision.acquired:  # never wait for a slot inside the consumer: it waits
+                if not decision.queued:  # in its function's priority queue, or is parked
+                    await self.limiter.park(_bytes(record), command, decision)
                 return
             resolved = await self.payloads.resolve_command(command, self.worker_id)
             span = _attempt_span(record, command) if tracing.enabled() else None

@@ -20,6 +20,10 @@
 | `{p}:rate:fn:<function>` | zset | calls started: command id -> start time (ms) | one period |
 | `{p}:rate:wf:<workflow>` | zset | executions admitted: execution id -> time (ms) | 24 h |
 | `{p}:parked` | zset | step commands waiting for a slot, by due time (ms) | none |
+| `{<lease>}:waiting` | zset | a function's commands waiting for a slot: id -> rank | none |
+| `{<lease>}:claimed` | zset | waiting commands taken by a dispatcher: id -> claim expiry | none |
+| `{<lease>}:commands` | hash | command id -> `<rank>|<command bytes>` (waiting or taken) | none |
+| `{p}:waiting` | set | functions that ever had a command waiting (`infra.waiting`) | none |
 | `{p}:{apikeys}:<sha256>` | hash | an API key by the SHA-256 of its token | none |
 | `{p}:{apikeys}` | hash | API key id -> SHA-256 of its token (listing, revoking) | none |
 | `{p}:search:{<ns>}:rows` | hash | execution id -> `<rev>|<row JSON>` (search) | the state's |
@@ -52,7 +56,9 @@ Outcome samples (`{"id", "version", "status", "durationMs", "kpis"}` JSON) feed
 
 Redis Cluster rule: a Lua script or a MULTI/EXEC may only touch keys of one hash slot. The
 keys of one execution share `{<id>}`, a definition's two hashes share `{<name>}`, schedule
-keys share `{sched}`, a namespace's search index keys share `{<namespace>}`
+keys share `{sched}`, a function's waiting keys are tagged with its lease key's whole name
+`<lease>` = `{p}:lease:fn:<function>` (which has no braces: function names cannot hold them,
+`FUNCTION_PATTERN`), so they share its slot, a namespace's search index keys share `{<namespace>}`
 (`services.infra.search_index`); every other key is used by single-key commands and scripts only, or
 in plain pipelines (which the cluster client splits by node). A new multi-key script needs
 a shared hash tag.
@@ -129,6 +135,19 @@ class Keys:
     @property
     def parked(self) -> str:
         return f"{self.prefix}:parked"
+
+    def waiting(self, function: str) -> str:
+        return f"{{{self.function_lease(function)}}}:waiting"
+
+    def waiting_claimed(self, function: str) -> str:
+        return f"{{{self.function_lease(function)}}}:claimed"
+
+    def waiting_commands(self, function: str) -> str:
+        return f"{{{self.function_lease(function)}}}:commands"
+
+    @property
+    def waiting_functions(self) -> str:
+        return f"{self.prefix}:waiting"
 
     def api_key(self, digest: str) -> str:
         return f"{self.prefix}:{{apikeys}}:{digest}"

@@ -45,6 +45,7 @@ from services.infra.metrics import EngineMetrics
 from services.infra.redis_client import RedisClient
 from services.infra.settings import Settings
 from services.infra.store import StateStore
+from services.infra.waiting import WaitingCommands
 
 __all__ = ["FunctionLimits", "Limiter", "ParkedStatus"]
 
@@ -188,6 +189,8 @@ class Limiter:
         self._claim = redis.register_script(_CLAIM)
         self._drop_claimed = redis.register_script(_DROP_CLAIMED)
         self.parked_now = asyncio.Event()  # set by park(): the unpark loop looks again
+        self.waiting = WaitingCommands(redis, self.keys)
+        self.waiting_now = asyncio.Event()  # a command queued or a slot freed: take the next
 
     async def workflow_rate(self, workflow: str, version: int | None) -> RateLimit | None:
         """The workflow's `rateLimit`: a registered version never changes, so it is read once;
@@ -239,8 +242,14 @@ class Limiter:
         return GO
 
     @contextlib.asynccontextmanager
-    async def slot(self, command: StepCommand) -> AsyncIterator[LimitDecision]:
-        """Every limit of the command, held (and renewed) until the block exits."""
+    async def slot(
+        self, command: StepCommand, queue: bytes | None = None
+    ) -> AsyncIterator[LimitDecision]:
+        """Every limit of the command, held (and renewed) until the block exits.
+
+        `queue` (the command's bytes): with every concurrency slot taken the command waits
+        in its function's priority queue (`infra.waiting`, `decision.queued`) instead of
+        being refused, and takes a free slot only if it outranks every waiting command."""
         decision = await self.check(command)
         limit = await self.functions.get(command.function) if decision.acquired else None
         if limit is None or limit.concurrency is None:
@@ -249,8 +258,17 @@ class Limiter:
         key = self.keys.function_lease(command.function)
         holder = holder_id(self.worker_id, command.command_id)
         ttl_ms = limit.lease_seconds * 1000
-        decision = await self.leases.acquire(key, holder, limit.concurrency, ttl_ms)
+        if queue is not None:
+            decision = await self.waiting.enter(
+                command, queue, self.worker_id, limit.concurrency, ttl_ms
+            )
+        else:
+            decision = await self.leases.acquire(key, holder, limit.concurrency, ttl_ms)
         if not decision.acquired:
+            if decision.queued:  # counted as parked: it waits for the same limit
+                self.waiting_now.set()
+                if self.metrics is not None:
+                    self.metrics.limit_parked.labels(f"fn:{command.function}").inc()
             yield decision
             return
         self._held(command.function, 1)
@@ -266,6 +284,7 @@ class Limiter:
                 await self.leases.release(key, holder)
             except Exception as exc:  # Redis gone: the lease expires on its own
                 log.warning("lease_release_failed", holder=holder, error=str(exc))
+            self.waiting_now.set()
 
     async def park(self, raw: bytes, command: StepCommand, decision: LimitDecision) -> int:
         """Put the command aside until a slot may be free; returns the delay in ms."""
