@@ -148,6 +148,15 @@ async def execute(
     version: Annotated[int | None, Query(ge=1)] = None,
     wait: bool = False,
     wait_s: Annotated[float | None, Query(alias="timeout", gt=0, le=MAX_WAIT_S)] = None,
+    priority: Annotated[
+        int | None,
+        Query(
+            ge=-1000,
+            le=1000,
+            description="this execution's priority (default: the definition's): when a "
+            "function with a concurrency limit is backlogged, higher goes first",
+        ),
+    ] = None,
 ) -> JSONResponse:
     ctx = context(request)
     store, bus, definitions = ctx.ready()
@@ -190,6 +199,7 @@ async def execute(
             input=data,
             idempotency_key=key,
             actor=_actor(request),
+            priority=priority,
         )
         await _mark_accepted(ctx, execution_id, stored, workflow.version)
         try:

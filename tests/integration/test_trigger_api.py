@@ -157,6 +157,20 @@ async def test_execute_publishes_start_and_reads_as_pending(
     assert "auditTrail" not in status.json()
 
 
+async def test_execute_takes_a_priority_and_refuses_one_out_of_range(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    await _register(api)
+    url = "/workflows/customerOnboardingWorkflow/execute"
+    refused = await api.post(url, params={"priority": 5000}, json=GOOD_INPUT)
+    assert refused.status_code == 422
+    assert "priority" in refused.text
+    response = await api.post(url, params={"priority": 7}, json=GOOD_INPUT)
+    assert response.status_code == 202
+    records = await _consume(settings, f"{settings.topic_prefix}wf.executions.start", 1)
+    assert [json.loads(r.value)["priority"] for r in records] == [7]
+
+
 async def test_idempotency_key_deduplicates(api: httpx.AsyncClient, settings: Settings) -> None:
     await _register(api)
     url = "/workflows/customerOnboardingWorkflow/execute"

@@ -49,9 +49,10 @@ def _call(args: argparse.Namespace) -> int:
 
 def _execute(wf: Workflows, args: argparse.Namespace) -> Any:
     data = json_arg(args.input, "--input", """'{"customerId": "c1"}'""")
+    key, priority = args.idempotency_key, args.priority
     if not args.wait:
-        return wf.execute(args.name, data, wait=False, idempotency_key=args.idempotency_key)
-    execution_id = wf.start(args.name, data, idempotency_key=args.idempotency_key)
+        return wf.execute(args.name, data, wait=False, idempotency_key=key, priority=priority)
+    execution_id = wf.start(args.name, data, idempotency_key=key, priority=priority)
     print(f"execution {execution_id}", file=sys.stderr, flush=True)
     try:
         if sys.stderr.isatty():
@@ -118,6 +119,11 @@ def register(commands: Any) -> None:
     ex.add_argument("--wait", action="store_true", help="wait for the output")
     ex.add_argument("--timeout", type=float, default=30.0)
     ex.add_argument("--idempotency-key")
+    ex.add_argument(
+        "--priority",
+        type=int,
+        help="-1000..1000 (default: the definition's); a backlogged function runs higher first",
+    )
 
     st = _add(commands, "status", "an execution's status", _status)
     st.add_argument("id")
