@@ -18,6 +18,8 @@ LifecycleEventType = Literal[
     "execution.paused",
     "execution.resumed",
     "execution.timed_out",
+    "execution.migrated",
+    "execution.migration_skipped",
     "step.started",
     "step.succeeded",
     "step.failed",

@@ -12,6 +12,8 @@ __all__ = [
     "CONTROL_COMMAND_ADAPTER",
     "CancelExecution",
     "ControlCommand",
+    "MigrateExecution",
+    "MigratedFrom",
     "ParentRef",
     "PauseExecution",
     "ResumeExecution",
@@ -27,6 +29,13 @@ class ParentRef(WireModel):
 
     execution_id: str
     step_id: str
+
+
+class MigratedFrom(WireModel):
+    """The execution a cancel-and-restart migration replaces, and its version."""
+
+    execution_id: str
+    workflow_version: int = Field(ge=1)
 
 
 class StartExecution(Message):
@@ -55,6 +64,11 @@ class StartExecution(Message):
         le=1000,
         description="Dispatch order when a function is backlogged: higher first; null means "
         "the definition's `priority` (default 0).",
+    )
+    migrated_from: MigratedFrom | None = Field(
+        default=None,
+        description="Lineage: the execution this one restarts on a new version "
+        "(migration cancel-and-restart).",
     )
 
 
@@ -132,13 +146,24 @@ class SignalExecution(_Control):
     actor: Actor
 
 
+class MigrateExecution(_Control):
+    """A new version of the execution's workflow was registered: move the execution onto
+    `toVersion` by its `policy` (the new definition's `migration`)."""
+
+    kind: Literal["migrate"] = "migrate"
+    to_version: int = Field(ge=2)
+    policy: Literal["cancel-and-restart", "resume-at-same-step"]
+    actor: Actor
+
+
 ControlCommand = Annotated[
     CancelExecution
     | PauseExecution
     | ResumeExecution
     | RetryExecution
     | TimerFired
-    | SignalExecution,
+    | SignalExecution
+    | MigrateExecution,
     Field(discriminator="kind"),
 ]
 """Any command on wf.executions.control, told apart by `kind`."""

@@ -7,7 +7,7 @@ model classes and are converted to JSON Schema on construction.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
@@ -19,12 +19,14 @@ from services.core.search_attributes import SearchAttributes
 from services.core.state_machine import state_machine_steps
 
 __all__ = [
+    "MIGRATION_POLICIES",
     "Backoff",
     "Case",
     "Catch",
     "ErrorHandling",
     "Loop",
     "MetricDefinition",
+    "MigrationPolicy",
     "Notifications",
     "RetryStrategy",
     "Step",
@@ -39,6 +41,8 @@ _QUALIFIER = r"(?:[a-z0-9][a-z0-9-]{0,62}~)?"
 FUNCTION_PATTERN = rf"^(workflow:{_QUALIFIER})?[A-Za-z][A-Za-z0-9_.-]{{0,200}}$"  # child
 WORKFLOW_NAME_PATTERN = rf"^{_QUALIFIER}[A-Za-z][A-Za-z0-9_.-]{{0,200}}$"
 EVENT_PATTERN_PATTERN = r"^(\*|[A-Za-z0-9_-]+)(\.(\*|[A-Za-z0-9_-]+))*$"
+MigrationPolicy = Literal["finish-current", "cancel-and-restart", "resume-at-same-step"]
+MIGRATION_POLICIES: tuple[str, ...] = get_args(MigrationPolicy)
 
 
 class _Model(BaseModel):
@@ -219,6 +223,12 @@ class WorkflowDefinition(_Model):
     )
     search_attributes: SearchAttributes = Field(
         default_factory=dict, description="fields to search executions by (core.search_attributes)"
+    )
+    migration: MigrationPolicy = Field(
+        default="finish-current",
+        description="what registering this version does to executions in flight: keep their "
+        "version, cancel and restart them, or resume them here at the first shared step not "
+        "run yet (services.core.migration)",
     )
 
     @model_validator(mode="before")

@@ -113,6 +113,8 @@ class ExecutionState(_Model):
     compensation: dict[str, Any] | None = None  # services.core.saga: compensations in progress
     # W3C trace context of the execution's span (services.infra.tracing): steps join its trace
     trace_context: dict[str, str] | None = None
+    # services.core.migration: {from, to, policy, resumeAt | restartedAs | restartedFrom}
+    migration: dict[str, Any] | None = None
 
     @property
     def terminal(self) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from contracts import (
     CancelExecution,
+    MigrateExecution,
     PauseExecution,
     ResumeExecution,
     RetryExecution,
@@ -28,6 +29,7 @@ from services.core.engine import (
 )
 from services.core.state import ExecutionState
 from services.core.waits import deliver_signal
+from services.orchestrator.migrations import migration_transition, restarted
 from services.orchestrator.signals import parent_of
 
 __all__ = ["Rejected", "transition_for"]
@@ -76,6 +78,7 @@ def transition_for(
             priority=message.priority,
         )
         started.state.parent = parent_of(message)  # a child workflow reports to its parent
+        restarted(started, message, now)  # cancel-and-restart: name the execution it replaces
         return started
     if state is None:
         raise Rejected(f"unknown execution '{message.execution_id}'")
@@ -122,4 +125,6 @@ def transition_for(
             actor=_actor(message),
             sent_at=message.sent_at,
         )
+    if isinstance(message, MigrateExecution):
+        return migration_transition(message, wf, state, now, _actor(message))
     raise Rejected(f"unsupported message {type(message).__name__}")

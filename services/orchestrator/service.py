@@ -51,6 +51,7 @@ from services.infra.store import Save, StateStore, now_ms
 from services.orchestrator.batch import Applied, Batch, CachedState, StateCache
 from services.orchestrator.claims import ClaimCheck
 from services.orchestrator.handlers import Rejected, transition_for
+from services.orchestrator.migrations import definition_version
 from services.orchestrator.outbox import outbox_entries
 from services.orchestrator.signals import ENTRY_KINDS, flush_entry, rejected_child
 
@@ -471,7 +472,7 @@ class Orchestrator:
                 if previous is not None:
                     version = previous.workflow_version
         elif state is not None:
-            name, version = state.workflow, state.workflow_version
+            name, version = state.workflow, definition_version(message, state)  # migrations
         else:
             raise Rejected(f"unknown execution '{message.execution_id}'")
         wf = await self.definitions.get(name, version)

@@ -29,12 +29,14 @@ from contracts import (
 from contracts.topics import Topics
 from services.core.children import CancelChild, child_execution_id, child_workflow
 from services.core.engine import DispatchStep, Transition
+from services.core.migration import Restart
 from services.core.namespaces import DEFAULT_NAMESPACE, namespace_of
 from services.core.state import ExecutionState
 from services.core.waits import BufferSignal, RegisterWait
 from services.infra.kafka import Bus
 from services.infra.settings import Settings
 from services.infra.waits import buffer_signal, register_wait
+from services.orchestrator.migrations import restart_entry
 
 __all__ = [
     "ENTRY_KINDS",
@@ -127,6 +129,8 @@ def extra_entries(transition: Transition, topics: Topics) -> list[list[Any]]:
                 actor=Actor(kind="system", id=f"parent:{eid}"),
             )
             entries.append(["msg", topics.control, effect.execution_id, encode(cancel).decode()])
+        elif isinstance(effect, Restart):  # cancel-and-restart: start it on the new version
+            entries.append(restart_entry(effect, state, topics))
     if state.parent and any(e.type in _TERMINAL for e in transition.events):
         result = _child_result(state, state.parent)
         entries.append(["msg", topics.step_results, result.execution_id, encode(result).decode()])

@@ -21,9 +21,11 @@ from services.core.namespaces import (
     unqualify_definition,
 )
 from services.core.validation import compile_workflow
+from services.infra.kafka import Bus
 from services.infra.store import StateStore
 from services.trigger.app import ApiProblem, context
 from services.trigger.auth import principal, stored_name, visible
+from services.trigger.migrations import check_against_latest, migrate_in_flight
 from services.trigger.schemas import (
     ErrorBody,
     FunctionSpec,
@@ -121,7 +123,13 @@ async def register_workflow(request: Request) -> JSONResponse:
         ) from None
     namespace = principal(request).namespace
     registered = await store_compiled(
-        store, compiled, caller_id(request), namespace=namespace, source=(fmt, _text(body))
+        store,
+        compiled,
+        caller_id(request),
+        namespace=namespace,
+        source=(fmt, _text(body)),
+        parsed=parsed,
+        bus=context(request).ready()[1],
     )
     return JSONResponse(registered.wire(), status_code=201 if registered.created else 200)
 
@@ -133,10 +141,14 @@ async def store_compiled(
     *,
     namespace: str,
     source: tuple[str, str] | None = None,
+    parsed: ParsedText | None = None,
+    bus: Bus | None = None,
 ) -> RegisterResponse:
     """Register a validated definition in `namespace` (`auth.principal(request).namespace`):
     a new immutable version unless identical to the latest. `source` (format, text): what was
-    sent, kept beside a new version so `source` and the diff show it with its comments."""
+    sent, kept beside a new version so `source` and the diff show it with its comments.
+    A new version's `migration` applies to the executions in flight (`trigger.migrations`;
+    with `bus`, the controls are sent); `parsed` places a refusal in the text."""
     try:
         wire = qualify_definition(namespace, compiled.definition.to_wire())
     except NamespaceError as exc:
@@ -147,12 +159,23 @@ async def store_compiled(
         ) from None
     wire.pop("version", None)
     await _check_quota(store, wire["name"], namespace)
+    refused = await check_against_latest(store, wire["name"], compiled, parsed)
+    if refused:  # resume-at-same-step after a version whose step ids do not line up
+        raise ApiProblem(422, "invalid workflow definition", issues=[i.to_json() for i in refused])
     doc = json.dumps(wire, sort_keys=True, separators=(",", ":"))
     meta = {"registeredAt": datetime.now(UTC).isoformat(), "registeredBy": registered_by}
     version, created = await store.register_definition(wire["name"], doc, meta)
     if source is not None:  # the first text of a version wins (hsetnx)
         await store.save_definition_source(wire["name"], version, *source)
-    return RegisterResponse(name=compiled.name, version=version, created=created)
+    plans = []
+    if created and bus is not None:
+        plans = await migrate_in_flight(store, bus, namespace, wire["name"], version, registered_by)
+    return RegisterResponse(
+        name=compiled.name,
+        version=version,
+        created=created,
+        migrations=[plan.wire() for plan in plans],
+    )
 
 
 async def _check_quota(store: StateStore, stored: str, namespace: str) -> None:

@@ -50,6 +50,12 @@ class RegisterResponse(ApiModel):
     name: str
     version: int
     created: bool
+    migrations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="What this version does to each execution in flight (its `migration`): "
+        "{executionId, fromVersion, toVersion, policy, resumeAt, kept, skipped, dropped, "
+        "restartedAs, reason}",
+    )
 
 
 class WorkflowSummary(ApiModel):
@@ -127,6 +133,11 @@ class ExecutionView(ExecutionSummary):
     steps: dict[str, StepView] = Field(default_factory=dict)
     retry_of: str | None = None
     retried_by: str | None = None
+    migration: dict[str, Any] | None = Field(
+        default=None,
+        description="a new version moved it (services.core.migration): {from, to, policy, "
+        "resumeAt | restartedAs | restartedFrom}",
+    )
     trace_id: str | None = Field(
         default=None,
         description="the execution's OpenTelemetry trace id (32 hex), when tracing was on "
@@ -236,6 +247,7 @@ def execution_view(state: ExecutionState, metrics: bool, audit: bool) -> dict[st
         },
         retry_of=state.retry_of,
         retried_by=state.retried_by,
+        migration=state.migration,
         trace_id=_trace_id(state.trace_context),
         metrics=_metrics(state) if metrics else None,
         audit_trail=[e.model_dump(mode="json", by_alias=True) for e in state.history]

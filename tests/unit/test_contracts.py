@@ -277,7 +277,9 @@ def test_defaults_fill_envelope() -> None:
 def test_command_id_and_event_types() -> None:
     assert command_id("ex", "step", 3) == "ex:step:3"
     assert "execution.waiting" in LIFECYCLE_EVENT_TYPES
-    assert len(set(LIFECYCLE_EVENT_TYPES)) == 22  # + signalled/approval/.../loop.iteration
+    assert (
+        len(set(LIFECYCLE_EVENT_TYPES)) == 24
+    )  # + signalled/.../loop.iteration, migrated/_skipped
 
 
 def test_topics_prefix_and_function_names() -> None:

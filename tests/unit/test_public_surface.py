@@ -54,6 +54,8 @@ CONTRACTS = [
     "LifecycleEventType",
     "MAX_MESSAGE_BYTES",
     "Message",
+    "MigrateExecution",
+    "MigratedFrom",
     "ParentRef",
     "PauseExecution",
     "ResumeExecution",
