@@ -828,5 +828,3 @@ def retry_execution(
         active.advance(everything=True)
     return active.result()
 
-
-_Run = Run  # the former private name (kept for code written against it)

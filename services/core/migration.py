@@ -264,7 +264,7 @@ def migrate_execution(
     if state.terminal or state.workflow_version >= new.version or _recorded(state, new.version):
         return engine.Transition(state, duplicate=True)
     plan = plan_execution(state, new)
-    active = engine._Run(new, state, now, actor)
+    active = engine.Run(new, state, now, actor)
     if plan.policy != RESUME_AT_SAME_STEP:
         active.emit(
             MIGRATION_SKIPPED,
@@ -316,7 +316,7 @@ def cancel_for_restart(
     if state.terminal or state.workflow_version >= to_version or _recorded(state, to_version):
         return engine.Transition(state, duplicate=True)
     new_id = restart_id(state.execution_id, to_version)
-    active = engine._Run(old, state, now, actor)
+    active = engine.Run(old, state, now, actor)
     link: dict[str, Any] = {
         "from": state.workflow_version,
         "to": to_version,

@@ -130,7 +130,7 @@ def _object(rendered: Any) -> dict[str, Any]:
     return rendered
 
 
-# -- starting a wait (called from _Run.dispatch) --------------------------------------------
+# -- starting a wait (called from Run.dispatch) --------------------------------------------
 def begin_wait(active: engine.Run, cs: CompiledStep, run: StepRun, rendered: Any) -> bool:
     """Handle a built-in function in place of dispatching it; False for any other function."""
     if run.function not in BUILTIN_FUNCTIONS:

@@ -140,11 +140,20 @@ export async function executionPage(view, page, id) {
       fact("Current steps", (ex.currentSteps || []).join(", ") || "–"),
       ex.retryOf ? fact("Retry of", link(ex.retryOf)) : null,
       ex.retriedBy ? fact("Retried by", link(ex.retriedBy), "fact-retried-by") : null,
+      ex.migration ? fact("Migrated", migrated(ex.migration, link), "fact-migrated") : null,
       ex.traceId ? fact("Trace", ex.traceUrl
         ? h("a", { class: "mono", href: ex.traceUrl, target: "_blank", rel: "noopener" }, ex.traceId)
         : h("span", { class: "mono", title: "set WORKFLOWS_TRACE_URL to link it to a trace viewer" }, ex.traceId),
       "fact-trace") : null,
     );
+  }
+
+  // a new version moved it (services.core.migration): "v1 → v2, resume at hold" and links
+  function migrated(m, link) {
+    const how = m.resumeAt ? `, resume at ${m.resumeAt}`
+      : m.restartedAs ? ", restarted as " : m.restartedFrom ? ", restarted from " : "";
+    const other = m.restartedAs || m.restartedFrom;
+    return h("span", {}, `v${m.from} → v${m.to} (${m.policy}${how}`, other ? link(other) : "", ")");
   }
 
   function renderTimeline(ex) {
