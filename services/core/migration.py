@@ -350,3 +350,27 @@ def mark_restarted(
     )
     state.history.append(entry)
     transition.events.append(entry)
+
+
+def simulate_migration(
+    old: CompiledWorkflow,
+    new: CompiledWorkflow,
+    input_: dict[str, Any],
+    done: Sequence[str],
+    mocks: dict[str, Any],
+    now: datetime,
+) -> ExecutionPlan:
+    """`workflows simulate OLD --migrate-to NEW --done a,b`: an execution of `old` whose
+    steps `done` succeeded (outputs from `mocks`, else {}) and whose next steps are running,
+    and what registering `new` (its declared `migration`) does to it."""
+    transition = engine.start_execution(old, "simulation", input_, now)
+    state, wanted = transition.state, set(done)
+    pending = [d for d in transition.dispatches if d.step_id in wanted]
+    while pending and not state.terminal:
+        dispatch = pending.pop(0)
+        output = mocks.get(dispatch.step_id, {})
+        step = engine.apply_step_result(
+            old, state, dispatch.step_id, dispatch.attempt, now, ok=True, output=output
+        )
+        pending += [d for d in step.dispatches if d.step_id in wanted]
+    return plan_execution(state, new)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ from services.core.checking import check_text, format_of, issue_line
 from services.core.compiled import CompiledWorkflow
 from services.core.expressions import ExpressionError, evaluate, to_json_value
 from services.core.issues import DefinitionError, ValidationIssue
+from services.core.migration import alignment_issues, simulate_migration
 from services.core.simulate import format_simulation, simulate
 from services.core.templates import compile_template, is_template
-from workflows.files import load_definition_file
+from services.core.validation import compile_workflow
+from workflows.files import load_definition_file, read_definition_file
 
 __all__ = ["json_arg", "register"]
 
@@ -98,11 +101,39 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(f"{args.file}: {issue}")
         return 1
     input_ = json_arg(args.input, "--input")
+    if args.migrate_to:
+        return _simulate_migration(args, wf, input_)
     result = simulate(wf, input_, _mocks(args.mock), set(args.fail))
     units = {m.name: m.unit for m in wf.definition.metrics}
     for line in format_simulation(result, units):
         print(line)
     return 0 if result.state.status.value == "completed" else 1
+
+
+def _simulate_migration(args: argparse.Namespace, old: CompiledWorkflow, input_: Any) -> int:
+    """What registering `--migrate-to NEW` after FILE does to an execution of FILE whose
+    `--done` steps succeeded: the plan the registration would carry out, one line."""
+    try:
+        raw, parsed = read_definition_file(args.migrate_to)
+        new = compile_workflow(raw, parsed, version=old.version + 1)
+    except DefinitionError as exc:
+        for issue in exc.issues:
+            print(f"{args.migrate_to}: {issue}")
+        return 1
+    refused = alignment_issues(old, new, parsed)
+    for issue in refused:
+        print(f"{args.migrate_to}: {issue}")
+    if refused:
+        return 1
+    done = [step for step in (args.done or "").split(",") if step]
+    unknown = [step for step in done if step not in old.by_id]
+    if unknown:
+        print(f"error: --done: no step {unknown[0]!r} in {args.file}", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    plan = simulate_migration(old, new, input_, done, _mocks(args.mock), now)
+    print(f"migration {new.definition.migration}: {plan.line()}")
+    return 0
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -143,6 +174,13 @@ def register(commands: Any) -> None:
         metavar="STEP",
         help="make every attempt of this step fail (retries, then fallback)",
     )
+    sim.add_argument(
+        "--migrate-to",
+        metavar="NEW",
+        help="print what registering NEW as the next version does to an execution of FILE "
+        "(its `migration`), with the --done steps succeeded",
+    )
+    sim.add_argument("--done", metavar="A,B", help="with --migrate-to: the steps that ran")
     sim.set_defaults(handler=cmd_simulate)
 
     schema = commands.add_parser("schema", help="where the message contracts live")
