@@ -115,7 +115,9 @@ class FakeWorkflows:
     def get_status(self, execution_id: str, **kwargs: Any) -> dict[str, Any]:
         return self.polls.pop(0) if self.polls else STATUS
 
-    def start(self, name: str, data: Any, idempotency_key: str | None = None) -> str:
+    def start(
+        self, name: str, data: Any, idempotency_key: str | None = None, priority: int | None = None
+    ) -> str:
         return "e2"
 
     def execute(self, name: str, data: Any, **kwargs: Any) -> Any:

@@ -29,13 +29,13 @@ def test_links_index_dependents_slots_and_sinks() -> None:
 def test_a_fan_in_result_examines_only_its_dependents(monkeypatch: pytest.MonkeyPatch) -> None:
     wf = fan_out(100)
     examined: list[str] = []
-    original = engine._Run._examine
+    original = engine.Run._examine
 
     def counting(self: Any, cs: CompiledStep, after: str | None = None) -> None:
         examined.append(cs.id)
         original(self, cs, after)
 
-    monkeypatch.setattr(engine._Run, "_examine", counting)
+    monkeypatch.setattr(engine.Run, "_examine", counting)
     state = start_execution(wf, "e1", {}, T0).state
     apply_step_result(wf, state, "root", 1, T0, ok=True, output={})
     examined.clear()
