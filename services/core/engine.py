@@ -827,4 +827,3 @@ def retry_execution(
     else:
         active.advance(everything=True)
     return active.result()
-
