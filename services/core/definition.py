@@ -19,14 +19,12 @@ from services.core.search_attributes import SearchAttributes
 from services.core.state_machine import state_machine_steps
 
 __all__ = [
-    "MIGRATION_POLICIES",
     "Backoff",
     "Case",
     "Catch",
     "ErrorHandling",
     "Loop",
     "MetricDefinition",
-    "MigrationPolicy",
     "Notifications",
     "RetryStrategy",
     "Step",

@@ -133,6 +133,11 @@ class ExecutionView(ExecutionSummary):
     steps: dict[str, StepView] = Field(default_factory=dict)
     retry_of: str | None = None
     retried_by: str | None = None
+    priority: int = Field(
+        default=0,
+        description="the execution's priority (-1000..1000): a backlogged function with a "
+        "concurrency limit runs higher first",
+    )
     migration: dict[str, Any] | None = Field(
         default=None,
         description="a new version moved it (services.core.migration): {from, to, policy, "
@@ -247,6 +252,7 @@ def execution_view(state: ExecutionState, metrics: bool, audit: bool) -> dict[st
         },
         retry_of=state.retry_of,
         retried_by=state.retried_by,
+        priority=state.priority,
         migration=state.migration,
         trace_id=_trace_id(state.trace_context),
         metrics=_metrics(state) if metrics else None,

@@ -57,7 +57,12 @@ async def _consume(settings: Settings, topic: str, want: int, seconds: float = 1
 async def test_register_yaml_then_identical_is_not_a_new_version(api: httpx.AsyncClient) -> None:
     first = await _register(api)
     assert first.status_code == 201, first.text
-    assert first.json() == {"name": "customerOnboardingWorkflow", "version": 1, "created": True}
+    assert first.json() == {
+        "name": "customerOnboardingWorkflow",
+        "version": 1,
+        "created": True,
+        "migrations": [],  # the first version moves no execution in flight
+    }
     again = await _register(api)
     assert again.status_code == 200
     assert again.json()["version"] == 1

@@ -140,6 +140,7 @@ export async function executionPage(view, page, id) {
       fact("Current steps", (ex.currentSteps || []).join(", ") || "–"),
       ex.retryOf ? fact("Retry of", link(ex.retryOf)) : null,
       ex.retriedBy ? fact("Retried by", link(ex.retriedBy), "fact-retried-by") : null,
+      ex.priority ? fact("Priority", String(ex.priority), "fact-priority") : null,
       ex.migration ? fact("Migrated", migrated(ex.migration, link), "fact-migrated") : null,
       ex.traceId ? fact("Trace", ex.traceUrl
         ? h("a", { class: "mono", href: ex.traceUrl, target: "_blank", rel: "noopener" }, ex.traceId)
