@@ -18,9 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from playwright.async_api import expect
 
-from tests.e2e.test_node_worker import NODE_DIR, SIGNED, run_seed, seed_stack
+from tests.e2e.test_go_worker import build_go_worker
+from tests.e2e.test_java_worker import build_java_worker
+from tests.e2e.test_node_worker import NODE_DIR, SIGNED, WORKERS, run_seed, seed_stack
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import ROOT
 from tests.support.trace_backends import JAEGER_QUERY, OTLP, ZIPKIN, span_tree, trace_backends
@@ -29,11 +32,19 @@ pytestmark = [pytest.mark.e2e, needs_chromium]
 ARTIFACTS = ROOT / "test-artifacts" / "traces"
 
 
-@pytest.fixture
-def jaeger(tmp_path: Path) -> Iterator[str]:
-    """Jaeger v2 (OTLP on 4318, query API on 16686), mirroring every span to Zipkin (UI)."""
-    with trace_backends(tmp_path):
+@pytest.fixture(scope="module")
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Jaeger v2 (OTLP on 4318, query API on 16686), mirroring every span to Zipkin (UI);
+    one for the module's tests (each finds its own trace by execution id)."""
+    with trace_backends(tmp_path_factory.mktemp("trace-backends")):
         yield JAEGER_QUERY
+
+
+TRACED = {
+    **SIGNED,
+    "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP,
+    "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s (Python, Node and Go SDKs)
+}
 
 
 @pytest.fixture
@@ -41,13 +52,8 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path, jaeger: str) -> 
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "@opentelemetry" / "api").is_dir():
         pytest.skip("needs node and `npm ci` in examples/workers/node (make install does it)")
-    env = {
-        **SIGNED,
-        "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP,
-        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s (Python and Node SDKs)
-    }
     worker = [node, str(NODE_DIR / "worker.js")]
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker, env) as url:
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker, TRACED) as url:
         yield url
 
 
@@ -119,3 +125,75 @@ async def zipkin_shows(trace_id: str, span_count: int, execution_id: str) -> Non
         await expect(page.get_by_text("workflows-node-worker").first).to_be_visible()
         await screenshot(page, ARTIFACTS, "seed-trace-zipkin")
     assert problems == []
+
+
+def runtime_worker(runtime: str) -> list[str]:
+    """The argv of the seed's e-mail worker in `runtime` (built as its own e2e test builds it)."""
+    if runtime == "go":
+        return [str(build_go_worker())]
+    if runtime == "java":
+        return [
+            "java",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-jar",
+            str(build_java_worker()),
+        ]
+    if not (shutil.which("kcat") and shutil.which("jq")):
+        pytest.skip("needs kcat and jq")
+    return ["bash", str(WORKERS / "kcat" / "email-worker.sh")]
+
+
+async def result_traceparent(bootstrap: str, execution_id: str, step_id: str) -> str:
+    """The `traceparent` header of `step_id`'s result record (any prefix's results topic)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    consumer.subscribe(pattern=r"^.*wf\.steps\.results$")
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for record in (r for batch in batches.values() for r in batch):
+                if record.key != execution_id.encode():
+                    continue
+                if json.loads(record.value).get("stepId") == step_id:
+                    return dict(record.headers).get("traceparent", b"").decode()
+        raise AssertionError(f"no result record of {step_id} in {execution_id}")
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.parametrize("runtime", ["go", "java", "kcat"])
+@pytest.mark.timeout(900)
+async def test_the_go_java_and_kcat_workers_continue_the_trace(
+    runtime: str, kafka_bootstrap: str, redis_url: str, tmp_path: Path, jaeger: str
+) -> None:
+    """The e-mail step's result record carries the execution's trace on, whichever runtime
+    ran it; the Go worker's attempt is a span of that trace in Jaeger, under the execution's."""
+    worker = runtime_worker(runtime)
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, runtime, worker, TRACED) as url:
+        full = await run_seed(url, runtime)
+    traceparent = await result_traceparent(kafka_bootstrap, full["executionId"], "welcomeEmail")
+    assert traceparent.split("-")[1:2] == [full["traceId"]], traceparent
+    if runtime != "go":
+        return
+    query = {
+        "service": "workflows-go-worker",
+        "tags": json.dumps({"execution.id": full["executionId"]}),
+    }
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient(base_url=JAEGER_QUERY, timeout=10) as client:
+        while not (found := (await client.get("/api/traces", params=query)).json().get("data")):
+            assert time.monotonic() < deadline, "no span of the Go worker in Jaeger"
+            await asyncio.sleep(0.3)
+    trace = found[0]
+    assert trace["traceID"].rjust(32, "0") == full["traceId"]
+    by_name = {s["operationName"]: s for s in trace["spans"]}
+    go_span = by_name["step welcomeEmail attempt 1"]
+    services = {pid: p["serviceName"] for pid, p in trace["processes"].items()}
+    assert services[go_span["processID"]] == "workflows-go-worker"
+    execution = by_name["execution customerOnboardingWorkflow"]
+    assert go_span["references"][0]["spanID"] == execution["spanID"], span_tree(trace)[1]
+    assert traceparent.split("-")[2] == go_span["spanID"].rjust(16, "0")  # the attempt's span

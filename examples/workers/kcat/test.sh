@@ -133,5 +133,12 @@ validator() { # hand-made violations, one per keyword validate.jq checks
 }
 check "validate.jq reports each kind of violation" validator
 
+trace_continued() { # the traceparent of a command's headers, as kcat's %h prints them
+  local tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
+  [[ $(wf_traceparent "wf-signature=v1=ab,traceparent=$tp,tracestate=a=1") == "$tp" ]] &&
+    [[ -z $(wf_traceparent "wf-signature=v1=ab") && -z $(wf_traceparent "") ]]
+}
+check "the result takes the command's traceparent back" trace_continued
+
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -169,9 +169,19 @@ wf_signature() { # value: the wf-signature header value under WORKFLOWS_SIGNING_
   printf 'v1=%s' "$(printf '%s' "$1" | openssl dgst -sha256 -hmac "$WORKFLOWS_SIGNING_KEY" -r | cut -d' ' -f1)"
 }
 
-_wf_publish() { # topic key value: until the broker has it (kcat -P waits for delivery)
+wf_traceparent() { # headers as kcat's %h prints them (k=v,k=v): the traceparent's value
+  local header
+  local -a all
+  IFS=, read -ra all <<<"$1"
+  for header in "${all[@]}"; do
+    if [[ $header == traceparent=* ]]; then printf '%s' "${header#traceparent=}"; fi
+  done
+}
+
+_wf_publish() { # topic key value [traceparent]: until the broker has it (kcat -P waits)
   local attempt signed=()
   if [[ -n ${WORKFLOWS_SIGNING_KEY:-} ]]; then signed=(-H "wf-signature=$(wf_signature "$3")"); fi
+  if [[ -n ${4:-} ]]; then signed+=(-H "traceparent=$4"); fi # the trace continues
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
     if printf '%s\n' "$3" | "$WF_KCAT" -P -b "$WF_BOOTSTRAP" -t "$1" -k "$2" -c 1 -q "${signed[@]}" \
       -X acks=all -X topic.partitioner=murmur2_random -X compression.codec=none 2>&1 |
@@ -185,10 +195,10 @@ _wf_publish() { # topic key value: until the broker has it (kcat -P waits for de
 }
 
 _wf_consume() { # function: one kcat consumer's life, answering every record it printed
-  local fn=$1 topic=${WF_PREFIX}wf.fn.$1 line partition offset key value out status fd
+  local fn=$1 topic=${WF_PREFIX}wf.fn.$1 line partition offset key headers value out status fd
   coproc WF_CONSUMER {
     exec "$WF_KCAT" -C -b "$WF_BOOTSTRAP" -G "${WF_PREFIX}wf-worker-$fn" -u -q \
-      -f '%p\t%o\t%k\t%s\n' -X auto.offset.reset=earliest -X topic.metadata.refresh.interval.ms=2000 \
+      -f '%p\t%o\t%k\t%h\t%s\n' -X auto.offset.reset=earliest -X topic.metadata.refresh.interval.ms=2000 \
       -X client.id="$WF_WORKER_ID" "$topic"
   }
   WF_CONSUMER_PID_NOW=$WF_CONSUMER_PID
@@ -197,14 +207,16 @@ _wf_consume() { # function: one kcat consumer's life, answering every record it 
     if IFS= read -r line <&"$fd"; then
       partition=${line%%$'\t'*} line=${line#*$'\t'} # split by hand: the key may be empty
       offset=${line%%$'\t'*} line=${line#*$'\t'}
-      key=${line%%$'\t'*} value=${line#*$'\t'}
+      key=${line%%$'\t'*} line=${line#*$'\t'}
+      headers=${line%%$'\t'*} value=${line#*$'\t'}
       status=0
       out=$(wf_process "$value") || status=$?
       if ((status == 2)); then
         _wf_publish "${WF_PREFIX}wf.dlq" "$key" "$(wf_dead_letter "$topic" "$partition" "$offset" "$key" "$value" "$out")"
         _wf_log command_dead_lettered "$(jq -nc --argjson o "$offset" --arg r "$out" '{offset: $o, reason: $r}')"
       else
-        _wf_publish "${WF_PREFIX}wf.steps.results" "$(jq -r .executionId <<<"$out")" "$out"
+        _wf_publish "${WF_PREFIX}wf.steps.results" "$(jq -r .executionId <<<"$out")" "$out" \
+          "$(wf_traceparent "$headers")"
         _wf_log step_done "$(jq -c '{executionId, stepId, ok}' <<<"$out")"
       fi
     elif (($? > 128)); then

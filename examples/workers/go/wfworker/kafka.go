@@ -44,6 +44,11 @@ func (w *Worker) Run(ctx context.Context, cfg Config) error {
 	if len(w.handlers) == 0 {
 		return errors.New("no function registered")
 	}
+	shutdown, err := ConfigureTracing(ctx, "workflows-go-worker")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }() // the spans still queued
 	var wg sync.WaitGroup
 	errs := make(chan error, len(w.handlers))
 	for _, name := range w.Functions() {
@@ -105,7 +110,7 @@ func (w *Worker) serve(ctx context.Context, cfg Config, function string) error {
 		var failed error
 		fetches.EachRecord(func(r *kgo.Record) {
 			if failed == nil {
-				failed = w.answer(work, client, log, r, results, dlq, cfg.SigningKeys)
+				failed = w.answer(work, client, log, r, function, results, dlq, cfg.SigningKeys)
 			}
 		})
 		stop()
@@ -124,14 +129,18 @@ func (w *Worker) serve(ctx context.Context, cfg Config, function string) error {
 	}
 }
 
-func (w *Worker) answer(ctx context.Context, client *kgo.Client, log *slog.Logger, r *kgo.Record, results, dlq string, keys [][]byte) error {
+func (w *Worker) answer(ctx context.Context, client *kgo.Client, log *slog.Logger, r *kgo.Record, function, results, dlq string, keys [][]byte) error {
 	var result *Result
 	var encoded []byte
 	var err error
+	spanCtx, span := startAttempt(ctx, r.Headers) // the function's ctx carries the attempt's span
 	if problem := SignatureProblem(keys, r.Value, r.Headers); problem != "" {
 		err = &InvalidCommand{Reason: problem}
 	} else {
-		result, encoded, err = w.Process(ctx, r.Value)
+		result, encoded, err = w.Process(spanCtx, r.Value)
+	}
+	if err != nil && span != nil {
+		span.End() // not an attempt: dead-lettered or not answered
 	}
 	var invalid *InvalidCommand
 	switch {
@@ -142,7 +151,9 @@ func (w *Worker) answer(ctx context.Context, client *kgo.Client, log *slog.Logge
 	case err != nil:
 		return err
 	}
-	if err := client.ProduceSync(ctx, signed(keys, &kgo.Record{Topic: results, Key: []byte(result.ExecutionID), Value: encoded})).FirstErr(); err != nil {
+	out := signed(keys, &kgo.Record{Topic: results, Key: []byte(result.ExecutionID), Value: encoded})
+	out.Headers = append(out.Headers, endAttempt(span, r.Headers, result, function)...)
+	if err := client.ProduceSync(ctx, out).FirstErr(); err != nil {
 		return err
 	}
 	log.Info("step_done", "executionId", result.ExecutionID, "stepId", result.StepID, "ok", result.OK)
