@@ -259,7 +259,8 @@ class Dispatcher:
                 f"forEach runs in the dispatcher: '{command.function}' must be an "
                 "in-process or HTTP function"
             )
-            await self._publish_result(failed(command, "ForEachUnsupported", why, self.worker_id))
+            result = failed(command, "ForEachUnsupported", why, self.worker_id)
+            await self._publish_result(result, _own_span(record, command, "ForEachUnsupported"))
             return
         if route == "forwarded" and (cached := cache_spec(command.input)) is not None:
             command = command.model_copy(update={"input": cached[2]})  # no cache for workers
@@ -272,7 +273,7 @@ class Dispatcher:
             topic = self.topics.function(command.function)
             data = await self.payloads.forwardable(command, _bytes(record), self.worker_id)
             if isinstance(data, StepResult):  # too large to send inline: the step fails
-                await self._publish_result(data)
+                await self._publish_result(data, _own_span(record, command, "PayloadTooLarge"))
                 return
             trace = tracing.record_headers(record.headers)  # the worker's span joins it
             await self.bus.publish(topic, data, command.execution_id, trace)
@@ -291,7 +292,8 @@ class Dispatcher:
                     f"the circuit of '{command.function}' is {admission.state.replace('_', ' ')} "
                     f"after repeated failures; next trial in {admission.retry_after_ms} ms"
                 )
-                await self._publish_result(failed(command, "CircuitOpen", why, self.worker_id))
+                result = failed(command, "CircuitOpen", why, self.worker_id)
+                await self._publish_result(result, _own_span(record, command, "CircuitOpen"))
                 return
         async with self.limiter.slot(command, queue=_bytes(record)) as decision:
             if not decision.acquired:  # never wait for a slot inside the consumer: it waits
@@ -415,6 +417,16 @@ def _attempt_span(record: ConsumerRecord[Any, Any], command: StepCommand) -> Any
     return tracing.attempt_span(
         carrier, command.execution_id, command.step_id, command.attempt, command.function
     )
+
+
+def _own_span(record: ConsumerRecord[Any, Any], command: StepCommand, why: str) -> Any:
+    """With tracing on, the span of an attempt the dispatcher answers itself (no call made:
+    an open circuit, ...), `why` its `dispatcher.result` attribute; None with tracing off."""
+    if not tracing.enabled():
+        return None
+    span = _attempt_span(record, command)
+    span.set_attribute("dispatcher.result", why)
+    return span
 
 
 def _with_value(record: ConsumerRecord[Any, Any], value: bytes) -> ConsumerRecord[Any, Any]:

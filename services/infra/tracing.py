@@ -27,6 +27,7 @@ __all__ = [
     "context_of",
     "enabled",
     "end_attempt",
+    "mark_failed",
     "record_headers",
     "shutdown",
     "span",

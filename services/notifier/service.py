@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import structlog
 from aiokafka.structs import ConsumerRecord
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 from contracts import LifecycleEvent
+from services.infra import tracing
 from services.infra.batch_loop import BatchLoop
 from services.infra.kafka import Bus, ensure_topics, make_consumer
 from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
@@ -124,7 +127,7 @@ class Notifier:
 
     async def _notify(self, event: LifecycleEvent) -> None:
         key = Keys(self.settings.key_prefix).notified(event.message_id)
-        notifications, units = await self._notifications(event.execution_id)  # before marking
+        notifications, units, trace = await self._notifications(event.execution_id)
         if not await self.redis.set(key, "1", nx=True, ex=IDEMPOTENCY_TTL_S):
             return  # a redelivered event: already notified
         log.info(
@@ -139,7 +142,7 @@ class Notifier:
         self.metrics.engine.notifications.labels("log", "delivered").inc()
         urls, emails = recipients(event.type, notifications, self.settings.webhook_urls)
         for address in emails if self._email is not None else []:
-            await self._spawn(self._send_email(event, address, units))
+            await self._spawn(self._send_email(event, address, units, trace))
         if emails and self._email is None:
             log.info(
                 "email channel not configured", execution_id=event.execution_id, recipients=emails
@@ -148,7 +151,7 @@ class Notifier:
         for url in urls:
             while len(self._pending) >= self._max_pending:
                 await asyncio.wait(self._pending, return_when=asyncio.FIRST_COMPLETED)
-            task = asyncio.create_task(self._deliver(url, payload))
+            task = asyncio.create_task(self._deliver(url, payload, trace))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
@@ -160,15 +163,22 @@ class Notifier:
         task.add_done_callback(self._pending.discard)
 
     async def _send_email(
-        self, event: LifecycleEvent, address: str, units: dict[str, str | None]
+        self,
+        event: LifecycleEvent,
+        address: str,
+        units: dict[str, str | None],
+        trace: dict[str, str] | None = None,
     ) -> None:
         assert self._email is not None
-        try:
-            async with self._slots:
-                ok = await self._email.deliver(event, address, units)
-        except Exception:
-            log.exception("email_crashed", execution_id=event.execution_id)
-            ok = False
+        with send_span("email", trace, event.execution_id) as span:
+            try:
+                async with self._slots:
+                    ok = await self._email.deliver(event, address, units)
+            except Exception:
+                log.exception("email_crashed", execution_id=event.execution_id)
+                ok = False
+            if span is not None and not ok:
+                tracing.mark_failed(span, "e-mail not delivered")
         if ok:
             self.delivered += 1
         else:
@@ -185,16 +195,18 @@ class Notifier:
 
     async def _notifications(
         self, execution_id: str
-    ) -> tuple[dict[str, list[str]] | None, dict[str, str | None]]:
-        """The execution's recipients (its own and its definition's) and its KPIs' units."""
+    ) -> tuple[dict[str, list[str]] | None, dict[str, str | None], dict[str, str] | None]:
+        """The execution's recipients (its own and its definition's), its KPIs' units and its
+        trace context (the sends' spans join the execution's trace)."""
         try:
             doc = await self.store.get_state(execution_id)
             state = json.loads(doc) if doc else {}
         except Exception:  # no recipients of its own beats no notification at all
             log.exception("execution_state_unreadable", execution_id=execution_id)
-            return None, {}
+            return None, {}, None
         if not isinstance(state, dict):
-            return None, {}
+            return None, {}, None
+        trace = state.get("traceContext")
         try:
             defined = await self._defined(state)
         except Exception:  # the execution's own recipients still get told
@@ -205,16 +217,22 @@ class Notifier:
             for m in defined.get("metrics") or []
             if isinstance(m, dict) and "name" in m
         }
-        return merge_notifications(defined.get("notifications"), state.get("notifications")), units
+        merged = merge_notifications(defined.get("notifications"), state.get("notifications"))
+        return merged, units, trace if isinstance(trace, dict) else None
 
-    async def _deliver(self, url: str, payload: dict[str, Any]) -> None:
+    async def _deliver(
+        self, url: str, payload: dict[str, Any], trace: dict[str, str] | None = None
+    ) -> None:
         assert self._webhooks is not None
-        try:
-            async with self._slots:
-                ok = await self._webhooks.deliver(url, payload)
-        except Exception:
-            log.exception("webhook_crashed", url=url, execution_id=payload.get("executionId"))
-            ok = False
+        with send_span("webhook", trace, str(payload.get("executionId"))) as span:
+            try:
+                async with self._slots:
+                    ok = await self._webhooks.deliver(url, payload)
+            except Exception:
+                log.exception("webhook_crashed", url=url, execution_id=payload.get("executionId"))
+                ok = False
+            if span is not None and not ok:
+                tracing.mark_failed(span, "webhook not delivered")
         self.metrics.engine.notifications.labels("webhook", "delivered" if ok else "failed").inc()
         if ok:
             self.delivered += 1
@@ -230,3 +248,15 @@ class Notifier:
         if late:
             log.warning("webhooks_abandoned", count=len(late))
             await asyncio.gather(*late, return_exceptions=True)
+
+
+@contextmanager
+def send_span(channel: str, trace: dict[str, str] | None, execution_id: str) -> Iterator[Any]:
+    """With tracing on, the span `notify <channel>` of one send (all its tries), in the
+    execution's trace `trace`; None with tracing off or an execution without a trace."""
+    if not tracing.enabled() or not trace:
+        yield None
+        return
+    attributes = {"execution.id": execution_id, "notify.channel": channel}
+    with tracing.span(f"notify {channel}", trace, attributes, SpanKind.CLIENT) as span:
+        yield span

@@ -54,6 +54,7 @@ from services.orchestrator.handlers import Rejected, transition_for
 from services.orchestrator.migrations import definition_version
 from services.orchestrator.outbox import outbox_entries
 from services.orchestrator.signals import ENTRY_KINDS, flush_entry, rejected_child
+from services.orchestrator.trace_events import record_transition
 
 __all__ = ["INFRASTRUCTURE_ERRORS", "Orchestrator"]
 
@@ -457,8 +458,11 @@ class Orchestrator:
         carrier = tracing.record_headers(getattr(record, "headers", None))
         parent = state.trace_context if state is not None and state.trace_context else carrier
         name = f"orchestrate {type(message).__name__}"
-        with tracing.span(name, parent, {"execution.id": message.execution_id}):
-            return await self._apply_message(message, state, record)
+        with tracing.span(name, parent, {"execution.id": message.execution_id}) as span:
+            applied = await self._apply_message(message, state, record)
+            if applied[1] is not None:  # retry waits, timers, fallbacks, ...: span events
+                record_transition(span, applied[1])
+            return applied
 
     async def _apply_message(
         self, message: Any, state: ExecutionState | None, record: Any

@@ -49,15 +49,17 @@ def seed_stack(
     runtime: str,
     worker: Sequence[str],
     extra_env: Mapping[str, str] | None = None,
+    functions: str = SEED_FUNCTIONS,
 ) -> Iterator[str]:
-    """The services plus `worker` (argv) under a fresh prefix; yields the API's URL.
+    """The services plus `worker` (argv) under a fresh prefix, the Python functions from
+    the module `functions`; yields the API's URL.
 
     On exit the worker gets SIGTERM first and must drain and exit 0 within 30 s.
     """
     prefix = f"{runtime}{uuid.uuid4().hex[:6]}"
     port = free_port()
     env = service_env(kafka_bootstrap, redis_url, prefix, partitions=None, **(extra_env or {}))
-    commands = stack_commands(port, SEED_FUNCTIONS)
+    commands = stack_commands(port, functions)
     commands[runtime] = list(worker)
     log = logs / f"{runtime}.log"
     try:

@@ -53,7 +53,8 @@ def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path, jaeger: str) -> 
     if node is None or not (NODE_DIR / "node_modules" / "@opentelemetry" / "api").is_dir():
         pytest.skip("needs node and `npm ci` in examples/workers/node (make install does it)")
     worker = [node, str(NODE_DIR / "worker.js")]
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker, TRACED) as url:
+    flaky = "tests.support.flaky_seed_functions"  # allocateResources fails its 1st attempt
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker, TRACED, flaky) as url:
         yield url
 
 
@@ -62,10 +63,11 @@ async def test_an_execution_is_one_trace_across_processes_and_languages(stack: s
     full = await run_seed(stack, "node")
     eid = full["executionId"]
     attempts = {
-        f"step {sid} attempt {run['attempt']}"
+        f"step {sid} attempt {n}"
         for sid, run in full["steps"].items()
-        if run.get("attempt")
+        for n in range(1, (run.get("attempt") or 0) + 1)
     }
+    assert full["steps"]["resourceAllocation"]["attempt"] == 2  # retried once
     tags = json.dumps({"execution.id": eid})
     query = {"service": "workflows-trigger", "tags": tags, "lookback": "1h"}
     deadline = time.monotonic() + 30
@@ -90,6 +92,16 @@ async def test_an_execution_is_one_trace_across_processes_and_languages(stack: s
     for name in attempts:  # each attempt a child of the execution's span
         refs = by_name[name]["references"]
         assert refs and refs[0]["spanID"] == execution["spanID"], f"{name} not under it\n{text}"
+    retry_waits = [  # the retry wait: an event on the orchestrator's span of the failure
+        {f["key"]: f["value"] for f in log["fields"]}
+        for span in trace["spans"]
+        for log in span.get("logs", [])
+        if {"key": "event", "type": "string", "value": "step.retrying"} in log["fields"]
+    ]
+    assert [(w["step.id"], w["step.attempt"], w["nextAttempt"]) for w in retry_waits] == [
+        ("resourceAllocation", 1, 2)
+    ], text
+    assert retry_waits[0]["delayMs"] >= 1000  # the seed's initialDelay
     services = {p["serviceName"] for p in trace["processes"].values()}
     assert {"workflows-trigger", "workflows-orchestrator", "workflows-worker"} <= services, text
     assert "workflows-node-worker" in services, text  # JavaScript, beside the Python services

@@ -236,6 +236,9 @@ def trace_backends(folder: Path) -> Iterator[None]:
         yield
 
 
+_EVENT_FIELDS = ("step.id", "step.attempt", "delayMs", "kind", "function", "child.workflow")
+
+
 def span_tree(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """(the root spans, the tree as text: service, span name, duration), from Jaeger's JSON."""
     spans = trace["spans"]
@@ -255,6 +258,10 @@ def span_tree(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         service = services[span["processID"]]
         ms = span["duration"] / 1000
         lines.append(f"{'  ' * depth}{service}: {span['operationName']} ({ms:.1f} ms)")
+        for log in span.get("logs", []):  # span events: retry waits, waits, fallbacks, ...
+            fields = {f["key"]: f["value"] for f in log["fields"]}
+            shown = ", ".join(f"{k}={fields[k]}" for k in _EVENT_FIELDS if k in fields)
+            lines.append(f"{'  ' * (depth + 1)}* {fields.get('event', '?')} ({shown})")
         for child in children.get(span["spanID"], []):
             walk(child, depth + 1)
 
