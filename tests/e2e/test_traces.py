@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,40 +28,82 @@ from tests.e2e.test_java_worker import build_java_worker
 from tests.e2e.test_node_worker import NODE_DIR, SIGNED, WORKERS, run_seed, seed_stack
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import ROOT
-from tests.support.trace_backends import JAEGER_QUERY, OTLP, ZIPKIN, span_tree, trace_backends
+from tests.support.trace_backends import TraceBackends, span_tree, trace_backends
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 ARTIFACTS = ROOT / "test-artifacts" / "traces"
 
 
 @pytest.fixture(scope="module")
-def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Jaeger v2 (OTLP on 4318, query API on 16686), mirroring every span to Zipkin (UI);
-    one for the module's tests (each finds its own trace by execution id)."""
-    with trace_backends(tmp_path_factory.mktemp("trace-backends")):
-        yield JAEGER_QUERY
+def jaeger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TraceBackends]:
+    """Jaeger v2 (OTLP receiver, query API), mirroring every span to Zipkin (UI), on free
+    ports; one for the module's tests (each finds its own trace by execution id)."""
+    with (
+        holding(USUAL_PORTS),  # the backends must not need them (another run may hold them)
+        trace_backends(tmp_path_factory.mktemp("trace-backends")) as backends,
+    ):
+        yield backends
 
 
-TRACED = {
-    **SIGNED,
-    "OTEL_EXPORTER_OTLP_ENDPOINT": OTLP,
-    "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s (Python, Node and Go SDKs)
-}
+USUAL_PORTS = (4318, 16686, 16685, 14318, 9411)  # Jaeger's, the bridge's, Zipkin's defaults
+
+
+@contextmanager
+def holding(ports: tuple[int, ...]) -> Iterator[None]:
+    """Listen on those of `ports` that are free until the block ends."""
+    held = []
+    for port in ports:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            held.append(sock)
+        except OSError:
+            sock.close()  # taken already: just as good
+    try:
+        yield
+    finally:
+        for sock in held:
+            sock.close()
+
+
+async def test_the_trace_backends_run_beside_their_usual_ports_taken(
+    jaeger: TraceBackends,
+) -> None:
+    urls = (jaeger.otlp, jaeger.jaeger_query, jaeger.zipkin)
+    assert not {int(url.rsplit(":", 1)[1]) for url in urls} & set(USUAL_PORTS), urls
+    async with httpx.AsyncClient(timeout=10) as client:
+        assert (await client.get(f"{jaeger.jaeger_query}/api/services")).status_code == 200
+        assert (await client.get(f"{jaeger.zipkin}/health")).status_code == 200
+
+
+def traced(backends: TraceBackends) -> dict[str, str]:
+    """The stack's environment: signed records, OTLP export to Jaeger."""
+    return {
+        **SIGNED,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": backends.otlp,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # export within 0.2 s (Python, Node and Go SDKs)
+    }
 
 
 @pytest.fixture
-def stack(kafka_bootstrap: str, redis_url: str, tmp_path: Path, jaeger: str) -> Iterator[str]:
+def stack(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path, jaeger: TraceBackends
+) -> Iterator[str]:
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "@opentelemetry" / "api").is_dir():
         pytest.skip("needs node and `npm ci` in examples/workers/node (make install does it)")
     worker = [node, str(NODE_DIR / "worker.js")]
     flaky = "tests.support.flaky_seed_functions"  # allocateResources fails its 1st attempt
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker, TRACED, flaky) as url:
+    env = traced(jaeger)
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, "node", worker, env, flaky) as url:
         yield url
 
 
 @pytest.mark.timeout(2400)  # the first run builds Jaeger
-async def test_an_execution_is_one_trace_across_processes_and_languages(stack: str) -> None:
+async def test_an_execution_is_one_trace_across_processes_and_languages(
+    stack: str, jaeger: TraceBackends
+) -> None:
     full = await run_seed(stack, "node")
     eid = full["executionId"]
     attempts = {
@@ -71,7 +115,7 @@ async def test_an_execution_is_one_trace_across_processes_and_languages(stack: s
     tags = json.dumps({"execution.id": eid})
     query = {"service": "workflows-trigger", "tags": tags, "lookback": "1h"}
     deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=JAEGER_QUERY, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=jaeger.jaeger_query, timeout=10) as client:
         while True:  # the trace of the execution's span; spans arrive in batches
             found = (await client.get("/api/traces", params=query)).json().get("data") or []
             trace = found[0] if found else None
@@ -113,14 +157,14 @@ async def test_an_execution_is_one_trace_across_processes_and_languages(stack: s
         await expect(page.get_by_test_id("fact-trace")).to_contain_text(full["traceId"])
         await screenshot(page, ARTIFACTS, "execution-trace-id")
     assert problems == []
-    await zipkin_shows(full["traceId"], len(trace["spans"]), eid)
+    await zipkin_shows(jaeger.zipkin, full["traceId"], len(trace["spans"]), eid)
 
 
-async def zipkin_shows(trace_id: str, span_count: int, execution_id: str) -> None:
+async def zipkin_shows(zipkin: str, trace_id: str, span_count: int, execution_id: str) -> None:
     """The trace as Zipkin's UI draws it: every span Jaeger has reached Zipkin (through the
     bridge); the trace page lists the Node worker's attempt; screenshot seed-trace-zipkin.png."""
     deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=ZIPKIN, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=zipkin, timeout=10) as client:
         while True:
             answer = await client.get(f"/api/v2/trace/{trace_id}")
             got = answer.json() if answer.status_code == 200 else []
@@ -132,7 +176,7 @@ async def zipkin_shows(trace_id: str, span_count: int, execution_id: str) -> Non
     assert node and node[0]["name"] == "step welcomeemail attempt 1", node  # Zipkin lowercases
     assert node[0]["tags"]["execution.id"] == execution_id
     async with browser_page(1600, 1200) as (page, problems):
-        await page.goto(f"{ZIPKIN}/zipkin/traces/{trace_id}")
+        await page.goto(f"{zipkin}/zipkin/traces/{trace_id}")
         await expect(page.get_by_text("step welcomeemail attempt 1").first).to_be_visible()
         await expect(page.get_by_text("workflows-node-worker").first).to_be_visible()
         await screenshot(page, ARTIFACTS, "seed-trace-zipkin")
@@ -180,12 +224,12 @@ async def result_traceparent(bootstrap: str, execution_id: str, step_id: str) ->
 @pytest.mark.parametrize("runtime", ["go", "java", "kcat"])
 @pytest.mark.timeout(900)
 async def test_the_go_java_and_kcat_workers_continue_the_trace(
-    runtime: str, kafka_bootstrap: str, redis_url: str, tmp_path: Path, jaeger: str
+    runtime: str, kafka_bootstrap: str, redis_url: str, tmp_path: Path, jaeger: TraceBackends
 ) -> None:
     """The e-mail step's result record carries the execution's trace on, whichever runtime
     ran it; the Go worker's attempt is a span of that trace in Jaeger, under the execution's."""
     worker = runtime_worker(runtime)
-    with seed_stack(kafka_bootstrap, redis_url, tmp_path, runtime, worker, TRACED) as url:
+    with seed_stack(kafka_bootstrap, redis_url, tmp_path, runtime, worker, traced(jaeger)) as url:
         full = await run_seed(url, runtime)
     traceparent = await result_traceparent(kafka_bootstrap, full["executionId"], "welcomeEmail")
     assert traceparent.split("-")[1:2] == [full["traceId"]], traceparent
@@ -196,7 +240,7 @@ async def test_the_go_java_and_kcat_workers_continue_the_trace(
         "tags": json.dumps({"execution.id": full["executionId"]}),
     }
     deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=JAEGER_QUERY, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=jaeger.jaeger_query, timeout=10) as client:
         while not (found := (await client.get("/api/traces", params=query)).json().get("data")):
             assert time.monotonic() < deadline, "no span of the Go worker in Jaeger"
             await asyncio.sleep(0.3)

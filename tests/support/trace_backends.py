@@ -1,13 +1,16 @@
 """Real trace backends for the trace tests, fetched or built once into ~/.cache/workflows.
 
 - Jaeger v2 (memory storage), built from tests/support/jaeger/go.mod: receives the services'
-  OTLP on 4318; its query API on 16686 is what the tests assert on. A `go build` of Jaeger has
+  OTLP; its query API is what the tests assert on. A `go build` of Jaeger has
   no UI assets (jaeger-ui is a git submodule, not in the module), so for the picture:
 - Zipkin (`io.zipkin:zipkin-server` exec jar from Maven Central, memory storage), whose Lens
-  UI on 9411 shows the same trace. Its released modules have no OTLP receiver and Jaeger has
+  UI shows the same trace. Its released modules have no OTLP receiver and Jaeger has
   no Zipkin exporter, so Jaeger forwards every span over OTLP to
-- the zipkin bridge, a minimal OpenTelemetry Collector (tests/support/zipkin_bridge: OTLP in
-  on 14318, the collector's Zipkin exporter out), built from the Go module proxy.
+- the zipkin bridge, a minimal OpenTelemetry Collector (tests/support/zipkin_bridge: OTLP in,
+  the collector's Zipkin exporter out), built from the Go module proxy.
+
+Every listener is on a free loopback port picked at start (`TraceBackends` names them), so
+the tests run beside anything else holding Jaeger's or Zipkin's usual ports.
 
 services --OTLP--> Jaeger (assertions) --OTLP--> bridge --Zipkin v2--> Zipkin (screenshot)
 """
@@ -20,6 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +42,6 @@ BRIDGE_BIN = CACHE / f"zipkin-bridge-{BRIDGE_VERSION}" / "zipkin-bridge"
 ZIPKIN_VERSION = "3.5.1"
 ZIPKIN_JAR = CACHE / f"zipkin-{ZIPKIN_VERSION}" / f"zipkin-server-{ZIPKIN_VERSION}-exec.jar"
 
-OTLP = "http://127.0.0.1:4318"  # what the services export to (Jaeger's receiver)
-JAEGER_QUERY = "http://127.0.0.1:16686"
-BRIDGE_OTLP_PORT = 14318
-ZIPKIN = "http://127.0.0.1:9411"
 
 _JAEGER_CONFIG = """\
 service:
@@ -58,6 +58,10 @@ extensions:
   jaeger_query:
     storage:
       traces: memstore
+    http:
+      endpoint: "127.0.0.1:{query}"
+    grpc:
+      endpoint: "127.0.0.1:{query_grpc}"
   jaeger_storage:
     backends:
       memstore:
@@ -67,7 +71,7 @@ receivers:
   otlp:
     protocols:
       http:
-        endpoint: "127.0.0.1:4318"
+        endpoint: "127.0.0.1:{otlp}"
 processors:
   batch:
     timeout: 200ms
@@ -196,44 +200,72 @@ def _process(
         out.close()
 
 
+@dataclass(frozen=True)
+class TraceBackends:
+    """Where the started backends listen (loopback URLs)."""
+
+    otlp: str  # what the services export to (Jaeger's OTLP/HTTP receiver)
+    jaeger_query: str  # Jaeger's query API (/api/traces)
+    zipkin: str  # Zipkin's API and Lens UI (/zipkin/)
+
+
 @contextmanager
-def trace_backends(folder: Path) -> Iterator[None]:
-    """Zipkin, the bridge and Jaeger (in that order), each on its fixed loopback port."""
+def trace_backends(folder: Path) -> Iterator[TraceBackends]:
+    """Zipkin, the bridge and Jaeger (in that order), each on free loopback ports."""
     jaeger, bridge, jar = jaeger_binary(), bridge_binary(), zipkin_jar()
     java = shutil.which("java")
     if java is None:
         pytest.skip("needs Java to run Zipkin (the trace UI)")
-    for port in (4318, 16686, BRIDGE_OTLP_PORT, 9411):
-        if _port_open(port):
-            pytest.skip(f"port {port} is taken: the trace backends' fixed ports are needed")
-    (folder / "bridge.yaml").write_text(
-        _BRIDGE_CONFIG.format(bridge=BRIDGE_OTLP_PORT, zipkin=ZIPKIN)
+    otlp, query, query_grpc, bridge_port, zipkin_port = _free_ports(5)
+    urls = TraceBackends(
+        otlp=f"http://127.0.0.1:{otlp}",
+        jaeger_query=f"http://127.0.0.1:{query}",
+        zipkin=f"http://127.0.0.1:{zipkin_port}",
     )
-    (folder / "jaeger.yaml").write_text(_JAEGER_CONFIG.format(bridge=BRIDGE_OTLP_PORT))
+    (folder / "bridge.yaml").write_text(
+        _BRIDGE_CONFIG.format(bridge=bridge_port, zipkin=urls.zipkin)
+    )
+    (folder / "jaeger.yaml").write_text(
+        _JAEGER_CONFIG.format(otlp=otlp, query=query, query_grpc=query_grpc, bridge=bridge_port)
+    )
     zipkin_env = {
         "PATH": "/usr/bin:/bin",
         "STORAGE_TYPE": "mem",
-        "QUERY_PORT": "9411",
+        "QUERY_PORT": str(zipkin_port),
     }
     zipkin = [java, "-Xms128m", "-Xmx384m", "-XX:TieredStopAtLevel=1", "-jar", str(jar)]
     with (
-        _process(zipkin, folder / "zipkin.log", _answers(f"{ZIPKIN}/health"), "Zipkin", zipkin_env),
+        _process(
+            zipkin, folder / "zipkin.log", _answers(f"{urls.zipkin}/health"), "Zipkin", zipkin_env
+        ),
         _process(
             [str(bridge), "--config", str(folder / "bridge.yaml")],
             folder / "bridge.log",
-            lambda: _port_open(BRIDGE_OTLP_PORT),
+            lambda: _port_open(bridge_port),
             "the zipkin bridge",
             wait=30,
         ),
         _process(
             [str(jaeger), "--config", str(folder / "jaeger.yaml")],
             folder / "jaeger.log",
-            _answers(f"{JAEGER_QUERY}/api/services"),
+            _answers(f"{urls.jaeger_query}/api/services"),
             "Jaeger",
             wait=60,
         ),
     ):
-        yield
+        yield urls
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free now (bound together, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 _EVENT_FIELDS = ("step.id", "step.attempt", "delayMs", "kind", "function", "child.workflow")
