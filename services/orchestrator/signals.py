@@ -66,7 +66,10 @@ def child_start_entry(state: ExecutionState, dispatch: DispatchStep, topics: Top
         actor=Actor(kind="system", id=f"parent:{eid}"),
         parent=ParentRef(execution_id=eid, step_id=dispatch.step_id),
     )
-    return ["msg", topics.start, child, encode(start).decode()]
+    entry: list[Any] = ["msg", topics.start, child, encode(start).decode()]
+    if state.trace_context:  # the child's steps join the parent's trace
+        entry.append(state.trace_context)
+    return entry
 
 
 def parent_of(start: StartExecution) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from contracts import Actor, CancelExecution
+from contracts import Actor, CancelExecution, StartExecution, encode
 from services.infra.settings import Settings
 from services.infra.waits import deliver_event_to_waits, signal_message
 from tests.support.runtime import Engine, running_engine
@@ -146,6 +146,33 @@ async def test_child_workflow_output_flows_to_the_parent(settings: Settings) -> 
         "stepId": "child",
         "attempt": 1,
     }
+
+
+async def test_a_child_workflow_joins_the_parents_trace(settings: Settings) -> None:
+    """The parent's W3C trace context (its start record's traceparent) goes on the child's
+    start record, so the child's step commands carry the same trace."""
+    kid, parent = name(), name()
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with running_engine(settings, registry([])) as engine:
+        await engine.register(
+            {"name": kid, "steps": [{"id": "d", "function": "double", "input": "{{input}}"}]}
+        )
+        await engine.register(
+            {
+                "name": parent,
+                "steps": [{"id": "child", "function": f"workflow:{kid}", "input": {"n": 1}}],
+            }
+        )
+        eid = uuid.uuid4().hex
+        start = StartExecution(execution_id=eid, workflow=parent, input={}, actor=Actor(kind="api"))
+        trace = {"traceparent": traceparent}
+        await engine.bus.publish(engine.topics.start, encode(start), eid, trace)
+        await engine.bus.flush()
+        state = await engine.wait(eid)
+        child = await engine.state(f"{eid}-child-1")
+    assert state.status.value == "completed", state.error
+    assert state.trace_context == {"traceparent": traceparent}
+    assert child is not None and child.trace_context == {"traceparent": traceparent}
 
 
 async def test_unknown_child_workflow_fails_the_parent_step(settings: Settings) -> None:

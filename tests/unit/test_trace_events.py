@@ -4,6 +4,7 @@ SDK's in-memory exporter: the orchestrator's retry waits, waits, fallbacks and c
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +123,22 @@ def test_a_result_the_dispatcher_makes_itself_has_its_span(spans: InMemorySpanEx
     assert made.attributes["dispatcher.result"] == "CircuitOpen"
     assert made.status.status_code == StatusCode.ERROR
     assert carrier["traceparent"].split("-")[1] == PARENT["traceparent"].split("-")[1]
+
+
+def test_a_child_workflows_start_carries_the_parents_trace() -> None:
+    from datetime import UTC, datetime
+
+    from contracts.topics import Topics
+    from services.core.engine import start_execution
+    from services.core.validation import compile_workflow
+    from services.orchestrator.outbox import outbox_entries
+
+    parent = compile_workflow(
+        {"name": "parent", "steps": [{"id": "kid", "function": "workflow:kid", "input": {}}]}
+    )
+    started = start_execution(parent, "p1", {}, datetime(2026, 1, 1, tzinfo=UTC))
+    started.state.trace_context = dict(PARENT)
+    topics = Topics.with_prefix("")
+    sent = [json.loads(e) for e in outbox_entries(started, topics, new=True)]
+    [start] = [m for m in sent if m[0] == "msg" and m[1] == topics.start]
+    assert start[2] == "p1-kid-1" and start[4] == PARENT  # the child's records join it
