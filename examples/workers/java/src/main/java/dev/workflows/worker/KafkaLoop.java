@@ -102,9 +102,21 @@ final class KafkaLoop implements Runnable {
       ConsumerRecord<byte[], byte[]> record) throws Exception {
     byte[] value = record.value() == null ? new byte[0] : record.value();
     String unsigned = Signing.problem(signingKeys, value, record.headers());
-    Worker.Processed out = unsigned == null ? runKeepingMembership(consumer, record) : null;
+    io.opentelemetry.api.trace.Span span = Tracing.startAttempt(record.headers());
+    Worker.Processed out;
+    try {
+      out = unsigned == null ? runKeepingMembership(consumer, record) : null;
+    } catch (Exception e) {
+      if (span != null) {
+        span.end();
+      }
+      throw e;
+    }
     String invalid = unsigned != null ? unsigned : out.invalidReason();
     if (invalid != null) {
+      if (span != null) {
+        span.end(); // not an attempt: dead-lettered
+      }
       byte[] letter = worker.deadLetter(record.topic(), record.partition(), record.offset(), record.key(),
           value, invalid);
       ProducerRecord<byte[], byte[]> dead = new ProducerRecord<>(dlq, record.key(), letter);
@@ -116,27 +128,9 @@ final class KafkaLoop implements Runnable {
     Result result = out.result();
     ProducerRecord<byte[], byte[]> answer = new ProducerRecord<>(results, result.executionId().getBytes(java.nio.charset.StandardCharsets.UTF_8), out.value());
     Signing.sign(signingKeys, answer.headers(), out.value());
-    continueTrace(record.headers(), answer.headers());
+    Tracing.endAttempt(span, record.headers(), answer.headers(), result, function);
     producer.send(answer).get();
     log("step_done", "\"executionId\":\"" + result.executionId() + "\",\"stepId\":\"" + result.stepId() + "\",\"ok\":" + result.ok());
-  }
-
-  /** The W3C trace context headers a command brings and its result takes back. */
-  static final String[] TRACE_HEADERS = {"traceparent", "tracestate"};
-
-  /**
-   * Copy the command's `traceparent`/`tracestate` headers (the execution's trace, put there by
-   * the engine) onto its result, so the trace continues through this worker. The Java SDK
-   * creates no span of its own (that would need the OpenTelemetry SDK and its exporter).
-   */
-  static void continueTrace(org.apache.kafka.common.header.Headers command,
-      org.apache.kafka.common.header.Headers result) {
-    for (String key : TRACE_HEADERS) {
-      org.apache.kafka.common.header.Header header = command.lastHeader(key);
-      if (header != null && header.value() != null) {
-        result.add(key, header.value());
-      }
-    }
   }
 
   /**

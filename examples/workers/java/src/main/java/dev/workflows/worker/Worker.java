@@ -188,6 +188,7 @@ public final class Worker {
     if (functions.isEmpty()) {
       throw new IllegalStateException("no function registered");
     }
+    Tracing.configure(System.getenv(), "workflows-java-worker"); // on with OTEL_EXPORTER_OTLP_ENDPOINT
     List<Thread> threads = new ArrayList<>();
     synchronized (loops) {
       for (String function : functions.keySet()) {
@@ -201,6 +202,7 @@ public final class Worker {
     for (Thread thread : threads) {
       thread.join();
     }
+    Tracing.shutdown(); // the spans still queued
     stopped.countDown();
   }
 
