@@ -29,7 +29,7 @@ from services.core.namespaces import (
     qualify,
 )
 from services.infra.api_keys import SCOPES, ApiKeyStore, Scope, granted
-from services.trigger.app import ApiProblem, context
+from services.trigger.deps import ApiProblem, context
 
 __all__ = [
     "PUBLIC",
@@ -63,7 +63,7 @@ ROUTE_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("POST", "/workflows/{name}/execute"): "execute",
     ("GET", "/functions"): "read",
     ("POST", "/functions"): "admin",
-    # back-pressure limits (services/trigger/routes_limits.py)
+    # back-pressure limits (services/trigger/routes/limits.py)
     ("GET", "/limits"): "read",
     ("PUT", "/limits/functions/{name}"): "admin",
     ("DELETE", "/limits/functions/{name}"): "admin",
@@ -91,7 +91,7 @@ ROUTE_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/templates"): "read",
     ("GET", "/templates/{template_id}"): "read",
     ("POST", "/templates/{template_id}/install"): "admin",
-    # authoring (services/trigger/routes_authoring.py): checks and dry runs write nothing
+    # authoring (services/trigger/routes/authoring.py): checks and dry runs write nothing
     ("POST", "/workflows/validate"): "read",
     ("POST", "/workflows/simulate"): "read",
     ("GET", "/workflows/{name}/source"): "read",

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from services.trigger.app import Context
+from services.trigger.deps import Context
 from services.trigger.events import EventConsumer, EventRouter
 from services.trigger.scheduler import Scheduler
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from contracts import StartExecution, encode
 from services.infra import tracing
-from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context
+from services.trigger.deps import ACCEPTED_TTL_S, ApiProblem, Context
 
 __all__ = ["body_digest", "key_reused", "queue_start", "start_trace"]
 

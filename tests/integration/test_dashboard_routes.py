@@ -14,7 +14,7 @@ import pytest
 
 from services.infra.settings import Settings
 from services.trigger import create_app
-from services.trigger.routes_dashboard import DASHBOARD_DIR
+from services.trigger.routes.dashboard import DASHBOARD_DIR
 
 pytestmark = pytest.mark.integration
 

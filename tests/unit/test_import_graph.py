@@ -25,21 +25,11 @@ KNOWN_CIRCLES: list[frozenset[str]] = [
     frozenset(
         {
             "services.trigger.app",
-            "services.trigger.auth",
             "services.trigger.background",
             "services.trigger.events",
-            "services.trigger.routes_authoring",
-            "services.trigger.routes_dashboard",
-            "services.trigger.routes_events",
-            "services.trigger.routes_executions",
-            "services.trigger.routes_limits",
-            "services.trigger.routes_metrics",
-            "services.trigger.routes_schedules",
-            "services.trigger.routes_signals",
-            "services.trigger.routes_templates",
-            "services.trigger.routes_workflows",
+            "services.trigger.routes.events",
+            "services.trigger.routes.schedules",
             "services.trigger.scheduler",
-            "services.trigger.starts",
         }
     ),
     frozenset(

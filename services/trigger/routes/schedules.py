@@ -16,9 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from services.core.namespaces import NamespaceError, belongs, qualify, unqualify
 from services.core.schedules import ScheduleError
 from services.infra.schedule_store import ScheduleRuntime, ScheduleStore
-from services.trigger.app import ApiProblem, Context, context
 from services.trigger.auth import principal, stored_name, visible
-from services.trigger.routes_workflows import NOT_FOUND, caller_id
+from services.trigger.deps import NOT_FOUND, ApiProblem, Context, caller_id, context
 from services.trigger.schedule_schemas import ScheduleRecord, ScheduleRequest, ScheduleView
 from services.trigger.scheduler import from_ms, to_ms
 from services.trigger.schemas import ErrorBody

@@ -27,13 +27,16 @@ from services.core.search_query import Query as SearchQuery
 from services.core.state import TERMINAL_EXECUTION, ExecutionState
 from services.infra.payloads import Payloads
 from services.infra.store import IdempotencyKeyReused
-from services.trigger.app import ACCEPTED_TTL_S, ApiProblem, Context, context, unavailable
 from services.trigger.auth import principal, stored_name
-from services.trigger.routes_workflows import (
+from services.trigger.deps import (
+    ACCEPTED_TTL_S,
     NOT_FOUND,
+    ApiProblem,
+    Context,
     caller_id,
-    no_such_version,
+    context,
     read_json_body,
+    unavailable,
 )
 from services.trigger.schemas import (
     CancelRequest,
@@ -49,6 +52,7 @@ from services.trigger.schemas import (
     pending_view,
 )
 from services.trigger.starts import body_digest, key_reused, start_trace
+from services.trigger.stored_definitions import no_such_version
 
 __all__ = ["router"]
 

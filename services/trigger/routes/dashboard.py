@@ -11,11 +11,11 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
-from services.trigger.app import ApiProblem
+from services.trigger.deps import ApiProblem
 
 __all__ = ["DASHBOARD_DIR", "router"]
 
-DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
+DASHBOARD_DIR = Path(__file__).resolve().parents[1] / "dashboard"
 MEDIA_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

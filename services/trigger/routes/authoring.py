@@ -29,11 +29,10 @@ from services.core.dry_run import dry_run_report
 from services.core.graph import step_graph
 from services.core.simulate import simulate
 from services.core.textdiff import side_by_side
-from services.trigger.app import ApiProblem, context
+from services.trigger.deps import ApiProblem, catalog_of, context
 from services.trigger.input_guard import yaml_expansion_problem
-from services.trigger.routes_templates import catalog_of
-from services.trigger.routes_workflows import stored_definition
 from services.trigger.schemas import ApiModel
+from services.trigger.stored_definitions import stored_definition
 
 __all__ = ["definition_text", "router"]
 

@@ -29,9 +29,8 @@ from services.core.state import ExecutionState, StepStatus
 from services.core.waits import APPROVAL_SIGNAL, current_approvers
 from services.infra.api_keys import granted
 from services.infra.waits import deliver_event_to_waits, signal_message
-from services.trigger.app import ApiProblem, Context, context, unavailable
 from services.trigger.auth import principal
-from services.trigger.routes_workflows import NOT_FOUND, caller_id
+from services.trigger.deps import NOT_FOUND, ApiProblem, Context, caller_id, context, unavailable
 from services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = ["router"]

@@ -30,8 +30,8 @@ from services.infra.api_keys import granted
 from services.infra.keys import KPI_SAMPLES_CAP
 from services.infra.metrics import EngineMetrics, WorkflowFilter
 from services.infra.store import StateStore
-from services.trigger.app import ApiProblem, Context, context
 from services.trigger.auth import principal, stored_name
+from services.trigger.deps import ApiProblem, Context, context
 from services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = [

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.catalog import Catalog, CatalogError, instantiate, load_catalog, search
+from services.catalog import CatalogError, instantiate, search
 from services.core.issues import DefinitionError
 from services.core.validation import compile_workflow
-from services.trigger.app import ApiProblem, context
 from services.trigger.auth import principal
-from services.trigger.routes_workflows import caller_id, read_json_body, store_compiled
+from services.trigger.deps import ApiProblem, caller_id, catalog_of, context, read_json_body
+from services.trigger.stored_definitions import store_compiled
 
 __all__ = ["router"]
 
 router = APIRouter()
-
-
-@lru_cache(maxsize=8)
-def _catalog(dirs: tuple[str, ...]) -> Catalog:
-    return load_catalog([Path(d) for d in dirs])
-
-
-def catalog_of(request: Request) -> Catalog:
-    try:
-        return _catalog(tuple(context(request).settings.catalog_dirs))
-    except CatalogError as exc:
-        raise ApiProblem(500, f"the template catalog is broken: {exc}") from None
 
 
 @router.get("/templates", tags=["templates"], summary="Search the template catalog")

@@ -9,10 +9,9 @@ from fastapi.responses import JSONResponse
 
 from services.core.namespaces import unqualify
 from services.core.triggers import Event, EventError, check_type
-from services.trigger.app import ApiProblem, context, unavailable
 from services.trigger.auth import principal
 from services.trigger.background import TriggerBackground
-from services.trigger.routes_workflows import read_json_body
+from services.trigger.deps import ApiProblem, context, read_json_body, unavailable
 from services.trigger.schemas import ErrorBody
 
 __all__ = ["router"]

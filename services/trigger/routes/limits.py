@@ -28,8 +28,8 @@ from services.dispatcher.breaker import CircuitBreakers
 from services.infra.api_keys import granted
 from services.infra.leases import Leases, ParkedCommands
 from services.infra.limiter import FunctionLimits
-from services.trigger.app import ApiProblem, context
 from services.trigger.auth import principal, visible
+from services.trigger.deps import ApiProblem, context
 from services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = ["FunctionLimitState", "HolderView", "LimitsView", "WorkflowLimitState", "router"]

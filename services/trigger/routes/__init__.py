@@ -1,0 +1,5 @@
+"""The HTTP API's routers, one module per resource; `services.trigger.app` includes them all.
+
+A route module imports what it shares with the others from below (`services.trigger.deps`,
+`auth`, `schemas`, `stored_definitions`, `starts`), never another route module.
+"""
