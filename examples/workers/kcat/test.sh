@@ -140,5 +140,17 @@ trace_continued() { # the traceparent of a command's headers, as kcat's %h print
 }
 check "the result takes the command's traceparent back" trace_continued
 
+attempt_span() { # the OTLP/JSON span of an attempt, child of the command's traceparent
+  local tp=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03 r span
+  r='{"executionId":"e1","stepId":"welcomeEmail","attempt":2,"ok":false,"error":{"message":"boom"}}'
+  span=$(WF_FUNCTION=sendPersonalizedEmail wf_attempt_span "$tp" 1000 2000 "$r" |
+    jq -c '.resourceSpans[0].scopeSpans[0].spans[0]')
+  [[ -n $span ]] && jq -e '.name == "step welcomeEmail attempt 2" and .traceId == "4bf92f3577b34da6a3ce929d0e0e4736"
+    and .parentSpanId == "00f067aa0ba902b7" and (.spanId | test("^[0-9a-f]{16}$"))
+    and .status == {code: 2, message: "boom"} and .startTimeUnixNano == "1000"' <<<"$span" >/dev/null &&
+    [[ $(WF_OTLP_TRACES='' _wf_trace_attempt "$tp" 1000 "$r") == "$tp" ]] # off: passed back
+}
+check "an attempt is an OTLP span under the command's trace" attempt_span
+
 echo "$passed passed, $failed failed"
 ((failed == 0))

@@ -178,6 +178,43 @@ wf_traceparent() { # headers as kcat's %h prints them (k=v,k=v): the traceparent
   done
 }
 
+# Traces: with OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) set, each attempt is a span
+# `step <id> attempt <n>` (service workflows-kcat-worker, or OTEL_SERVICE_NAME), child of the
+# command's traceparent, posted as OTLP/JSON with curl; the result takes the span's traceparent.
+WF_OTLP_TRACES=${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-${OTEL_EXPORTER_OTLP_ENDPOINT:+${OTEL_EXPORTER_OTLP_ENDPOINT%/}/v1/traces}}
+
+wf_attempt_span() { # parent-traceparent start-ns end-ns result-json: the span as OTLP/JSON
+  local parent=$1 span_id
+  span_id=$(openssl rand -hex 8)
+  jq -nc --arg trace "${parent:3:32}" --arg parent "${parent:36:16}" --arg span "$span_id" \
+    --arg t0 "$2" --arg t1 "$3" --argjson r "$4" \
+    --arg service "${OTEL_SERVICE_NAME:-workflows-kcat-worker}" --arg fn "${WF_FUNCTION:-}" '
+    def attr($k; $v): {key: $k, value: (if ($v | type) == "number" then {intValue: ($v | tostring)}
+      else {stringValue: ($v | tostring)} end)};
+    {resourceSpans: [{resource: {attributes: [attr("service.name"; $service)]},
+      scopeSpans: [{scope: {name: "workflows-kcat-worker"}, spans: [{
+        traceId: $trace, spanId: $span, parentSpanId: $parent, kind: 5,
+        name: "step \($r.stepId) attempt \($r.attempt)",
+        startTimeUnixNano: $t0, endTimeUnixNano: $t1,
+        attributes: [attr("execution.id"; $r.executionId), attr("step.id"; $r.stepId),
+          attr("step.attempt"; $r.attempt), attr("step.function"; $fn)],
+        status: (if $r.ok then {code: 0} else {code: 2, message: ($r.error.message // "failed")} end)
+      }]}]}]}'
+}
+
+_wf_trace_attempt() { # parent-traceparent start-ns result-json: export the span, print its traceparent
+  local parent=$1 body
+  if [[ -z $WF_OTLP_TRACES || ! $parent =~ ^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$ ]] ||
+    ! ((16#${parent:53:2} & 1)); then # off, no valid parent, or not sampled: the command's goes back
+    printf '%s' "$parent"
+    return
+  fi
+  body=$(wf_attempt_span "$parent" "$2" "$(date +%s%N)" "$3")
+  curl -fsS -m 2 -o /dev/null -H 'Content-Type: application/json' --data-binary "$body" \
+    "$WF_OTLP_TRACES" >&2 || _wf_log span_export_failed >&2
+  printf '00-%s-%s-01' "${parent:3:32}" "$(jq -r '.resourceSpans[0].scopeSpans[0].spans[0].spanId' <<<"$body")"
+}
+
 _wf_publish() { # topic key value [traceparent]: until the broker has it (kcat -P waits)
   local attempt signed=()
   if [[ -n ${WORKFLOWS_SIGNING_KEY:-} ]]; then signed=(-H "wf-signature=$(wf_signature "$3")"); fi
@@ -195,7 +232,7 @@ _wf_publish() { # topic key value [traceparent]: until the broker has it (kcat -
 }
 
 _wf_consume() { # function: one kcat consumer's life, answering every record it printed
-  local fn=$1 topic=${WF_PREFIX}wf.fn.$1 line partition offset key headers value out status fd
+  local fn=$1 topic=${WF_PREFIX}wf.fn.$1 line partition offset key headers value out status fd started
   coproc WF_CONSUMER {
     exec "$WF_KCAT" -C -b "$WF_BOOTSTRAP" -G "${WF_PREFIX}wf-worker-$fn" -u -q \
       -f '%p\t%o\t%k\t%h\t%s\n' -X auto.offset.reset=earliest -X topic.metadata.refresh.interval.ms=2000 \
@@ -209,14 +246,14 @@ _wf_consume() { # function: one kcat consumer's life, answering every record it 
       offset=${line%%$'\t'*} line=${line#*$'\t'}
       key=${line%%$'\t'*} line=${line#*$'\t'}
       headers=${line%%$'\t'*} value=${line#*$'\t'}
-      status=0
+      status=0 started=$(date +%s%N)
       out=$(wf_process "$value") || status=$?
       if ((status == 2)); then
         _wf_publish "${WF_PREFIX}wf.dlq" "$key" "$(wf_dead_letter "$topic" "$partition" "$offset" "$key" "$value" "$out")"
         _wf_log command_dead_lettered "$(jq -nc --argjson o "$offset" --arg r "$out" '{offset: $o, reason: $r}')"
       else
         _wf_publish "${WF_PREFIX}wf.steps.results" "$(jq -r .executionId <<<"$out")" "$out" \
-          "$(wf_traceparent "$headers")"
+          "$(WF_FUNCTION=$fn _wf_trace_attempt "$(wf_traceparent "$headers")" "$started" "$out")"
         _wf_log step_done "$(jq -c '{executionId, stepId, ok}' <<<"$out")"
       fi
     elif (($? > 128)); then
