@@ -20,23 +20,26 @@ from services.infra.kafka import Bus, ensure_topics
 from services.infra.redis_client import RedisClient, connect_redis
 from services.infra.settings import Settings
 from services.infra.store import StateStore
+from services.trigger.auth import authorize
+from services.trigger.background import TriggerBackground
 from services.trigger.deps import ApiProblem, Context, context
 from services.trigger.input_guard import BodyGuard
 from services.trigger.outage import RETRY_AFTER_S, RedisHealth, storage_refusal
 from services.trigger.routes import (
     authoring,
     dashboard,
+    events,
     executions,
     limits,
     metrics,
     ops,
+    schedules,
     signals,
     templates,
     workflows,
 )
 
-# "Context" stays importable from here until events.py and scheduler.py import it from deps
-__all__ = ["Context", "create_app", "max_body_bytes"]
+__all__ = ["create_app", "max_body_bytes"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -130,10 +133,6 @@ def create_app(
 
     `/metrics` serves `metrics_registry` (shared with the other services of the process).
     """
-    from services.trigger.auth import authorize
-    from services.trigger.background import TriggerBackground
-    from services.trigger.routes import events, schedules
-
     registry = metrics_registry if metrics_registry is not None else CollectorRegistry()
     ctx = Context(
         settings=settings,

@@ -36,7 +36,7 @@ from services.core.triggers import (
 )
 from services.infra.batch_loop import BatchLoop
 from services.infra.kafka import ensure_topics, make_consumer
-from services.trigger.app import Context
+from services.trigger.deps import Context
 from services.trigger.outage import storage_refusal
 from services.trigger.starts import queue_start
 

@@ -28,7 +28,7 @@ import structlog
 from contracts import Actor, StartExecution
 from services.core.schedules import due_occurrences, occurrence_id
 from services.infra.schedule_store import ScheduleStore
-from services.trigger.app import Context
+from services.trigger.deps import Context
 from services.trigger.schedule_schemas import ScheduleRecord, notification_lists
 from services.trigger.starts import queue_start
 

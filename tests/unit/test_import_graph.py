@@ -24,16 +24,6 @@ DASHBOARD = ROOT / "services" / "trigger" / "dashboard"
 KNOWN_CIRCLES: list[frozenset[str]] = [
     frozenset(
         {
-            "services.trigger.app",
-            "services.trigger.background",
-            "services.trigger.events",
-            "services.trigger.routes.events",
-            "services.trigger.routes.schedules",
-            "services.trigger.scheduler",
-        }
-    ),
-    frozenset(
-        {
             "workflows.cli",
             "workflows.cli.api",
             "workflows.cli.approvals",
