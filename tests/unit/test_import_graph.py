@@ -21,19 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("services", "contracts", "workflows")
 DASHBOARD = ROOT / "services" / "trigger" / "dashboard"
-KNOWN_CIRCLES: list[frozenset[str]] = [
-    frozenset(
-        {
-            "workflows.cli",
-            "workflows.cli.api",
-            "workflows.cli.approvals",
-            "workflows.cli.limits",
-            "workflows.cli.render",
-            "workflows.cli.resources",
-            "workflows.cli.templates",
-        }
-    ),
-]
+KNOWN_CIRCLES: list[frozenset[str]] = []
 _JS_IMPORT = re.compile(
     r"""(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)["'](\.\.?/[\w./-]+\.js)["']""", re.M
 )

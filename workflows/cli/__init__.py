@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
         limits.register(commands)
         resources.register(commands)
-    render.register(commands)
+    render.register(commands, parser)
     return parser
 
 

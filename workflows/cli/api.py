@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from services.core.state import ExecutionStatus
+from workflows.cli.common import DEFAULT_URL
 from workflows.cli.definitions import json_arg
-from workflows.cli.devstate import api_url_default
 from workflows.cli.failures import CliFailure, trigger_hint
 from workflows.cli.logs_view import attempt_logs_text
 from workflows.cli.render import executions_table, progress_line, status_view
@@ -22,7 +22,6 @@ from workflows.client_errors import ClientError, ExecutionTimeout
 __all__ = ["register"]
 
 STATUSES = tuple(status.value for status in ExecutionStatus)
-DEFAULT_URL = api_url_default()  # WORKFLOWS_API_URL, a running `workflows dev`, or :8000
 
 
 def _print(value: Any) -> None:

@@ -17,13 +17,11 @@ from typing import Any
 
 import httpx
 
-from workflows.cli.devstate import api_url_default
+from workflows.cli.common import DEFAULT_URL
 from workflows.cli.failures import CliFailure, trigger_hint
 from workflows.cli.render import table
 
 __all__ = ["limits_table", "register"]
-
-DEFAULT_URL = api_url_default()  # WORKFLOWS_API_URL, a running `workflows dev`, or :8000
 
 
 def _setting(limit: dict[str, Any]) -> str:

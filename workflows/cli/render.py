@@ -260,16 +260,16 @@ def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
     return template % {"known": known, "cases": "\n".join(cases)}
 
 
-def _completion(args: argparse.Namespace) -> int:
-    from workflows.cli import build_parser
-
-    print(completion_script(build_parser(), args.shell), end="")
+def _completion(root: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    print(completion_script(root, args.shell), end="")
     return 0
 
 
-def register(commands: Any) -> None:
+def register(commands: Any, root: argparse.ArgumentParser) -> None:
+    """`workflows completion SHELL`: the script for `root`, the whole command line's parser
+    (passed down by `build_parser`, so this module never imports the entry module)."""
     parser = commands.add_parser(
         "completion", help="print a shell completion script (source <(workflows completion bash))"
     )
     parser.add_argument("shell", choices=["bash", "zsh"])
-    parser.set_defaults(handler=_completion)
+    parser.set_defaults(handler=lambda args: _completion(root, args))

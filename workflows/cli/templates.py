@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from workflows.cli.api import DEFAULT_URL
+from workflows.cli.common import DEFAULT_URL
 from workflows.client import Workflows
 from workflows.client_errors import ClientError
 
