@@ -21,7 +21,10 @@ from contracts.executions import (
     RetryExecution,
     SignalExecution,
     StartExecution,
+    StartTrigger,
     TimerFired,
+    TriggerEvent,
+    TriggerSchedule,
 )
 from contracts.steps import StepCommand, StepError, StepResult, command_id
 from contracts.topics import FUNCTION_NAME_PATTERN, Topics
@@ -49,11 +52,14 @@ __all__ = [
     "RetryExecution",
     "SignalExecution",
     "StartExecution",
+    "StartTrigger",
     "StepCommand",
     "StepError",
     "StepResult",
     "TimerFired",
     "Topics",
+    "TriggerEvent",
+    "TriggerSchedule",
     "command_id",
     "dead_letter",
     "decode",

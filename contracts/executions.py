@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter
@@ -20,7 +21,10 @@ __all__ = [
     "RetryExecution",
     "SignalExecution",
     "StartExecution",
+    "StartTrigger",
     "TimerFired",
+    "TriggerEvent",
+    "TriggerSchedule",
 ]
 
 
@@ -29,6 +33,46 @@ class ParentRef(WireModel):
 
     execution_id: str
     step_id: str
+
+
+class TriggerEvent(WireModel):
+    """The event that started an execution (`{{trigger.event.*}}`)."""
+
+    id: str
+    type: str
+    source: str | None = None
+    time: str | None = None
+    data: Any = Field(default=None, description="Omitted (null) when larger than the limit.")
+    data_omitted: str | None = Field(
+        default=None, description="Why `data` is null: it was larger than the limit."
+    )
+
+    @classmethod
+    def bounded(cls, data: Any, max_bytes: int, **fields: Any) -> TriggerEvent:
+        """The event with its data, or without it (and why) when its JSON is over `max_bytes`
+        (the claim-check limit: the execution's state and the start message stay small)."""
+        size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        if size <= max_bytes:
+            return cls(data=data, **fields)
+        why = f"event data of {size} bytes is over the {max_bytes}-byte limit of trigger.event"
+        return cls(data=None, data_omitted=why, **fields)
+
+
+class TriggerSchedule(WireModel):
+    """The schedule occurrence that started an execution (`{{trigger.schedule.*}}`)."""
+
+    id: str
+    scheduled_at: AwareDatetime = Field(description="The fire time of the occurrence.")
+    cron_expression: str | None = None
+    every: str | None = None
+    timezone: str | None = None
+
+
+class StartTrigger(WireModel):
+    """What started an execution, beyond `actor`: the event or the schedule."""
+
+    event: TriggerEvent | None = None
+    schedule: TriggerSchedule | None = None
 
 
 class MigratedFrom(WireModel):
@@ -69,6 +113,9 @@ class StartExecution(Message):
         default=None,
         description="Lineage: the execution this one restarts on a new version "
         "(migration cancel-and-restart).",
+    )
+    trigger: StartTrigger | None = Field(
+        default=None, description="The event or schedule that started it (`{{trigger.*}}`)."
     )
 
 

@@ -169,7 +169,11 @@ class Run:
                 "version": self.state.workflow_version,
                 "startedAt": self.state.created_at.isoformat(),
             },
-            "trigger": {"kind": started_by.get("kind"), "id": started_by.get("id")},
+            "trigger": {
+                "kind": started_by.get("kind"),
+                "id": started_by.get("id"),
+                **(self.state.trigger or {}),  # {event: ...} or {schedule: ...}
+            },
             "now": self.now.isoformat(),
             "steps": steps,
         }
@@ -619,10 +623,12 @@ def start_execution(
     idempotency_key: str | None = None,
     notifications: dict[str, list[str]] | None = None,
     priority: int | None = None,
+    trigger: dict[str, Any] | None = None,
 ) -> Transition:
     """A new execution: validate the input, then dispatch what can run first.
 
-    `priority`: the start request's; None takes the definition's."""
+    `priority`: the start request's; None takes the definition's. `trigger`: the event or
+    schedule that started it, as `{{trigger.*}}` reads it."""
     state = ExecutionState(
         execution_id=execution_id,
         workflow=wf.name,
@@ -632,6 +638,7 @@ def start_execution(
         created_at=now,
         updated_at=now,
         actor=actor,
+        trigger=trigger,
         idempotency_key=idempotency_key,
         notifications=notifications,
         priority=wf.definition.priority if priority is None else priority,

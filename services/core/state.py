@@ -100,6 +100,7 @@ class ExecutionState(_Model):
     updated_at: datetime
     finished_at: datetime | None = None
     actor: dict[str, Any] | None = None
+    trigger: dict[str, Any] | None = None  # the event or schedule that started it
     idempotency_key: str | None = None
     retry_of: str | None = None
     retried_by: str | None = None

@@ -78,6 +78,12 @@ class Event:
     type: str
     id: str
     data: Any
+    source: str | None = None  # the envelope's, when it has them
+    time: str | None = None
+
+    def meta(self) -> dict[str, str | None]:
+        """Everything but the data (`{{trigger.event.*}}`)."""
+        return {"id": self.id, "type": self.type, "source": self.source, "time": self.time}
 
 
 def check_type(event_type: str) -> str:
@@ -182,4 +188,11 @@ def parse_event(value: bytes, mapped_type: str, fallback_id: str, max_bytes: int
         or not 0 < len(str(event_id)) <= MAX_EVENT_ID
     ):
         raise EventError(f"event id must be a string of 1 to {MAX_EVENT_ID} characters")
-    return Event(check_type(body["type"]), str(event_id), body.get("data", {}))
+    source, time = body.get("source"), body.get("time")
+    return Event(
+        check_type(body["type"]),
+        str(event_id),
+        body.get("data", {}),
+        source=source if isinstance(source, str) else None,
+        time=time if isinstance(time, str) else None,
+    )

@@ -44,6 +44,12 @@ def _actor(message: Any) -> dict[str, Any] | None:
     return actor.model_dump(mode="json") if actor is not None else None
 
 
+def _trigger(message: StartExecution) -> dict[str, Any] | None:
+    """The start's event or schedule as `{{trigger.*}}` reads it (camelCase)."""
+    trigger = message.trigger
+    return trigger.model_dump(mode="json", by_alias=True, exclude_none=True) if trigger else None
+
+
 def transition_for(
     message: Any,
     wf: CompiledWorkflow,
@@ -76,6 +82,7 @@ def transition_for(
             idempotency_key=message.idempotency_key,
             notifications=message.notifications,
             priority=message.priority,
+            trigger=_trigger(message),
         )
         started.state.parent = parent_of(message)  # a child workflow reports to its parent
         restarted(started, message, now)  # cancel-and-restart: name the execution it replaces

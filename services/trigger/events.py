@@ -23,7 +23,7 @@ import structlog
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from contracts import Actor, StartExecution
+from contracts import Actor, StartExecution, StartTrigger, TriggerEvent
 from services.core.namespaces import belongs
 from services.core.triggers import (
     CompiledTrigger,
@@ -100,6 +100,7 @@ class EventRouter:
         _, _, definitions = self.ctx.ready()
         routed = Routed(event)
         done: set[str] = set()
+        limit = self.ctx.settings.payload_inline_max_bytes
         for trigger in self.matching(event.type, namespace):
             if trigger.workflow in done:
                 continue
@@ -129,6 +130,7 @@ class EventRouter:
                 input=data,
                 idempotency_key=f"event:{event.type}:{event.id}",
                 actor=Actor(kind="event", id=event.id),
+                trigger=StartTrigger(event=TriggerEvent.bounded(event.data, limit, **event.meta())),
             )
             await queue_start(self.ctx, start, trigger.version)
             routed.started.append(

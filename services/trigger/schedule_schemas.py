@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
+from contracts import TriggerSchedule
 from services.core.definition import WORKFLOW_NAME_PATTERN, Notifications
 from services.core.schedules import CatchUp, ScheduleSpec
 from services.trigger.schemas import ApiModel
@@ -68,6 +69,16 @@ class ScheduleRecord(ScheduleRequest):
             start_at=self.start_at,
             end_at=self.end_at,
             created_at=self.created_at,
+        )
+
+    def occurrence(self, fire_time: datetime) -> TriggerSchedule:
+        """This schedule's occurrence at `fire_time` (`{{trigger.schedule.*}}`)."""
+        return TriggerSchedule(
+            id=self.id,
+            scheduled_at=fire_time,
+            cron_expression=self.cron_expression,
+            every=self.every,
+            timezone=self.timezone,
         )
 
 

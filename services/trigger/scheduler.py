@@ -25,7 +25,7 @@ from uuid import uuid4
 
 import structlog
 
-from contracts import Actor, StartExecution
+from contracts import Actor, StartExecution, StartTrigger
 from services.core.schedules import due_occurrences, occurrence_id
 from services.infra.schedule_store import ScheduleStore
 from services.trigger.deps import Context
@@ -160,6 +160,7 @@ class Scheduler:
             workflow_version=version,
             input=record.input,
             actor=Actor(kind="schedule", id=record.id),
+            trigger=StartTrigger(schedule=record.occurrence(fire_time)),
             notifications=notification_lists(record.notifications),
         )
         await queue_start(self.ctx, start, version)
