@@ -54,7 +54,9 @@ def simulate(
     mocks: dict[str, Any] | None = None,
     fail: set[str] | frozenset[str] = frozenset(),
     execution_id: str = "simulation",
+    trigger: dict[str, Any] | None = None,
 ) -> SimulationResult:
+    """`trigger`: `{"event": {...}}` or `{"schedule": {...}}`, what `{{trigger.*}}` reads."""
     mocks = mocks or {}
     failing = dict(entry.partition("=")[::2] for entry in fail)  # step id -> error type
     now = EPOCH
@@ -73,7 +75,9 @@ def simulate(
             counter += 1
             heapq.heappush(queue, (now + STEP_LATENCY, counter, "signal", signal))
 
-    first = start_execution(wf, execution_id, input_, now)
+    first = start_execution(
+        wf, execution_id, input_, now, actor=trigger_actor(trigger), trigger=trigger
+    )
     state = first.state
     absorb(first)
     rounds = 0
@@ -201,3 +205,12 @@ def format_simulation(
         lines.append("kpis:")
         lines.extend(kpi_lines(state.kpis, state.kpis_missing, units or {}, indent="  "))
     return lines
+
+
+def trigger_actor(trigger: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The actor a start with this trigger has: the event's or the schedule's id."""
+    for kind in ("event", "schedule"):
+        found = (trigger or {}).get(kind)
+        if isinstance(found, dict):
+            return {"kind": kind, "id": found.get("id")}
+    return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from contracts import Actor, StartExecution, StartTrigger, TriggerEvent, TriggerSchedule, decode
 from contracts import encode as encode_message
 from services.core.engine import start_execution
@@ -112,3 +114,14 @@ def test_a_start_without_trigger_still_decodes() -> None:
     raw = b'{"schemaVersion": 1, "executionId": "e1", "workflow": "wf", "actor": {"kind": "api"}}'
     start = decode(StartExecution, raw)
     assert start.trigger is None
+
+
+def test_simulate_prints_the_path_with_a_trigger(capsys: Any) -> None:
+    from workflows.cli import main
+
+    trigger = '{"event": {"id": "ev-1", "type": "order.placed", "data": {"amount": 42}}}'
+    with pytest.raises(SystemExit) as done:
+        main(["simulate", "tests/definitions/trigger_event.yaml", "--trigger", trigger])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert 'input {"amount":42,"why":"order.placed from event ev-1"}' in out

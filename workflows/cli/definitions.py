@@ -103,7 +103,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     input_ = json_arg(args.input, "--input")
     if args.migrate_to:
         return _simulate_migration(args, wf, input_)
-    result = simulate(wf, input_, _mocks(args.mock), set(args.fail))
+    trigger = json_arg(args.trigger, "--trigger") if args.trigger else None
+    if trigger is not None and not (
+        isinstance(trigger, dict) and set(trigger) <= {"event", "schedule"}
+    ):
+        raise SystemExit(
+            'error: --trigger must be an object {"event": {...}} or {"schedule": {...}}'
+        )
+    result = simulate(wf, input_, _mocks(args.mock), set(args.fail), trigger=trigger)
     units = {m.name: m.unit for m in wf.definition.metrics}
     for line in format_simulation(result, units):
         print(line)
@@ -181,6 +188,12 @@ def register(commands: Any) -> None:
         "(its `migration`), with the --done steps succeeded",
     )
     sim.add_argument("--done", metavar="A,B", help="with --migrate-to: the steps that ran")
+    sim.add_argument(
+        "--trigger",
+        metavar="JSON",
+        help='what started it, for {{trigger.*}}: \'{"event": {"id": "e1", "type": "a.b", '
+        '"data": {...}}}\' or \'{"schedule": {"id": "s1", "scheduledAt": "..."}}\'',
+    )
     sim.set_defaults(handler=cmd_simulate)
 
     schema = commands.add_parser("schema", help="where the message contracts live")
