@@ -55,6 +55,7 @@ def simulate(
     fail: set[str] | frozenset[str] = frozenset(),
     execution_id: str = "simulation",
     trigger: dict[str, Any] | None = None,
+    priority: int | None = None,
 ) -> SimulationResult:
     """`trigger`: `{"event": {...}}` or `{"schedule": {...}}`, what `{{trigger.*}}` reads."""
     mocks = mocks or {}
@@ -76,7 +77,13 @@ def simulate(
             heapq.heappush(queue, (now + STEP_LATENCY, counter, "signal", signal))
 
     first = start_execution(
-        wf, execution_id, input_, now, actor=trigger_actor(trigger), trigger=trigger
+        wf,
+        execution_id,
+        input_,
+        now,
+        actor=trigger_actor(trigger),
+        trigger=trigger,
+        priority=priority,
     )
     state = first.state
     absorb(first)
@@ -214,3 +221,17 @@ def trigger_actor(trigger: dict[str, Any] | None) -> dict[str, Any] | None:
         if isinstance(found, dict):
             return {"kind": kind, "id": found.get("id")}
     return None
+
+
+def priority_line(definition_priority: int | None, option: int | None) -> str:
+    """What the execution's priority is, where it comes from and what it changes."""
+    if option is not None:
+        value, source = option, "from --priority"
+    elif definition_priority is not None:
+        value, source = definition_priority, "from the definition"
+    else:
+        value, source = 0, "default"
+    return (
+        f"priority {value} ({source}): when a function's concurrency is full, commands of this "
+        "execution are dispatched ahead of lower-priority ones"
+    )

@@ -14,7 +14,7 @@ from services.core.compiled import CompiledWorkflow
 from services.core.expressions import ExpressionError, evaluate, to_json_value
 from services.core.issues import DefinitionError, ValidationIssue
 from services.core.migration import alignment_issues, simulate_migration
-from services.core.simulate import format_simulation, simulate
+from services.core.simulate import format_simulation, priority_line, simulate
 from services.core.templates import compile_template, is_template
 from services.core.validation import compile_workflow
 from workflows.files import load_definition_file, read_definition_file
@@ -110,7 +110,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise SystemExit(
             'error: --trigger must be an object {"event": {...}} or {"schedule": {...}}'
         )
-    result = simulate(wf, input_, _mocks(args.mock), set(args.fail), trigger=trigger)
+    if args.priority is not None and not -1000 <= args.priority <= 1000:
+        raise SystemExit("error: --priority must be between -1000 and 1000")
+    declared = "priority" in wf.definition.model_fields_set
+    if declared or args.priority is not None:  # the default 0 changes nothing: no line
+        print(priority_line(wf.definition.priority if declared else None, args.priority))
+    result = simulate(
+        wf, input_, _mocks(args.mock), set(args.fail), trigger=trigger, priority=args.priority
+    )
     units = {m.name: m.unit for m in wf.definition.metrics}
     for line in format_simulation(result, units):
         print(line)
@@ -188,6 +195,12 @@ def register(commands: Any) -> None:
         "(its `migration`), with the --done steps succeeded",
     )
     sim.add_argument("--done", metavar="A,B", help="with --migrate-to: the steps that ran")
+    sim.add_argument(
+        "--priority",
+        type=int,
+        metavar="N",
+        help="the start request's priority (-1000..1000; default: the definition's)",
+    )
     sim.add_argument(
         "--trigger",
         metavar="JSON",
