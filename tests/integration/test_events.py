@@ -234,3 +234,24 @@ async def test_events_from_a_non_python_producer_start_workflows_and_malformed_o
     assert all(letter.source_topic == enveloped and letter.reason for letter in letters)
     # the duplicate envelope (routed before the DLQ'd records) started nothing more
     assert len(await _executions(engine, "welcome", 0)) == 2
+
+
+async def test_a_step_reads_the_event_that_started_it(wf: AsyncWorkflows, engine: Engine) -> None:
+    """`{{trigger.event.*}}` (issue 17 item 6): the event travels with the start command."""
+    await wf.register(
+        {
+            "name": "orderPlaced",
+            "steps": [
+                {
+                    "id": "note",
+                    "function": "sendWelcome",
+                    "input": {"to": "{{trigger.event.type}}:{{trigger.event.data.x}}"},
+                }
+            ],
+            "triggers": [{"event": "order.placed", "input": {}}],
+        }
+    )
+    started = await wf.publish_event("order.placed", {"x": 41}, event_id="evt-t1")
+    state = await engine.wait(started["executions"][0]["executionId"])
+    assert state.steps["note"].output == {"sent": "order.placed:41"}
+    assert state.trigger is not None and state.trigger["event"]["data"] == {"x": 41}
