@@ -292,3 +292,34 @@ async def test_run_immediately_fires_once_at_creation_and_disabled_waits_for_res
             assert time.monotonic() < deadline, "the resumed schedule did not fire"
             await asyncio.sleep(0.05)
         await wf.pause_schedule("off")
+
+
+async def test_a_step_reads_its_schedules_fire_time(
+    settings: Settings, app: FastAPI, wf: AsyncWorkflows
+) -> None:
+    """`{{trigger.schedule.scheduledAt}}` (issue 17 item 6): the occurrence's fire time."""
+    stamped = {
+        "name": "stamped",
+        "steps": [
+            {
+                "id": "build",
+                "function": "buildReport",
+                "input": {"r": "{{trigger.schedule.scheduledAt}}|{{trigger.schedule.every}}"},
+            }
+        ],
+    }
+    await wf.register(stamped)
+    registry = FunctionRegistry()
+    registry.register(lambda data, ctx: {"report": data["r"]}, "buildReport")
+    async with running_engine(settings, registry) as engine:
+        created = await wf.schedule("stamped", input={}, every="1s")
+        deadline = time.monotonic() + 30
+        while (await wf.get_schedule(created["id"]))["fired"] < 1:
+            assert time.monotonic() < deadline, "the schedule did not fire"
+            await asyncio.sleep(0.05)
+        await wf.pause_schedule(created["id"])
+        got = await wf.get_schedule(created["id"])
+        state = await engine.wait(got["lastExecutionId"])
+    at, every = state.output["report"].split("|")
+    assert datetime.fromisoformat(at) == datetime.fromisoformat(got["lastFireTime"])
+    assert every == "1s"
