@@ -1,0 +1,132 @@
+"""The orchestrator's glue over the in-memory bus (services.infra.memory_bus): real Redis, no
+Kafka. The real-broker tests (test_runtime, test_dlq, ...) stay as they are."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from contracts import Actor, StartExecution, StepCommand, StepResult, command_id, decode, encode
+from services.infra.batch_loop import BatchLoop
+from services.infra.memory_bus import InMemoryBroker, InMemoryBus
+from services.infra.redis_client import RedisClient, connect_redis
+from services.infra.settings import Settings
+from services.orchestrator import Orchestrator
+
+FLOW = {"name": "hop", "steps": [{"id": "a", "function": "fa"}, {"id": "b", "function": "fb"}]}
+
+
+@pytest.fixture
+def memory_settings(redis_url: str) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        kafka_bootstrap="in-memory:0",
+        redis_url=redis_url,
+        topic_prefix=f"m{tag}.",
+        key_prefix=f"wf{tag}",
+        partitions=2,
+    )
+
+
+@pytest.fixture
+async def redis(memory_settings: Settings) -> AsyncIterator[RedisClient]:
+    client = connect_redis(memory_settings)
+    yield client
+    await client.aclose()
+
+
+async def _orchestrator(settings: Settings, redis: RedisClient) -> tuple[Orchestrator, InMemoryBus]:
+    orchestrator = Orchestrator(settings, redis)
+    bus = InMemoryBus(InMemoryBroker(settings.partitions), settings, "orchestrator")
+    orchestrator.bus = bus
+    await orchestrator.store.register_definition("hop", json.dumps(FLOW), {})
+    return orchestrator, bus
+
+
+async def _run_until(orchestrator: Orchestrator, bus: InMemoryBus, done: Any) -> BatchLoop:
+    topics = orchestrator.topics
+    consumer = bus.consumer([topics.start, topics.step_results, topics.control], "g")
+    await consumer.start()
+    stopping = asyncio.Event()
+    process = orchestrator.process
+
+    async def watched(records: list[Any]) -> None:
+        await process(records)
+        if done():
+            stopping.set()
+
+    loop = BatchLoop(consumer, watched, name="o", max_batch=50, commit_interval_ms=0)
+    await asyncio.wait_for(loop.run(stopping), 10)
+    return loop
+
+
+def _commands(bus: InMemoryBus) -> list[StepCommand]:
+    return [decode(StepCommand, r.value) for r in bus.broker.records(bus.topics.step_commands)]
+
+
+async def test_a_start_becomes_a_step_command(
+    memory_settings: Settings, redis: RedisClient
+) -> None:
+    orchestrator, bus = await _orchestrator(memory_settings, redis)
+    start = StartExecution(execution_id="e1", workflow="hop", input={}, actor=Actor(kind="api"))
+    await bus.publish(bus.topics.start, encode(start), "e1")
+    await _run_until(orchestrator, bus, lambda: bool(_commands(bus)))
+    (command,) = _commands(bus)
+    assert (command.execution_id, command.step_id) == ("e1", "a")
+
+
+async def test_a_malformed_record_goes_to_the_dlq_and_the_next_is_applied(
+    memory_settings: Settings, redis: RedisClient
+) -> None:
+    orchestrator, bus = await _orchestrator(memory_settings, redis)
+    await bus.publish(bus.topics.start, b"{broken", "e0")
+    start = StartExecution(execution_id="e2", workflow="hop", input={}, actor=Actor(kind="api"))
+    await bus.publish(bus.topics.start, encode(start), "e2")
+    await _run_until(orchestrator, bus, lambda: bool(_commands(bus)))
+    (letter,) = bus.broker.records(bus.topics.dlq)
+    assert b"broken" in letter.value and b"reason" in letter.value
+    assert [c.execution_id for c in _commands(bus)] == ["e2"]
+
+
+def _result(step: str) -> StepResult:
+    return StepResult(
+        execution_id="e3",
+        command_id=command_id("e3", step, 1),
+        step_id=step,
+        attempt=1,
+        ok=True,
+        output={"step": step},
+        worker_id="test",
+    )
+
+
+async def test_a_result_becomes_the_next_step_and_a_failed_batch_commits_only_after_its_save(
+    memory_settings: Settings, redis: RedisClient
+) -> None:
+    orchestrator, bus = await _orchestrator(memory_settings, redis)
+    start = StartExecution(execution_id="e3", workflow="hop", input={}, actor=Actor(kind="api"))
+    await bus.publish(bus.topics.start, encode(start), "e3")
+    await _run_until(orchestrator, bus, lambda: bool(_commands(bus)))
+    await bus.publish(bus.topics.step_results, encode(_result("a")), "e3")
+    saves = orchestrator.store.save_many
+    commits_at_failure: list[dict[Any, int]] = []
+    consumer_commits = bus.broker.committed
+
+    async def failing_once(*args: Any, **kwargs: Any) -> Any:
+        if not commits_at_failure:
+            commits_at_failure.append(dict(consumer_commits.get("g", {})))
+            raise ConnectionError("redis away")
+        return await saves(*args, **kwargs)
+
+    orchestrator.store.save_many = failing_once  # type: ignore[method-assign]
+    loop = await _run_until(orchestrator, bus, lambda: len(_commands(bus)) == 2)
+    assert [c.step_id for c in _commands(bus)] == ["a", "b"]
+    assert loop.batches_failed == 1
+    results = bus.topics.step_results
+    assert all(tp.topic != results for tp in commits_at_failure[0])  # not committed then
+    assert [v for tp, v in consumer_commits["g"].items() if tp.topic == results] == [1]
