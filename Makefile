@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml workflows/kafka_dist/pom.xml examples/workers/node/package-lock.json services/trigger/editor-src/package-lock.json examples/workers/go/go.sum examples/workers/java/pom.xml
+$(STAMP): pyproject.toml workflows/testing/kafka_dist/pom.xml examples/workers/node/package-lock.json services/trigger/editor-src/package-lock.json examples/workers/go/go.sum examples/workers/java/pom.xml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml workflows/kafka_dist/pom.xml examples/workers/node/pack
 	if command -v npm >/dev/null; then npm ci --prefix services/trigger/editor-src --no-audit --no-fund; fi
 	if command -v go >/dev/null; then go -C examples/workers/go mod download; fi  # the Go worker's modules
 	if command -v mvn >/dev/null; then mvn -q -B -f examples/workers/java/pom.xml package -DskipTests; fi  # the Java worker's jar
-	$(PY) -m workflows.apache_kafka fetch  # Apache Kafka's jars into ~/.cache/workflows (once)
+	$(PY) -m workflows.testing.apache_kafka fetch  # Apache Kafka's jars into ~/.cache/workflows (once)
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev extras (idempotent)
@@ -51,7 +51,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 contracts: $(STAMP) ## regenerate contracts/schemas, contracts/asyncapi.yaml and contracts/golden from the models
-	$(PY) -m contracts.generate
+	$(PY) -m workflows.contracts.generate
 
 demo: $(STAMP) ## run the seed workflow end to end on an embedded broker
 	$(PY) -m workflows.demo
@@ -72,7 +72,7 @@ bench-quick: $(STAMP) ## the short form of the benchmarks (CI runs it)
 	$(PY) -m bench --quick
 
 kafka: $(STAMP) ## run one Apache Kafka broker on 127.0.0.1:9092 in the foreground
-	$(PY) -m workflows.apache_kafka run 9092
+	$(PY) -m workflows.testing.apache_kafka run 9092
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

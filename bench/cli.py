@@ -24,7 +24,7 @@ from typing import Any
 from bench.plots import write_plots
 from bench.procs import machine_info, tool_version
 from bench.report import SYSTEMS, render
-from workflows.apache_kafka import KAFKA_VERSION
+from workflows.testing.apache_kafka import KAFKA_VERSION
 
 __all__ = ["main"]
 

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 
 from bench.hist import Histogram
 from bench.ours import wait_for_leaders
-from services.infra.kafka import ensure_topics
-from services.infra.settings import Settings
+from workflows.services.infra.kafka import ensure_topics
+from workflows.services.infra.settings import Settings
 
 __all__ = ["measure_floor"]
 

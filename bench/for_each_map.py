@@ -31,19 +31,19 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from contracts import Actor, StartExecution, encode
-from contracts.topics import Topics
-from services.core.state import ExecutionState
-from services.dispatcher import Dispatcher
-from services.infra.kafka import Bus, ensure_topics
-from services.infra.keys import Keys
-from services.infra.redis_client import connect_redis
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.orchestrator import Orchestrator
-from workflows.apache_kafka import apache_kafka
-from workflows.embedded import redis_server
+from workflows.contracts import Actor, StartExecution, encode
+from workflows.contracts.topics import Topics
 from workflows.functions import FunctionRegistry
+from workflows.services.core.state import ExecutionState
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.infra.kafka import Bus, ensure_topics
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import connect_redis
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.orchestrator import Orchestrator
+from workflows.testing.apache_kafka import apache_kafka
+from workflows.testing.embedded import redis_server
 
 WORKFLOW = "forEachBench"
 

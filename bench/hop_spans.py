@@ -17,16 +17,16 @@ import time
 import uuid
 from typing import Any
 
-from contracts import Actor, StartExecution, encode
-from services.dispatcher import service as dispatcher_service
-from services.infra import kafka, store
-from services.infra.logs import configure_logging
-from services.infra.settings import Settings
-from services.orchestrator import service as orchestrator_service
 from tests.support.runtime import running_engine
-from workflows.apache_kafka import kafka_cluster
-from workflows.embedded import redis_server
+from workflows.contracts import Actor, StartExecution, encode
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.dispatcher import service as dispatcher_service
+from workflows.services.infra import kafka, store
+from workflows.services.infra.logs import configure_logging
+from workflows.services.infra.settings import Settings
+from workflows.services.orchestrator import service as orchestrator_service
+from workflows.testing.apache_kafka import kafka_cluster
+from workflows.testing.embedded import redis_server
 
 CHAIN = {"name": "chain", "steps": [{"id": f"s{i}", "function": "hop"} for i in range(10)]}
 RUNS, WARMUP = 30, 5

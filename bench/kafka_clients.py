@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
-from workflows.apache_kafka import kafka_cluster
+from workflows.testing.apache_kafka import kafka_cluster
 
 ROUNDS, WARMUP = 300, 30
 VALUE = b"x" * 300

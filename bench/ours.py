@@ -26,13 +26,13 @@ from redis.asyncio import Redis
 from bench import workloads
 from bench.harness import Harness
 from bench.hist import Histogram
-from contracts import Actor, StartExecution, encode
-from contracts.topics import Topics
-from services.core.definition import WorkflowDefinition
-from services.infra.kafka import ensure_topics
-from services.infra.keys import Keys
-from services.infra.settings import Settings
-from services.infra.store import StateStore
+from workflows.contracts import Actor, StartExecution, encode
+from workflows.contracts.topics import Topics
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.infra.kafka import ensure_topics
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
 
 __all__ = ["OurEngine", "wait_for_leaders"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import Harness
-from workflows.embedded import free_port, wait_for_port
+from workflows.testing.embedded import free_port, wait_for_port
 
 __all__ = ["SQLITE_PRAGMAS", "TemporalTarget", "temporal_binary"]
 

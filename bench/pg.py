@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from workflows.embedded import free_port
+from workflows.testing.embedded import free_port
 
 __all__ = ["PgServer", "pg_bin", "postgres_server"]
 

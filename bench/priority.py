@@ -14,18 +14,18 @@ import time
 import uuid
 from typing import Any
 
-from contracts import Actor, StartExecution
-from services.core.limits import FunctionLimit
-from services.infra.keys import Keys
-from services.infra.limiter import FunctionLimits
-from services.infra.logs import configure_logging
-from services.infra.redis_client import connect_redis
-from services.infra.settings import Settings
-from services.infra.waiting import WaitingCommands
 from tests.support.runtime import running_engine
-from workflows.apache_kafka import kafka_cluster
-from workflows.embedded import redis_server
+from workflows.contracts import Actor, StartExecution
 from workflows.functions import FunctionRegistry, function
+from workflows.services.core.limits import FunctionLimit
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.limiter import FunctionLimits
+from workflows.services.infra.logs import configure_logging
+from workflows.services.infra.redis_client import connect_redis
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.waiting import WaitingCommands
+from workflows.testing.apache_kafka import kafka_cluster
+from workflows.testing.embedded import redis_server
 
 BACKLOG, CALL_S = 1000, 0.005
 

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.search [--executions 100000] [--runs 200]
 
 Starts its own redis-server, writes the index rows directly through the index module
-(`services.infra.search_index`, the same script the state save runs; no executions are
+(`workflows.services.infra.search_index`, the same script the state save runs; no executions are
 run), then times each query shape through `SearchIndex.search` (the planner, the Redis round
 trips and the row checks the API does; the API then loads each returned state, which this
 leaves out) and prints a table. Memory is `used_memory` of INFO memory before and after the
@@ -24,11 +24,11 @@ from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 
-from services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute
-from services.core.search_query import parse_query
-from services.core.state import ExecutionState, ExecutionStatus
-from services.infra.search_index import SearchIndex, index_row
-from workflows.embedded import redis_server
+from workflows.services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute
+from workflows.services.core.search_query import parse_query
+from workflows.services.core.state import ExecutionState, ExecutionStatus
+from workflows.services.infra.search_index import SearchIndex, index_row
+from workflows.testing.embedded import redis_server
 
 ATTRS = {
     "customerId": SearchAttribute(value="{{input.customerId}}"),

@@ -42,7 +42,7 @@ async def run_celery(profile: Profile, log_dir: Path) -> dict[str, Any]:
 
     from bench.peer_celery import CeleryTarget
     from bench.suite_ours import _pid_listening, _port
-    from workflows.embedded import redis_server
+    from workflows.testing.embedded import redis_server
 
     with redis_server(appendonly=True, appendfsync="everysec") as url:
         client = redis.Redis.from_url(url)

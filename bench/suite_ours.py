@@ -22,8 +22,8 @@ from bench.floor import measure_floor
 from bench.harness import Harness, Profile
 from bench.ours import MAX_MESSAGE_BYTES, OurEngine
 from bench.scenarios import run_scenarios
-from workflows.apache_kafka import KAFKA_VERSION, kafka_cluster
-from workflows.embedded import redis_server
+from workflows.testing.apache_kafka import KAFKA_VERSION, kafka_cluster
+from workflows.testing.embedded import redis_server
 
 __all__ = ["BROKER_HEAP", "run_ours"]
 

@@ -1,15 +1,15 @@
 """Message contracts of the Workflows engine: pydantic models are the source of truth.
 
 JSON Schema files (schemas/) and the AsyncAPI document (asyncapi.yaml) are generated
-from them by `python -m contracts.generate`.
+from them by `python -m workflows.contracts.generate`.
 """
 
-from contracts.base import SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, Actor, Message
-from contracts.codec import MAX_MESSAGE_BYTES, decode, decode_control, encode
-from contracts.dlq import DeadLetter, dead_letter
-from contracts.errors import ContractError
-from contracts.events import LIFECYCLE_EVENT_TYPES, LifecycleEvent, LifecycleEventType
-from contracts.executions import (
+from workflows.contracts.base import SCHEMA_VERSION, SUPPORTED_SCHEMA_VERSIONS, Actor, Message
+from workflows.contracts.codec import MAX_MESSAGE_BYTES, decode, decode_control, encode
+from workflows.contracts.dlq import DeadLetter, dead_letter
+from workflows.contracts.errors import ContractError
+from workflows.contracts.events import LIFECYCLE_EVENT_TYPES, LifecycleEvent, LifecycleEventType
+from workflows.contracts.executions import (
     CONTROL_COMMAND_ADAPTER,
     CancelExecution,
     ControlCommand,
@@ -26,8 +26,8 @@ from contracts.executions import (
     TriggerEvent,
     TriggerSchedule,
 )
-from contracts.steps import StepCommand, StepError, StepResult, command_id
-from contracts.topics import FUNCTION_NAME_PATTERN, Topics
+from workflows.contracts.steps import StepCommand, StepError, StepResult, command_id
+from workflows.contracts.topics import FUNCTION_NAME_PATTERN, Topics
 
 __all__ = [
     "CONTROL_COMMAND_ADAPTER",
@@ -66,3 +66,6 @@ __all__ = [
     "decode_control",
     "encode",
 ]
+
+if __name__ != "workflows.contracts":  # installed once, as workflows.contracts (README: Layout)
+    raise ImportError(f"import workflows.contracts, not {__name__}")

@@ -7,9 +7,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from contracts.base import SUPPORTED_SCHEMA_VERSIONS
-from contracts.errors import ContractError
-from contracts.executions import CONTROL_COMMAND_ADAPTER, ControlCommand
+from workflows.contracts.base import SUPPORTED_SCHEMA_VERSIONS
+from workflows.contracts.errors import ContractError
+from workflows.contracts.executions import CONTROL_COMMAND_ADAPTER, ControlCommand
 
 __all__ = ["MAX_MESSAGE_BYTES", "decode", "decode_control", "encode"]
 

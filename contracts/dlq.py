@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
-from contracts.base import WireModel, new_message_id, utc_now
+from workflows.contracts.base import WireModel, new_message_id, utc_now
 
 __all__ = ["MAX_ORIGINAL_TEXT_BYTES", "DeadLetter", "dead_letter"]
 

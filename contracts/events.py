@@ -6,7 +6,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from contracts.base import Actor, Message
+from workflows.contracts.base import Actor, Message
 
 __all__ = ["LIFECYCLE_EVENT_TYPES", "LifecycleEvent", "LifecycleEventType"]
 

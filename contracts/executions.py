@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter
 
-from contracts.base import Actor, Message, WireModel
+from workflows.contracts.base import Actor, Message, WireModel
 
 __all__ = [
     "CONTROL_COMMAND_ADAPTER",

@@ -6,8 +6,8 @@ from typing import Any, Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from contracts.base import Message, WireModel
-from contracts.topics import FUNCTION_NAME_PATTERN
+from workflows.contracts.base import Message, WireModel
+from workflows.contracts.topics import FUNCTION_NAME_PATTERN
 
 __all__ = ["LogLine", "StepCommand", "StepError", "StepResult", "command_id"]
 

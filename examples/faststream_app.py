@@ -17,9 +17,9 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from examples.onboarding_functions import send_personalized_email
-from services.infra.settings import Settings
 from workflows import FunctionRegistry
 from workflows.faststream_worker import WorkerRouter
+from workflows.services.infra.settings import Settings
 
 functions = FunctionRegistry()
 functions.register(send_personalized_email, "sendPersonalizedEmail")

@@ -1,11 +1,11 @@
 """Session fixtures: one real Apache Kafka broker and one real Redis for the whole run.
 
-The broker is Apache Kafka (KRaft, one combined broker + controller, `workflows.apache_kafka`),
-started once per session; Tansu, the embedded default of `workflows dev`, has its own smoke
-test (tests/e2e/test_tansu_default.py).
+The broker is Apache Kafka (KRaft, one combined broker + controller,
+`workflows.testing.apache_kafka`), started once per session; Tansu, the embedded default of
+`workflows dev`, has its own smoke test (tests/e2e/test_tansu_default.py).
 
 Redis is one redis-server, or with `WORKFLOWS_TEST_REDIS=cluster` (`make test-cluster`) a
-Redis Cluster of 3 masters + 3 replicas (`workflows.embedded_cluster`). Each test gets its
+Redis Cluster of 3 masters + 3 replicas (`workflows.testing.embedded_cluster`). Each test gets its
 own topic prefix and Redis key prefix, so tests never see each other's data.
 """
 
@@ -17,11 +17,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from services.infra.redis_client import RedisClient, connect_redis
-from services.infra.settings import Settings
-from workflows.apache_kafka import KAFKA_VERSION, apache_kafka
-from workflows.embedded import redis_server
-from workflows.embedded_cluster import redis_cluster
+from workflows.services.infra.redis_client import RedisClient, connect_redis
+from workflows.services.infra.settings import Settings
+from workflows.testing.apache_kafka import KAFKA_VERSION, apache_kafka
+from workflows.testing.embedded import redis_server
+from workflows.testing.embedded_cluster import redis_cluster
 
 ON_CLUSTER = os.environ.get("WORKFLOWS_TEST_REDIS", "single") == "cluster"
 

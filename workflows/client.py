@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 import httpx
 
-from services.core.definition import WorkflowDefinition
 from workflows.client_errors import (
     ApiError,
     AuthenticationError,
@@ -27,6 +26,7 @@ from workflows.client_errors import (
     ExecutionTimeout,
     PermissionDenied,
 )
+from workflows.services.core.definition import WorkflowDefinition
 
 __all__ = [
     "ApiError",

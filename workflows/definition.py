@@ -1,12 +1,12 @@
 """The workflow definition model, for writing a definition in Python.
 
-The same classes the engine validates with (`services.core.definition`): fields are snake_case
-in Python and camelCase on the wire. `input` and `output` take a pydantic model class, turned
-into the JSON Schema a YAML file would hold (no titles; `x: str | None = None` is an optional
-string), so a Python definition and its YAML twin register as the same version.
+The same classes the engine validates with (`workflows.services.core.definition`): fields
+are snake_case in Python and camelCase on the wire. `input` and `output` take a pydantic model
+class, turned into the JSON Schema a YAML file would hold (no titles; `x: str | None = None` is an
+optional string), so a Python definition and its YAML twin register as the same version.
 """
 
-from services.core.definition import (
+from workflows.services.core.definition import (
     Backoff,
     Case,
     Catch,
@@ -20,8 +20,8 @@ from services.core.definition import (
     Trigger,
     WorkflowDefinition,
 )
-from services.core.limits import RateLimit
-from services.core.model_schema import model_schema
+from workflows.services.core.limits import RateLimit
+from workflows.services.core.model_schema import model_schema
 
 __all__ = [
     "Backoff",

@@ -13,17 +13,17 @@ import json
 import sys
 from typing import Any
 
-from services.core.kpis import format_kpi, kpi_lines
-from services.infra.settings import Settings
 from workflows.client import AsyncWorkflows
-from workflows.embedded import (
+from workflows.runner import SERVICES, run_services
+from workflows.services.core.kpis import format_kpi, kpi_lines
+from workflows.services.infra.settings import Settings
+from workflows.testing.embedded import (
     TANSU_FETCH_MAX_WAIT_MS,
     free_port,
     redis_server,
     repo_root,
     tansu,
 )
-from workflows.runner import SERVICES, run_services
 
 WORKFLOW = "customerOnboardingWorkflow"
 CUSTOMERS = [

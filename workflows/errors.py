@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.functions.errors import FatalError, RetryableError, WorkflowsError
+from workflows.services.functions.errors import FatalError, RetryableError, WorkflowsError
 
 __all__ = [
     "ApiError",

@@ -30,13 +30,13 @@ from faststream.exceptions import AckMessage
 from faststream.kafka import KafkaMessage, KafkaResponse, KafkaRouter
 from faststream.middlewares import AckPolicy
 
-from contracts import StepCommand, StepResult, encode
-from contracts.codec import decode
-from contracts.dlq import DeadLetter, dead_letter
-from contracts.errors import ContractError
-from contracts.topics import Topics
-from services.infra.settings import Settings
+from workflows.contracts import StepCommand, StepResult, encode
+from workflows.contracts.codec import decode
+from workflows.contracts.dlq import DeadLetter, dead_letter
+from workflows.contracts.errors import ContractError
+from workflows.contracts.topics import Topics
 from workflows.functions import FunctionRegistry, default_registry, run_function
+from workflows.services.infra.settings import Settings
 
 __all__ = ["WorkerRouter"]
 
@@ -81,7 +81,7 @@ class WorkerRouter(KafkaRouter):
         """Create the functions' topics and the results and DLQ topics if missing (an app's
         `on_startup` hook): a consumer subscribed to a topic that does not exist yet sees it
         only at its next metadata refresh, minutes later."""
-        from services.infra.kafka import ensure_topics
+        from workflows.services.infra.kafka import ensure_topics
 
         topics = [*self.function_topics, self.topics.step_results, self.topics.dlq]
         await ensure_topics(self.settings, topics)

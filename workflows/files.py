@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.core.compiled import CompiledWorkflow
-from services.core.definition import WorkflowDefinition
-from services.core.issues import DefinitionError, ValidationIssue
-from services.core.loader import ParsedText, parse_definition_text
-from services.core.validation import compile_workflow
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.issues import DefinitionError, ValidationIssue
+from workflows.services.core.loader import ParsedText, parse_definition_text
+from workflows.services.core.validation import compile_workflow
 
 __all__ = ["load_definition_file", "read_definition_file"]
 

@@ -3,13 +3,13 @@
     @function("setupCustomerAccount")
     async def setup(input: Customer, ctx: FunctionContext) -> Account: ...
 
-The registry and the call live in `services.functions.registry`, below the services that run
-functions (the dispatcher, the worker); this module is the SDK's name for them.
+The registry and the call live in `workflows.services.functions.registry`, below the
+services that run functions (the dispatcher, the worker); this module is the SDK's name for them.
 """
 
 from __future__ import annotations
 
-from services.functions.registry import (
+from workflows.services.functions.registry import (
     FunctionContext,
     FunctionRegistry,
     RegisteredFunction,

@@ -15,13 +15,18 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import CollectorRegistry
 
-from services.infra import tracing
-from services.infra.health import HealthProbe
-from services.infra.kafka import wait_for_broker
-from services.infra.logs import configure_logging
-from services.infra.metrics_server import MetricsServer
-from services.infra.redis_client import RedisClient, connect_redis, safe_url, wait_for_redis
-from services.infra.settings import Settings
+from workflows.services.infra import tracing
+from workflows.services.infra.health import HealthProbe
+from workflows.services.infra.kafka import wait_for_broker
+from workflows.services.infra.logs import configure_logging
+from workflows.services.infra.metrics_server import MetricsServer
+from workflows.services.infra.redis_client import (
+    RedisClient,
+    connect_redis,
+    safe_url,
+    wait_for_redis,
+)
+from workflows.services.infra.settings import Settings
 
 __all__ = [
     "CONNECT_TIMEOUT_S",
@@ -66,31 +71,31 @@ class _Wiring:
 
 
 def _orchestrator() -> Any:
-    from services.orchestrator import Orchestrator
+    from workflows.services.orchestrator import Orchestrator
 
     return Orchestrator
 
 
 def _dispatcher() -> Any:
-    from services.dispatcher import Dispatcher
+    from workflows.services.dispatcher import Dispatcher
 
     return Dispatcher
 
 
 def _worker() -> Any:
-    from services.worker import Worker
+    from workflows.services.worker import Worker
 
     return Worker
 
 
 def _notifier() -> Any:
-    from services.notifier import Notifier
+    from workflows.services.notifier import Notifier
 
     return Notifier
 
 
 def _trigger() -> Any:
-    from services.trigger import TriggerService
+    from workflows.services.trigger import TriggerService
 
     return TriggerService
 
@@ -129,8 +134,8 @@ def build_services(
 
 def _hand_results_over(built: list[Service]) -> None:
     """An orchestrator and a dispatcher in one process: results go over in memory too."""
-    from services.dispatcher import Dispatcher
-    from services.orchestrator import Orchestrator
+    from workflows.services.dispatcher import Dispatcher
+    from workflows.services.orchestrator import Orchestrator
 
     orchestrators = [s for s in built if isinstance(s, Orchestrator)]
     dispatchers = [s for s in built if isinstance(s, Dispatcher)]

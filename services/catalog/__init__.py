@@ -1,6 +1,6 @@
 """The template marketplace: a catalog of tested business workflow templates."""
 
-from services.catalog.catalog import (
+from workflows.services.catalog.catalog import (
     BUILTIN_DIR,
     Catalog,
     CatalogError,

@@ -18,7 +18,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.compiled import schema_errors
+from workflows.services.core.compiled import schema_errors
 
 __all__ = [
     "BUILTIN_DIR",

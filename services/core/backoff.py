@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from services.core.definition import Backoff
+from workflows.services.core.definition import Backoff
 
 __all__ = ["backoff_delay_ms"]
 

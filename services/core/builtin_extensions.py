@@ -1,4 +1,4 @@
-"""The extensions every compiled workflow carries (`services.core.extensions`), in order.
+"""The extensions every compiled workflow carries (`workflows.services.core.extensions`), in order.
 
 `saga` comes first so that a failure's compensations begin before the children of the
 execution are cancelled; `waits` before `children` on dispatch (a wait step never starts a
@@ -7,8 +7,8 @@ child).
 
 from __future__ import annotations
 
-from services.core import children, saga, waits
-from services.core.extensions import Extension
+from workflows.services.core import children, saga, waits
+from workflows.services.core.extensions import Extension
 
 __all__ = ["BUILTIN"]
 

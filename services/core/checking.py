@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from services.core.compiled import CompiledWorkflow
-from services.core.issues import DefinitionError, ValidationIssue, format_path
-from services.core.loader import ParsedText, parse_definition_text
-from services.core.validation import compile_workflow
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.issues import DefinitionError, ValidationIssue, format_path
+from workflows.services.core.loader import ParsedText, parse_definition_text
+from workflows.services.core.validation import compile_workflow
 
 __all__ = ["Format", "TextCheck", "check_text", "format_of", "issue_line"]
 

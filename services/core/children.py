@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from services.core import engine
-from services.core.extensions import Extension
-from services.core.state import ExecutionStatus, StepRun, StepStatus
+from workflows.services.core import engine
+from workflows.services.core.extensions import Extension
+from workflows.services.core.state import ExecutionStatus, StepRun, StepStatus
 
 if TYPE_CHECKING:
-    from services.core.compiled import CompiledStep
+    from workflows.services.core.compiled import CompiledStep
 
 __all__ = [
     "EXTENSION",

@@ -8,11 +8,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from services.core.definition import RetryStrategy, Step, WorkflowDefinition
-from services.core.expressions import Expression
-from services.core.extensions import Extension
-from services.core.routing import successors
-from services.core.templates import Template
+from workflows.services.core.definition import RetryStrategy, Step, WorkflowDefinition
+from workflows.services.core.expressions import Expression
+from workflows.services.core.extensions import Extension
+from workflows.services.core.routing import successors
+from workflows.services.core.templates import Template
 
 __all__ = ["CompiledStep", "CompiledWorkflow", "StepLinks", "step_links"]
 
@@ -29,8 +29,8 @@ class CompiledStep:
     retry: RetryStrategy
     fallback_function: str | None
     timeout_ms: int | None
-    for_each: Expression | None = None  # services.core.for_each: the list to fan out over
-    cache_key: Template | None = None  # services.core.step_cache: the rendered key
+    for_each: Expression | None = None  # workflows.services.core.for_each: the list to fan out over
+    cache_key: Template | None = None  # workflows.services.core.step_cache: the rendered key
 
     @property
     def id(self) -> str:
@@ -52,7 +52,8 @@ class CompiledWorkflow:
     output_mapping: Template | None
     metric_values: dict[str, Template]
     # what else a step or a failure can do (waits, children, compensation), in the order the
-    # engine consults them: services.core.extensions; compile_workflow gives the built-in ones
+    # engine consults them: workflows.services.core.extensions; compile_workflow gives the
+    # built-in ones
     extensions: tuple[Extension, ...] = ()
     links: StepLinks = field(init=False)  # who waits for whom: built from `steps`
 
@@ -92,7 +93,8 @@ class StepLinks:
     slot: dict[tuple[int, str], int]
     sinks: tuple[str, ...]
     catchers: dict[str, tuple[str, ...]]
-    successors: dict[str, tuple[str, ...]]  # transitions, for branching (services.core.routing)
+    # transitions, for branching (workflows.services.core.routing)
+    successors: dict[str, tuple[str, ...]]
 
 
 def step_links(steps: Sequence[CompiledStep]) -> StepLinks:

@@ -12,11 +12,11 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from services.core.durations import DurationMs
-from services.core.limits import RateLimit
-from services.core.model_schema import model_schema
-from services.core.search_attributes import SearchAttributes
-from services.core.state_machine import state_machine_steps
+from workflows.services.core.durations import DurationMs
+from workflows.services.core.limits import RateLimit
+from workflows.services.core.model_schema import model_schema
+from workflows.services.core.search_attributes import SearchAttributes
+from workflows.services.core.state_machine import state_machine_steps
 
 __all__ = [
     "Backoff",
@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 STEP_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
-# `<namespace>~` qualifies names stored by the API for a namespace (services.core.namespaces)
+# `<namespace>~` qualifies names stored by the API for a namespace
+# (workflows.services.core.namespaces)
 _QUALIFIER = r"(?:[a-z0-9][a-z0-9-]{0,62}~)?"
 FUNCTION_PATTERN = rf"^(workflow:{_QUALIFIER})?[A-Za-z][A-Za-z0-9_.-]{{0,200}}$"  # child
 WORKFLOW_NAME_PATTERN = rf"^{_QUALIFIER}[A-Za-z][A-Za-z0-9_.-]{{0,200}}$"
@@ -214,7 +215,7 @@ class WorkflowDefinition(_Model):
     triggers: tuple[Trigger, ...] = Field(default=(), max_length=100)
     notifications: Notifications | None = None
     rate_limit: RateLimit | None = Field(
-        default=None, description="executions admitted per period (services.core.limits)"
+        default=None, description="executions admitted per period (workflows.services.core.limits)"
     )
     priority: int = Field(
         default=0, ge=-1000, le=1000, description="backlogged functions run higher first"
@@ -226,7 +227,7 @@ class WorkflowDefinition(_Model):
         default="finish-current",
         description="what registering this version does to executions in flight: keep their "
         "version, cancel and restart them, or resume them here at the first shared step not "
-        "run yet (services.core.migration)",
+        "run yet (workflows.services.core.migration)",
     )
 
     @model_validator(mode="before")

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.core.compiled import CompiledWorkflow
-from services.core.simulate import SimulationResult, format_simulation
-from services.core.state import StepRun, StepStatus
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.simulate import SimulationResult, format_simulation
+from workflows.services.core.state import StepRun, StepStatus
 
 __all__ = ["dry_run_report", "step_outcome"]
 

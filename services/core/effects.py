@@ -2,7 +2,7 @@
 
 The value types every part of the core shares (the engine, its extensions, the orchestrator
 that turns them into outbox entries); this module imports nothing of the engine, so the
-extensions (`services.core.extensions`) can name them without importing it.
+extensions (`workflows.services.core.extensions`) can name them without importing it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from services.core.state import AuditEntry, ExecutionState
+from workflows.services.core.state import AuditEntry, ExecutionState
 
 __all__ = ["SYSTEM_ACTOR", "DispatchStep", "SetTimer", "TimerKind", "Transition"]
 

@@ -13,18 +13,24 @@ import heapq
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.core import loops
-from services.core.backoff import backoff_delay_ms
-from services.core.compiled import CompiledStep, CompiledWorkflow
-from services.core.definition import RetryStrategy
-from services.core.effects import SYSTEM_ACTOR, DispatchStep, SetTimer, TimerKind, Transition
-from services.core.errors import CoreError
-from services.core.expressions import ExpressionError, to_json_value, truthy, typeof
-from services.core.for_each import MAX_ITEMS, for_each_payload
-from services.core.kpis import evaluate_kpis, take_reported
-from services.core.redaction import mask_input, redact, secret_values
-from services.core.routing import options, reachable
-from services.core.state import (
+from workflows.services.core import loops
+from workflows.services.core.backoff import backoff_delay_ms
+from workflows.services.core.compiled import CompiledStep, CompiledWorkflow
+from workflows.services.core.definition import RetryStrategy
+from workflows.services.core.effects import (
+    SYSTEM_ACTOR,
+    DispatchStep,
+    SetTimer,
+    TimerKind,
+    Transition,
+)
+from workflows.services.core.errors import CoreError
+from workflows.services.core.expressions import ExpressionError, to_json_value, truthy, typeof
+from workflows.services.core.for_each import MAX_ITEMS, for_each_payload
+from workflows.services.core.kpis import evaluate_kpis, take_reported
+from workflows.services.core.redaction import mask_input, redact, secret_values
+from workflows.services.core.routing import options, reachable
+from workflows.services.core.state import (
     DONE_STEP,
     AuditEntry,
     ExecutionState,
@@ -32,8 +38,8 @@ from services.core.state import (
     StepRun,
     StepStatus,
 )
-from services.core.step_cache import cache_envelope, cache_key_text
-from services.core.templates import parse_condition
+from workflows.services.core.step_cache import cache_envelope, cache_key_text
+from workflows.services.core.templates import parse_condition
 
 __all__ = [
     "SYSTEM_ACTOR",
@@ -93,7 +99,7 @@ def _with_call(call: dict[str, Any] | None) -> dict[str, Any]:
 class Run:
     """One transition in progress: the workflow, the state, the clock and the effects.
 
-    The run object the extensions receive (`services.core.extensions`): they read `wf`,
+    The run object the extensions receive (`workflows.services.core.extensions`): they read `wf`,
     `state`, `now` and `out` (the `Transition` being built), record with `emit`, `touch`
     and `out`, and move the execution on with `advance`, `dispatch`, `skip`, `fail_step`
     and `finish`. The public transitions below each make one."""

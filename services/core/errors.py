@@ -8,25 +8,25 @@ today; the expression branch is not. Errors carry what they are about as attribu
 
 Error tree::
 
-    CoreError                                     services.core.errors
-    ├── DefinitionError (ValueError)              services.core.issues: .issues .source
-    ├── ExpressionError                           services.core.expressions.errors:
-    │   │                                           .message .column (1-based) .source
-    │   ├── ExpressionSyntaxError                 the text does not parse
-    │   ├── ExpressionEvaluationError             a type or name problem while evaluating
-    │   ├── ExpressionLimitError                  a size, depth or step limit
-    │   └── TemplateError                         services.core.templates: in a '{{ }}' text
-    ├── HelperError                               services.core.expressions.list_helpers:
-    │                                               internal, the interpreter turns it into
-    │                                               ExpressionEvaluationError with its column
-    ├── ForEachError (ValueError)                 services.core.engine: forEach not a list
-    ├── NamespaceError (ValueError)               services.core.namespaces: .name .reason
-    ├── ScheduleError (ValueError)                services.core.schedules: .field
-    ├── TriggerError (ValueError)                 services.core.triggers: filter or input
-    ├── EventError (ValueError)                   services.core.triggers: .reason .code
-    ├── WaitInputError (ValueError)               services.core.waits: a built-in's input
-    ├── PayloadTooLarge (ValueError)              services.core.payload_refs: .size .limit
-    └── QueryError (ValueError)                   services.core.search_query: .message .column
+    CoreError                               workflows.services.core.errors
+    ├── DefinitionError (ValueError)        workflows.services.core.issues: .issues .source
+    ├── ExpressionError                     workflows.services.core.expressions.errors:
+    │   │                                     .message .column (1-based) .source
+    │   ├── ExpressionSyntaxError           the text does not parse
+    │   ├── ExpressionEvaluationError       a type or name problem while evaluating
+    │   ├── ExpressionLimitError            a size, depth or step limit
+    │   └── TemplateError                   workflows.services.core.templates: in a '{{ }}' text
+    ├── HelperError                         workflows.services.core.expressions.list_helpers:
+    │                                         internal, the interpreter turns it into
+    │                                         ExpressionEvaluationError with its column
+    ├── ForEachError (ValueError)           workflows.services.core.engine: forEach not a list
+    ├── NamespaceError (ValueError)         workflows.services.core.namespaces: .name .reason
+    ├── ScheduleError (ValueError)          workflows.services.core.schedules: .field
+    ├── TriggerError (ValueError)           workflows.services.core.triggers: filter or input
+    ├── EventError (ValueError)             workflows.services.core.triggers: .reason .code
+    ├── WaitInputError (ValueError)         workflows.services.core.waits: a built-in's input
+    ├── PayloadTooLarge (ValueError)        workflows.services.core.payload_refs: .size .limit
+    └── QueryError (ValueError)             workflows.services.core.search_query: .message .column
 
 `tests/unit/test_error_trees.py` checks this drawing against the classes.
 """

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.core.definition import WorkflowDefinition
-from services.core.durations import parse_duration_ms
-from services.core.for_each import for_each_issues
-from services.core.loops import loop_issues
-from services.core.routing import routing_issues
-from services.core.step_cache import cache_issues
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.durations import parse_duration_ms
+from workflows.services.core.for_each import for_each_issues
+from workflows.services.core.loops import loop_issues
+from workflows.services.core.routing import routing_issues
+from workflows.services.core.step_cache import cache_issues
 
 __all__ = ["extension_issues"]
 

@@ -1,20 +1,20 @@
 """The engine's extension points, and the extensions a compiled workflow carries.
 
-The engine (`services.core.engine`) knows steps, retries, fallbacks, routing and loops. What
-else a step can be (a durable wait, a child workflow) and what else a failure can do
+The engine (`workflows.services.core.engine`) knows steps, retries, fallbacks, routing and
+loops. What else a step can be (a durable wait, a child workflow) and what else a failure can do
 (compensation) is an `Extension`: a record of optional handlers the engine calls at fixed
 points, without importing the modules that define them. temporalio's worker interceptors are
 the model: the core stays closed, the extensions register.
 
-    compile_workflow (services.core.validation)
-        └── CompiledWorkflow.extensions = BUILTIN (services.core.builtin_extensions)
+    compile_workflow (workflows.services.core.validation)
+        └── CompiledWorkflow.extensions = BUILTIN (workflows.services.core.builtin_extensions)
               ├── saga      before_finish · results of compensation steps · compensate_retry
               ├── waits     on_dispatch · sleep / wait_timeout / wait_escalate timers
               └── children  on_dispatch · before_finish
     engine.Run ──calls──▶ wf.extensions, in order
 
 Imports point one way: the extensions import the engine (`engine.Run`, which they receive),
-the engine imports only this module and `services.core.effects`.
+the engine imports only this module and `workflows.services.core.effects`.
 
 The points, in the order the engine consults the extensions:
 
@@ -31,8 +31,9 @@ The points, in the order the engine consults the extensions:
   compensation `<id>.compensate`).
 
 The run object, the compiled workflow and the compiled step are typed `Any` here (this
-module sits below the engine and `services.core.compiled`, which holds the extensions); each
-handler is typed with `engine.Run`, `CompiledWorkflow` and `CompiledStep` where it is defined.
+module sits below the engine and `workflows.services.core.compiled`, which holds the
+extensions); each handler is typed with `engine.Run`, `CompiledWorkflow` and `CompiledStep` where
+it is defined.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from services.core.effects import Transition
-from services.core.state import ExecutionState, ExecutionStatus, StepRun
+from workflows.services.core.effects import Transition
+from workflows.services.core.state import ExecutionState, ExecutionStatus, StepRun
 
 __all__ = ["Extension", "ResultHandler", "TimerHandler"]
 

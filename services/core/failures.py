@@ -3,7 +3,7 @@
 When applying one record to an execution raises (a bug, or data no transition can handle: a
 number too large for a duration, a KPI of hundreds of digits), that record must not stall its
 partition. The orchestrator fails the execution with `fail_execution` instead, from its last
-saved document, and goes on with the rest of the batch (`services.orchestrator.service`).
+saved document, and goes on with the rest of the batch (`workflows.services.orchestrator.service`).
 
 It is deliberately minimal: no KPIs, no compensation, no templates: whatever broke the
 transition may be what those would evaluate again.
@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.core.engine import Transition
-from services.core.redaction import redact, secret_values
-from services.core.state import AuditEntry, ExecutionState, ExecutionStatus, StepStatus
+from workflows.services.core.engine import Transition
+from workflows.services.core.redaction import redact, secret_values
+from workflows.services.core.state import AuditEntry, ExecutionState, ExecutionStatus, StepStatus
 
 __all__ = ["MAX_REASON_CHARS", "apply_error", "fail_execution"]
 

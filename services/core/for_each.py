@@ -10,7 +10,7 @@ input when the step starts and sends ONE step command whose input is the map pay
 The dispatcher runs the items (at most `maxConcurrency` at a time, each with the step's
 retry strategy) and answers with ONE result whose output is the list of item outputs in
 item order (`null` for a tolerated failure). The payload and the output travel by claim
-check when large (`services.core.payload_refs`), so neither the execution's state document
+check when large (`workflows.services.core.payload_refs`), so neither the execution's state document
 nor any Kafka message grows with the item count. Once more items fail than tolerated, the
 step fails with `ForEachFailed` (not retryable as a whole: the items had their retries).
 """
@@ -21,7 +21,7 @@ import math
 import re
 from typing import Any, Final
 
-from services.core.definition import RetryStrategy, Step
+from workflows.services.core.definition import RetryStrategy, Step
 
 __all__ = [
     "FOR_EACH",

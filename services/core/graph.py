@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.core.compiled import CompiledStep, CompiledWorkflow
-from services.core.loader import ParsedText
-from services.core.routing import is_routed
-from services.core.validation import RESERVED_ROOTS
+from workflows.services.core.compiled import CompiledStep, CompiledWorkflow
+from workflows.services.core.loader import ParsedText
+from workflows.services.core.routing import is_routed
+from workflows.services.core.validation import RESERVED_ROOTS
 
 __all__ = ["EdgeKind", "GraphEdge", "GraphNode", "StepGraph", "step_graph"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.core.errors import CoreError
+from workflows.services.core.errors import CoreError
 
 __all__ = ["DefinitionError", "ValidationIssue", "format_path"]
 

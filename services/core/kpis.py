@@ -23,9 +23,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.core.compiled import CompiledWorkflow
-from services.core.expressions import ExpressionError, to_json_value
-from services.core.state import ExecutionState, StepRun, StepStatus
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.expressions import ExpressionError, to_json_value
+from workflows.services.core.state import ExecutionState, StepRun, StepStatus
 
 __all__ = [
     "REPORTED_KEY",

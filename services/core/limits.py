@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from services.core.durations import DurationMs
+from workflows.services.core.durations import DurationMs
 
 __all__ = [
     "DEFAULT_LEASE_S",
@@ -60,7 +60,7 @@ class RateLimit(_Model):
 
 
 class CircuitBreaker(_Model):
-    """Per-function circuit breaker (`services.dispatcher.breaker`), shared by every replica.
+    """Per-function circuit breaker (`workflows.services.dispatcher.breaker`), shared by replicas.
 
     After `failureThreshold` failed calls in a row the circuit opens: for `resetAfter` every
     call fails at once with `CircuitOpen` (not retryable, so the step's fallback or catch runs

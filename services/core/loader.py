@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from services.core.issues import DefinitionError, ValidationIssue
+from workflows.services.core.issues import DefinitionError, ValidationIssue
 
 __all__ = ["MAX_DEFINITION_BYTES", "MAX_DEPTH", "ParsedText", "parse_definition_text"]
 

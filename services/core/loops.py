@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from services.core.expressions import ExpressionError, to_json_value, truthy
-from services.core.state import ExecutionState, StepRun, StepStatus
-from services.core.templates import parse_condition
+from workflows.services.core.expressions import ExpressionError, to_json_value, truthy
+from workflows.services.core.state import ExecutionState, StepRun, StepStatus
+from workflows.services.core.templates import parse_condition
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from services.core.compiled import CompiledStep, CompiledWorkflow
-    from services.core.definition import Step, WorkflowDefinition
+    from workflows.services.core.compiled import CompiledStep, CompiledWorkflow
+    from workflows.services.core.definition import Step, WorkflowDefinition
 
 __all__ = ["loop_groups", "loop_issues", "repeat"]
 
@@ -29,8 +29,8 @@ Loc = tuple[str | int, ...]
 
 
 class LoopRun(Protocol):
-    """What `repeat` uses of the engine's run object (`services.core.engine.Run`, which calls
-    it: the engine imports this module, not the other way round)."""
+    """What `repeat` uses of the engine's run object (`workflows.services.core.engine.Run`,
+    which calls it: the engine imports this module, not the other way round)."""
 
     wf: CompiledWorkflow
     state: ExecutionState

@@ -1,6 +1,6 @@
 """What a new version of a workflow does to its executions in flight (pure: no I/O).
 
-A definition declares `migration` (`services.core.definition.MIGRATION_POLICIES`):
+A definition declares `migration` (`workflows.services.core.definition.MIGRATION_POLICIES`):
 
 - `finish-current` (the default): executions keep the version they started with;
 - `cancel-and-restart`: each is cancelled and started again on the new version, with the
@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.core import engine
-from services.core.compiled import CompiledWorkflow
-from services.core.issues import ValidationIssue, format_path
-from services.core.loader import ParsedText
-from services.core.state import (
+from workflows.services.core import engine
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.issues import ValidationIssue, format_path
+from workflows.services.core.loader import ParsedText
+from workflows.services.core.state import (
     DONE_STEP,
     AuditEntry,
     ExecutionState,

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from services.core.children import PREFIX as CHILD_PREFIX
-from services.core.errors import CoreError
+from workflows.services.core.children import PREFIX as CHILD_PREFIX
+from workflows.services.core.errors import CoreError
 
 __all__ = [
     "DEFAULT_NAMESPACE",

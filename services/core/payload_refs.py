@@ -1,7 +1,7 @@
 """Claim check for large payloads: the reference shape and the pure decisions around it.
 
 A step input or output whose JSON is larger than the inline limit is stored out of band
-(`services.infra.payloads`, in Redis) and travels as a reference instead:
+(`workflows.services.infra.payloads`, in Redis) and travels as a reference instead:
 
     {"$claim": "<sha256 of the JSON bytes>", "size": <bytes>, "execution": "<execution id>"}
 
@@ -26,10 +26,10 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from services.core.compiled import CompiledWorkflow
-from services.core.engine import DispatchStep, Transition
-from services.core.errors import CoreError
-from services.core.state import ExecutionState, StepStatus
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.engine import DispatchStep, Transition
+from workflows.services.core.errors import CoreError
+from workflows.services.core.state import ExecutionState, StepStatus
 
 __all__ = [
     "CLAIM",

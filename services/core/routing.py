@@ -9,7 +9,7 @@ in the list, so the graph has no cycles; a transition back is refused (cycles on
 explicit loop). When a step chooses one of several targets (a switch, an outcome map), the
 steps reachable only from the targets not chosen are skipped with the reason.
 
-`services.core.state_machine` turns the product's state-machine map format (`initialStep`,
+`workflows.services.core.state_machine` turns the product's state-machine map format (`initialStep`,
 `steps: {id: {function, input, next: id | {outcome: id}, isFinal}}`) into the same list.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from services.core.definition import Step
+from workflows.services.core.definition import Step
 
 __all__ = [
     "ROUTING_FIELDS",

@@ -17,13 +17,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.core import children, engine
-from services.core.backoff import backoff_delay_ms
-from services.core.extensions import Extension
-from services.core.state import ExecutionState, ExecutionStatus, StepStatus
+from workflows.services.core import children, engine
+from workflows.services.core.backoff import backoff_delay_ms
+from workflows.services.core.extensions import Extension
+from workflows.services.core.state import ExecutionState, ExecutionStatus, StepStatus
 
 if TYPE_CHECKING:
-    from services.core.compiled import CompiledWorkflow
+    from workflows.services.core.compiled import CompiledWorkflow
 
 __all__ = [
     "EXTENSION",

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from services.core.errors import CoreError
+from workflows.services.core.errors import CoreError
 
 __all__ = [
     "LATEST",

@@ -25,8 +25,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.core.expressions import ExpressionError, to_json_value
-from services.core.templates import Template, compile_template
+from workflows.services.core.expressions import ExpressionError, to_json_value
+from workflows.services.core.templates import Template, compile_template
 
 __all__ = [
     "ATTRIBUTE_NAME_PATTERN",

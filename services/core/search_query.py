@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from services.core.errors import CoreError
+from workflows.services.core.errors import CoreError
 
 __all__ = [
     "MAX_PREDICATES",

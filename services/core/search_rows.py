@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.core.namespaces import unqualify
-from services.core.search_attributes import SearchAttribute, attribute_value
-from services.core.state import ExecutionState, StepStatus
+from workflows.services.core.namespaces import unqualify
+from workflows.services.core.search_attributes import SearchAttribute, attribute_value
+from workflows.services.core.state import ExecutionState, StepStatus
 
 __all__ = ["index_values"]
 

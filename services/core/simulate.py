@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.core.compiled import CompiledWorkflow
-from services.core.engine import (
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.engine import (
     DispatchStep,
     SetTimer,
     Transition,
@@ -26,10 +26,10 @@ from services.core.engine import (
     fire_timer,
     start_execution,
 )
-from services.core.for_each import for_each_spec, map_outcome
-from services.core.kpis import kpi_lines
-from services.core.state import AuditEntry, ExecutionState
-from services.core.waits import deliver_signal, simulated_signals
+from workflows.services.core.for_each import for_each_spec, map_outcome
+from workflows.services.core.kpis import kpi_lines
+from workflows.services.core.state import AuditEntry, ExecutionState
+from workflows.services.core.waits import deliver_signal, simulated_signals
 
 __all__ = ["SimulationResult", "format_simulation", "simulate"]
 

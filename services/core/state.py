@@ -72,9 +72,10 @@ class StepRun(_Model):
     attempt_started_at: datetime | None = None
     finished_at: datetime | None = None
     next_retry_at: datetime | None = None
-    wait: dict[str, Any] | None = None  # services.core.waits: what the waiting step waits for
+    # workflows.services.core.waits: what the waiting step waits for
+    wait: dict[str, Any] | None = None
     kpis: dict[str, Any] | None = None  # what the function reported under `_kpis`
-    iteration: int = 0  # services.core.loops: which pass of its loop this run belongs to
+    iteration: int = 0  # workflows.services.core.loops: which pass of its loop it belongs to
 
 
 class AuditEntry(_Model):
@@ -111,10 +112,10 @@ class ExecutionState(_Model):
     kpis: dict[str, float] = Field(default_factory=dict)
     kpis_missing: dict[str, str] = Field(default_factory=dict)
     parent: dict[str, Any] | None = None  # child workflow: {executionId, stepId, attempt}
-    compensation: dict[str, Any] | None = None  # services.core.saga: compensations in progress
-    # W3C trace context of the execution's span (services.infra.tracing): steps join its trace
+    compensation: dict[str, Any] | None = None  # workflows.services.core.saga: in progress
+    # W3C trace context of the execution's span (workflows.services.infra.tracing): steps join it
     trace_context: dict[str, str] | None = None
-    # services.core.migration: {from, to, policy, resumeAt | restartedAs | restartedFrom}
+    # workflows.services.core.migration: {from, to, policy, resumeAt | restartedAs | restartedFrom}
     migration: dict[str, Any] | None = None
 
     @property

@@ -6,7 +6,7 @@
       open: {function: openAccount}
       reject: {function: notify, isFinal: true}
 
-Pure, and below `services.core.definition` (whose model validator calls it on the raw
+Pure, and below `workflows.services.core.definition` (whose model validator calls it on the raw
 document before the steps are parsed), so it works on plain mappings.
 """
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from services.core.definition import Step
-from services.core.expressions import UNDEFINED, to_js_string, to_json_string
+from workflows.services.core.definition import Step
+from workflows.services.core.expressions import UNDEFINED, to_js_string, to_json_string
 
 __all__ = ["CACHE", "cache_envelope", "cache_issues", "cache_key_text", "cache_spec"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.core.expressions import (
+from workflows.services.core.expressions import (
     UNDEFINED,
     Expression,
     ExpressionError,
@@ -19,8 +19,8 @@ from services.core.expressions import (
     to_js_string,
     to_json_string,
 )
-from services.core.expressions.limits import MAX_STRING_LENGTH
-from services.core.expressions.nodes import (
+from workflows.services.core.expressions.limits import MAX_STRING_LENGTH
+from workflows.services.core.expressions.nodes import (
     ArrayLit,
     Binary,
     Conditional,

@@ -25,10 +25,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from services.core.definition import WorkflowDefinition
-from services.core.errors import CoreError
-from services.core.expressions import UNDEFINED, Expression, ExpressionError, truthy
-from services.core.templates import Template, compile_template, parse_condition
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.errors import CoreError
+from workflows.services.core.expressions import UNDEFINED, Expression, ExpressionError, truthy
+from workflows.services.core.templates import Template, compile_template, parse_condition
 
 __all__ = [
     "EVENT_TYPE_PATTERN",

@@ -13,18 +13,18 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import ValidationError
 
-from services.core.builtin_extensions import BUILTIN
-from services.core.compiled import NO_RETRY, CompiledStep, CompiledWorkflow
-from services.core.definition import WorkflowDefinition
-from services.core.expressions import ExpressionError, references
-from services.core.extension_checks import extension_issues
-from services.core.for_each import ITEM_ROOTS
-from services.core.issues import DefinitionError, ValidationIssue, format_path
-from services.core.loader import ParsedText
-from services.core.loops import loop_groups
-from services.core.routing import is_routed, predecessors, successors
-from services.core.schema_regex import SafeValidator, schema_issues
-from services.core.templates import Template, compile_template, parse_condition
+from workflows.services.core.builtin_extensions import BUILTIN
+from workflows.services.core.compiled import NO_RETRY, CompiledStep, CompiledWorkflow
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.expressions import ExpressionError, references
+from workflows.services.core.extension_checks import extension_issues
+from workflows.services.core.for_each import ITEM_ROOTS
+from workflows.services.core.issues import DefinitionError, ValidationIssue, format_path
+from workflows.services.core.loader import ParsedText
+from workflows.services.core.loops import loop_groups
+from workflows.services.core.routing import is_routed, predecessors, successors
+from workflows.services.core.schema_regex import SafeValidator, schema_issues
+from workflows.services.core.templates import Template, compile_template, parse_condition
 
 __all__ = ["RESERVED_ROOTS", "TRIGGER_ROOTS", "compile_workflow", "validate_definition"]
 

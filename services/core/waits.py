@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.core import durations, engine
-from services.core.errors import CoreError
-from services.core.extensions import Extension
-from services.core.state import ExecutionState, StepRun, StepStatus
+from workflows.services.core import durations, engine
+from workflows.services.core.errors import CoreError
+from workflows.services.core.extensions import Extension
+from workflows.services.core.state import ExecutionState, StepRun, StepStatus
 
 if TYPE_CHECKING:
-    from services.core.compiled import CompiledStep, CompiledWorkflow
+    from workflows.services.core.compiled import CompiledStep, CompiledWorkflow
 
 __all__ = [
     "APPROVAL",

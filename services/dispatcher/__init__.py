@@ -1,5 +1,5 @@
 """The step dispatcher: runs in-process and HTTP functions, forwards the rest to workers."""
 
-from services.dispatcher.service import Dispatcher
+from workflows.services.dispatcher.service import Dispatcher
 
 __all__ = ["Dispatcher"]

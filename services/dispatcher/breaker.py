@@ -5,7 +5,8 @@ One hash per function, `{p}:breaker:{<function>}`: `state` (`closed`, `open`, `h
 one whose trial calls never answered starts its trials again then), `probes` (trial calls let
 through) and `successes` (trial calls that succeeded), `opened` (how often it opened). Both
 steps are one Lua script each, so replicas deciding at once agree. The configuration is the
-function limit's `circuitBreaker` (`PUT /limits/functions/{name}`, `services.core.limits`).
+function limit's `circuitBreaker` (`PUT /limits/functions/{name}`,
+`workflows.services.core.limits`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.core.limits import CircuitBreaker
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
+from workflows.services.core.limits import CircuitBreaker
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = ["Admission", "CircuitBreakers", "breaker_key"]
 

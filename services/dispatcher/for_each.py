@@ -1,4 +1,4 @@
-"""Run a forEach step's items here, in the dispatcher (see services.core.for_each).
+"""Run a forEach step's items here, in the dispatcher (see workflows.services.core.for_each).
 
 One command carries every item's input; `maxConcurrency` workers take the items in order,
 each item with the step's retry strategy (its backoff, `retryOn`, `nonRetryable`), and one
@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts import StepCommand, StepError, StepResult
-from services.core.backoff import backoff_delay_ms
-from services.core.definition import RetryStrategy
-from services.core.engine import retries
-from services.core.for_each import map_outcome
+from workflows.contracts import StepCommand, StepError, StepResult
+from workflows.services.core.backoff import backoff_delay_ms
+from workflows.services.core.definition import RetryStrategy
+from workflows.services.core.engine import retries
+from workflows.services.core.for_each import map_outcome
 
 __all__ = ["run_map"]
 

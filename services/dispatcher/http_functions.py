@@ -29,11 +29,11 @@ from typing import Any
 import httpx
 import structlog
 
-from contracts import StepCommand, StepError, StepResult
-from services.core.redaction import redact, redact_text
-from services.functions.registry import step_result
-from services.infra.settings import Settings
-from services.infra.store import StateStore
+from workflows.contracts import StepCommand, StepError, StepResult
+from workflows.services.core.redaction import redact, redact_text
+from workflows.services.functions.registry import step_result
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
 
 __all__ = ["HttpFunctions", "call_http_function"]
 

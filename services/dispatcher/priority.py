@@ -1,7 +1,7 @@
 """Run the commands waiting for a function's slot, highest priority first.
 
 A command of a function with a `concurrency` limit that finds no free slot waits in Redis in
-its function's priority queue (`services.infra.waiting`; the Kafka record is then done).
+its function's priority queue (`workflows.services.infra.waiting`; the Kafka record is then done).
 `WaitingDrain.run` takes the best ranked one whenever a slot may be free: at once when a
 slot of this process frees or a command starts waiting here, else (slots freed by other
 replicas) after a wait that doubles from `park_min_ms` to `park_max_ms`. A taken command
@@ -21,12 +21,12 @@ from typing import Any
 import structlog
 from aiokafka.structs import ConsumerRecord
 
-from contracts import StepCommand, decode
-from services.core.limits import DEFAULT_LEASE_S
-from services.infra.inflight import backoff_s
-from services.infra.limiter import Limiter
-from services.infra.settings import Settings
-from services.infra.waiting import Taken
+from workflows.contracts import StepCommand, decode
+from workflows.services.core.limits import DEFAULT_LEASE_S
+from workflows.services.infra.inflight import backoff_s
+from workflows.services.infra.limiter import Limiter
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.waiting import Taken
 
 __all__ = ["WaitingDrain", "waiting_record"]
 

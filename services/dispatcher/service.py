@@ -4,15 +4,16 @@
 2. HTTP: the function is declared in Redis with a URL -> POST the input to it;
 3. otherwise: forward the command unchanged to `wf.fn.<function>` for external workers.
 
-Every command runs as its own task (`services.infra.inflight`), so a slow call never holds
+Every command runs as its own task (`workflows.services.infra.inflight`), so a slow call never holds
 up the others. Offsets are committed per partition up to the longest finished prefix, after
 its results and forwards are acknowledged by the broker and its result is in the results
 cache, in the background every `commit_interval_ms`; a crash redelivers the rest
 (duplicate in-process runs are absorbed by the idempotency results cache, which costs one
-pipelined SET NX per command: `services.infra.results_cache`). Function and workflow limits
-(`services.infra.limiter`, cached) are checked first; a command without a free concurrency
-slot waits in its function's priority queue (`services.dispatcher.priority`), one refused by
-a rate limit is parked and published again by `_unpark_loop` when due.
+pipelined SET NX per command: `workflows.services.infra.results_cache`). Function and
+workflow limits (`workflows.services.infra.limiter`, cached) are checked first; a command
+without a free concurrency slot waits in its function's priority queue
+(`workflows.services.dispatcher.priority`), one refused by a rate limit is parked and published
+again by `_unpark_loop` when due.
 """
 
 from __future__ import annotations
@@ -34,27 +35,27 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from contracts import StepCommand, StepResult, decode, encode
-from services.core.for_each import for_each_spec
-from services.core.limits import CircuitBreaker
-from services.core.payload_refs import is_ref
-from services.core.step_cache import cache_spec
-from services.dispatcher.breaker import CircuitBreakers
-from services.dispatcher.for_each import run_map
-from services.dispatcher.http_functions import HttpFunctions, call_http_function
-from services.dispatcher.priority import WaitingDrain, waiting_record
-from services.functions.registry import FunctionRegistry, run_function
-from services.infra import tracing
-from services.infra.inflight import ConcurrentConsumer, backoff_s
-from services.infra.kafka import Bus, ensure_topics, make_consumer
-from services.infra.keys import Keys
-from services.infra.limiter import Limiter
-from services.infra.metrics import EngineMetrics
-from services.infra.payloads import Payloads, failed
-from services.infra.redis_client import RedisClient
-from services.infra.results_cache import ResultsCache
-from services.infra.settings import Settings
-from services.infra.store import StateStore
+from workflows.contracts import StepCommand, StepResult, decode, encode
+from workflows.services.core.for_each import for_each_spec
+from workflows.services.core.limits import CircuitBreaker
+from workflows.services.core.payload_refs import is_ref
+from workflows.services.core.step_cache import cache_spec
+from workflows.services.dispatcher.breaker import CircuitBreakers
+from workflows.services.dispatcher.for_each import run_map
+from workflows.services.dispatcher.http_functions import HttpFunctions, call_http_function
+from workflows.services.dispatcher.priority import WaitingDrain, waiting_record
+from workflows.services.functions.registry import FunctionRegistry, run_function
+from workflows.services.infra import tracing
+from workflows.services.infra.inflight import ConcurrentConsumer, backoff_s
+from workflows.services.infra.kafka import Bus, ensure_topics, make_consumer
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.limiter import Limiter
+from workflows.services.infra.metrics import EngineMetrics
+from workflows.services.infra.payloads import Payloads, failed
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.results_cache import ResultsCache
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
 
 __all__ = ["Dispatcher"]
 

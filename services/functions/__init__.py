@@ -1,5 +1,6 @@
 """Running Python workflow functions: the registry, one call, the attempt's logs, the errors.
 
-Below the services that run functions (`services.dispatcher`, `services.worker`); the SDK
-(`workflows.functions`, `workflows.errors`) shows them to users under its own names.
+Below the services that run functions (`workflows.services.dispatcher`,
+`workflows.services.worker`); the SDK (`workflows.functions`, `workflows.errors`) shows them to
+users under its own names.
 """

@@ -23,10 +23,10 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
-from contracts import StepCommand, StepError, StepResult
-from contracts.steps import LogLine
-from services.functions import attempt_logs
-from services.functions.errors import WorkflowsError
+from workflows.contracts import StepCommand, StepError, StepResult
+from workflows.contracts.steps import LogLine
+from workflows.services.functions import attempt_logs
+from workflows.services.functions.errors import WorkflowsError
 
 __all__ = [
     "FunctionContext",

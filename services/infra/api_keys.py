@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, get_args
 
-from services.core.namespaces import check_namespace
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
+from workflows.services.core.namespaces import check_namespace
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = [
     "SCOPES",

@@ -5,10 +5,10 @@
 orchestrator stores the `logs` of each step result it receives (`store_result_logs`): the
 lines are bounded again (whatever runtime sent them: `MAX_LINES` lines, `MAX_BYTES` bytes,
 with a note when cut) and redacted like the audit trail (the secret input fields' values are
-masked, `services.core.redaction`). The first copy of an attempt wins (a redelivered result
-changes nothing). The key expires with the state: the state save sets the same TTL on it
-when the execution ends (`services.infra.store`), and a write to an execution whose state
-already has a TTL copies it.
+masked, `workflows.services.core.redaction`). The first copy of an attempt wins (a
+redelivered result changes nothing). The key expires with the state: the state save sets the same
+TTL on it when the execution ends (`workflows.services.infra.store`), and a write to an execution
+whose state already has a TTL copies it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from contracts import StepResult
-from services.core.compiled import CompiledWorkflow
-from services.core.redaction import redact, secret_values
-from services.core.state import ExecutionState
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
+from workflows.contracts import StepResult
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.redaction import redact, secret_values
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = ["MAX_BYTES", "MAX_LINES", "AttemptLogs", "bounded", "logs_key", "store_result_logs"]
 

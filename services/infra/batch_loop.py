@@ -1,7 +1,8 @@
 """The consumer loop the orchestrator, the notifier and the event consumer share.
 
     fetch a batch ──▶ process(records) ──ok──▶ mark done (commits go in the background,
-         ▲                  │                   services.infra.commits, only of what is done)
+         ▲                  │                   in workflows.services.infra.commits, only of
+         │                  │                   what is done)
          │                failed
          └── back off (`backoff_s`) ◀── rewind the batch (partitions still ours)
 
@@ -23,8 +24,8 @@ from typing import Any
 import structlog
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from services.infra.commits import OffsetCommitter
-from services.infra.inflight import backoff_s, rewind
+from workflows.services.infra.commits import OffsetCommitter
+from workflows.services.infra.inflight import backoff_s, rewind
 
 __all__ = ["BatchLoop", "Fetch", "Fetched"]
 

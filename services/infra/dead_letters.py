@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from contracts import ContractError, DeadLetter, decode
-from contracts.topics import Topics
-from services.infra.kafka import Bus, assign_whole_topic
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
+from workflows.contracts import ContractError, DeadLetter, decode
+from workflows.contracts.topics import Topics
+from workflows.services.infra.kafka import Bus, assign_whole_topic
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
 
 __all__ = ["DeadLetterEntry", "read_dead_letters", "replay_dead_letters"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from services.core.compiled import CompiledWorkflow
-from services.core.validation import compile_workflow
-from services.infra.store import StateStore
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.validation import compile_workflow
+from workflows.services.infra.store import StateStore
 
 __all__ = ["DefinitionCache"]
 

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.infra.metrics import ServiceMetrics
-from services.infra.redis_client import RedisClient
+from workflows.services.infra.metrics import ServiceMetrics
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = ["HealthProbe", "Readiness", "readiness"]
 

@@ -2,7 +2,7 @@
 
 The loop only fetches and spawns, so a slow record never holds up the records behind it:
 they run concurrently (up to `max_in_flight`) and the loop keeps fetching. Offsets are
-committed per partition up to the longest done prefix (`services.core.offsets`), after the
+committed per partition up to the longest done prefix (`workflows.services.core.offsets`), after the
 producer's pending sends are acknowledged, so a crash re-runs at most the unfinished tail.
 Commits run off the fetch loop (`_commit_loop`): `commit_interval_s` after records finish,
 one at a time, so a commit carries every record finished meanwhile; `on_revoked` (give it
@@ -33,8 +33,8 @@ from redis.exceptions import ClusterError, ReadOnlyError, RedisClusterException,
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.core.offsets import OffsetTracker
-from services.infra.kafka import Bus
+from workflows.services.core.offsets import OffsetTracker
+from workflows.services.infra.kafka import Bus
 
 __all__ = ["TRANSIENT", "ConcurrentConsumer", "backoff_s", "rewind"]
 
@@ -124,7 +124,8 @@ class ConcurrentConsumer:
         consumer took its partition, at or past the partition's end offset at that time
         (a record before it may have been handled by the previous owner, which did not commit
         it), and it is not being retried. A fresh record's idempotency key needs no lookup
-        before its work (`services.infra.results_cache`); when unsure, the answer is False."""
+        before its work (`workflows.services.infra.results_cache`); when unsure, the answer is
+        False."""
         tp = TopicPartition(record.topic, record.partition)
         mark = self._marks.get(tp)
         return (

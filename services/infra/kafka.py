@@ -22,10 +22,10 @@ from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
-from contracts import ContractError, dead_letter, decode, encode
-from contracts.signing import Signer
-from contracts.topics import Topics
-from services.infra.settings import Settings
+from workflows.contracts import ContractError, dead_letter, decode, encode
+from workflows.contracts.signing import Signer
+from workflows.contracts.topics import Topics
+from workflows.services.infra.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -59,9 +59,9 @@ keys of one execution share `{<id>}`, a definition's two hashes share `{<name>}`
 keys share `{sched}`, a function's waiting keys are tagged with its lease key's whole name
 `<lease>` = `{p}:lease:fn:<function>` (which has no braces: function names cannot hold them,
 `FUNCTION_PATTERN`), so they share its slot, a namespace's search index keys share `{<namespace>}`
-(`services.infra.search_index`); every other key is used by single-key commands and scripts only, or
-in plain pipelines (which the cluster client splits by node). A new multi-key script needs
-a shared hash tag.
+(`workflows.services.infra.search_index`); every other key is used by single-key commands and
+scripts only, or in plain pipelines (which the cluster client splits by node). A new multi-key
+script needs a shared hash tag.
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class Keys:
         return f"{self.prefix}:sched-claim:{execution_id}"
 
     def waits(self, event_type: str, correlation: str) -> str:
-        """`event_type` as scoped to its namespace (`services.infra.waits`)."""
+        """`event_type` as scoped to its namespace (`workflows.services.infra.waits`)."""
         return f"{self.prefix}:waits:{event_type}:{correlation}"
 
     def signal_buffer(self, event_type: str, correlation: str) -> str:

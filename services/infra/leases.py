@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.core.limits import Held, LimitDecision
-from services.infra.redis_client import RedisClient
+from workflows.services.core.limits import Held, LimitDecision
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = ["Leases", "ParkedCommands"]
 

@@ -28,8 +28,8 @@ from typing import Generic, TypeVar
 
 import structlog
 
-from contracts import StepCommand
-from services.core.limits import (
+from workflows.contracts import StepCommand
+from workflows.services.core.limits import (
     ADMISSION_MEMORY_S,
     FunctionLimit,
     LimitDecision,
@@ -38,14 +38,14 @@ from services.core.limits import (
     park_delay_ms,
     rate_window_ms,
 )
-from services.infra.definitions import DefinitionCache
-from services.infra.keys import Keys
-from services.infra.leases import Leases, ParkedCommands
-from services.infra.metrics import EngineMetrics
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.infra.waiting import WaitingCommands
+from workflows.services.infra.definitions import DefinitionCache
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.leases import Leases, ParkedCommands
+from workflows.services.infra.metrics import EngineMetrics
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.infra.waiting import WaitingCommands
 
 __all__ = ["FunctionLimits", "Limiter", "ParkedStatus"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from services.infra.kafka import KEY_PARTITIONER, Bus
-from services.infra.settings import Settings
+from workflows.services.infra.kafka import KEY_PARTITIONER, Bus
+from workflows.services.infra.settings import Settings
 
 __all__ = ["InMemoryBroker", "InMemoryBus", "InMemoryConsumer"]
 

@@ -32,7 +32,7 @@ right mean (`_sum / _count`). Its buckets are shared by every KPI, so its quanti
 estimates; the exact figures are the `workflows_kpi_*` gauges and `workflows_completion_ratio`:
 the aggregates `GET /workflows/{name}/metrics` answers (over the same newest executions, with
 each KPI's declared unit), set by the trigger every `KPI_EXPORT_EVERY_S`
-(`services.trigger.routes.metrics`). Every trigger replica exports the same values: query
+(`workflows.services.trigger.routes.metrics`). Every trigger replica exports the same values: query
 them with `max by (workflow, kpi, unit)`.
 
 The API's `/metrics` shows a key of another namespace only the samples of its own
@@ -58,10 +58,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 
-from services.core.engine import Transition
+from workflows.services.core.engine import Transition
 
 if TYPE_CHECKING:
-    from services.infra.kafka import Bus
+    from workflows.services.infra.kafka import Bus
 
 __all__ = ["EngineMetrics", "ServiceMetrics", "WorkflowFilter"]
 

@@ -20,7 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from services.infra.health import Readiness
+from workflows.services.infra.health import Readiness
 
 __all__ = ["MetricsServer"]
 

@@ -4,7 +4,7 @@ A blob is the JSON of one value under `{p}:exec:{<id>}:blob:<sha256>` (the execu
 hash tag, so it lives in the execution's cluster slot). It is written with `state_ttl_s`
 as TTL, and the orchestrator renews the TTL of every blob its state refers to at each
 transition: blobs outlive the state document they belong to, never the other way round.
-The reference shape and the pure decisions are in `services.core.payload_refs`.
+The reference shape and the pure decisions are in `workflows.services.core.payload_refs`.
 
 Producers of results (dispatcher, worker) call `claim_result`; consumers of commands call
 `resolve_command` (in-process and HTTP functions) or `forwardable` (external workers on
@@ -20,8 +20,8 @@ from typing import Any
 import structlog
 from pydantic_core import from_json
 
-from contracts import StepCommand, StepError, StepResult, encode
-from services.core.payload_refs import (
+from workflows.contracts import StepCommand, StepError, StepResult, encode
+from workflows.services.core.payload_refs import (
     Blob,
     PayloadLimits,
     PayloadTooLarge,
@@ -31,10 +31,10 @@ from services.core.payload_refs import (
     replace_refs,
     too_large_message,
 )
-from services.functions.registry import step_result
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
+from workflows.services.functions.registry import step_result
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
 
 __all__ = ["DISPLAY_MAX_BYTES", "PayloadMissing", "Payloads"]
 

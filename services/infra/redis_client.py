@@ -7,7 +7,7 @@
 
 For a cluster the URL names any one node (a seed); the client discovers the others and
 follows the slot map (MOVED/ASK). The store works the same on both because every script and
-every MULTI/EXEC touches one slot (see `services.infra.keys`).
+every MULTI/EXEC touches one slot (see `workflows.services.infra.keys`).
 
 A failover (a master dies, its replica is promoted) takes about `cluster-node-timeout` plus
 an election. The cluster client rides through it: commands and pipelines that hit a dead
@@ -47,7 +47,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from services.infra.settings import Settings
+from workflows.services.infra.settings import Settings
 
 __all__ = [
     "CLUSTER_SCHEMES",

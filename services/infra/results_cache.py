@@ -18,7 +18,7 @@ One Redis round trip per command, shared by the commands that finish together:
   (`_seen`, bounded) reads the stored result first and runs only without one, as before.
 - Concurrent duplicates within the process wait for the first one (a per-key lock).
 
-Callers pass a `run` that already applied the claim check (`services.infra.payloads`): a
+Callers pass a `run` that already applied the claim check (`workflows.services.infra.payloads`): a
 large output is stored here as its reference, so a replay publishes the same small result.
 """
 
@@ -32,10 +32,10 @@ from typing import Any
 
 import structlog
 
-from contracts import ContractError, StepCommand, StepResult, decode, encode
-from contracts.base import new_message_id
-from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
-from services.infra.redis_client import RedisClient, queue_wait
+from workflows.contracts import ContractError, StepCommand, StepResult, decode, encode
+from workflows.contracts.base import new_message_id
+from workflows.services.infra.keys import IDEMPOTENCY_TTL_S, Keys
+from workflows.services.infra.redis_client import RedisClient, queue_wait
 
 __all__ = ["ResultsCache"]
 
@@ -59,7 +59,7 @@ class ResultsCache:
         self.redis = redis
         self.key_prefix = key_prefix
         self.ttl_s = ttl_s
-        self.wait_replicas = wait_replicas  # WAIT after a put (see services.infra.store)
+        self.wait_replicas = wait_replicas  # WAIT after a put (see workflows.services.infra.store)
         self.wait_timeout_ms = wait_timeout_ms
         self._locks: dict[str, _KeyLock] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()

@@ -24,8 +24,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = ["CLAIM_TTL_MS", "PUBLISHED_TTL_S", "ScheduleRuntime", "ScheduleStore"]
 

@@ -19,7 +19,7 @@ one it holds, so a replay, a re-flush or a late reply never moves the index back
 Rows of ended executions carry their state's expiry and are purged (every structure) by
 `purge`, which the query path runs first: the index never outlives the state.
 
-Queries (`services.core.search_query`) are answered newest first by start time, in pages
+Queries (`workflows.services.core.search_query`) are answered newest first by start time, in pages
 with an opaque cursor (the position after the last row): the planner counts each
 predicate's candidates (ZLEXCOUNT/ZCOUNT, O(log n)) and either walks the smallest ordered
 range (a keyword equality, or start time) newest first, testing the other predicates on
@@ -40,14 +40,14 @@ from typing import Any, Protocol
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from services.core.compiled import CompiledWorkflow
-from services.core.namespaces import namespace_of
-from services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute
-from services.core.search_query import Predicate, Query, QueryError, Value, query_matches
-from services.core.search_rows import index_values
-from services.core.state import ExecutionState
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.namespaces import namespace_of
+from workflows.services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute
+from workflows.services.core.search_query import Predicate, Query, QueryError, Value, query_matches
+from workflows.services.core.search_rows import index_values
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = [
     "SCAN_BUDGET",

@@ -7,7 +7,8 @@ messages and timers the transition caused to the outbox. The outbox is flushed t
 and to the timer set by the caller, and only then trimmed; after a crash the leftovers are
 flushed again (publishing twice is allowed, losing is not).
 
-Every script and MULTI/EXEC touches one slot (a cluster-safe layout, `services.infra.keys`).
+Every script and MULTI/EXEC touches one slot (a cluster-safe layout,
+`workflows.services.infra.keys`).
 With `wait_replicas` > 0 a save, and the timers and index rows a flush adds, are followed by
 `WAIT wait_replicas wait_timeout_ms` on the connection that wrote them, so that a write the
 store confirmed is on a replica too before the caller publishes what it caused (a replica
@@ -26,11 +27,16 @@ import structlog
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
-from services.core.state import ExecutionState
-from services.infra.attempt_logs import AttemptLogs
-from services.infra.keys import IDEMPOTENCY_TTL_S, KPI_SAMPLES_CAP, KPI_SAMPLES_TTL_S, Keys
-from services.infra.redis_client import RedisClient, queue_wait
-from services.infra.search_index import IndexRow, SearchIndex, index_row
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.attempt_logs import AttemptLogs
+from workflows.services.infra.keys import (
+    IDEMPOTENCY_TTL_S,
+    KPI_SAMPLES_CAP,
+    KPI_SAMPLES_TTL_S,
+    Keys,
+)
+from workflows.services.infra.redis_client import RedisClient, queue_wait
+from workflows.services.infra.search_index import IndexRow, SearchIndex, index_row
 
 __all__ = ["IdempotencyKeyReused", "Save", "StateStore"]
 
@@ -45,7 +51,7 @@ for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 local ttl = tonumber(ARGV[3])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[3], ttl)  -- the attempt logs (services.infra.attempt_logs)
+  redis.call('EXPIRE', KEYS[3], ttl)  -- the attempt logs (workflows.services.infra.attempt_logs)
 end
 return new
 """
@@ -77,7 +83,7 @@ class IdempotencyKeyReused(Exception):
 class Save:
     """One execution's save of a batch: write `doc` if the revision is still `rev`, append
     `outbox`, and expire the state after `ttl_s` (0: keep) once it has ended; `search`: the
-    execution's search index row (`services.infra.search_index`), written in the same
+    execution's search index row (`workflows.services.infra.search_index`), written in the same
     pipeline with the revision the save gives the state."""
 
     execution_id: str

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contracts import StepCommand
-from services.core.limits import LimitDecision, holder_id
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
+from workflows.contracts import StepCommand
+from workflows.services.core.limits import LimitDecision, holder_id
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
 
 __all__ = ["RANK_STEP", "Taken", "WaitingCommands", "rank_of"]
 

@@ -25,13 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
-from contracts import Actor, SignalExecution, encode
-from contracts.topics import Topics
-from services.core.namespaces import DEFAULT_NAMESPACE, SEPARATOR
-from services.infra.kafka import Bus
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
+from workflows.contracts import Actor, SignalExecution, encode
+from workflows.contracts.topics import Topics
+from workflows.services.core.namespaces import DEFAULT_NAMESPACE, SEPARATOR
+from workflows.services.infra.kafka import Bus
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
 
 __all__ = [
     "buffer_signal",

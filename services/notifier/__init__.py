@@ -1,5 +1,5 @@
 """The notifier: logs execution outcomes and sends signed webhooks about them."""
 
-from services.notifier.service import Notifier
+from workflows.services.notifier.service import Notifier
 
 __all__ = ["Notifier"]

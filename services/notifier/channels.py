@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import structlog
 
-from contracts import LifecycleEvent
-from services.core.kpis import format_kpi
+from workflows.contracts import LifecycleEvent
+from workflows.services.core.kpis import format_kpi
 
 __all__ = [
     "NOTIFIED_EVENTS",

@@ -23,12 +23,12 @@ from typing import Any
 import aiosmtplib
 import structlog
 
-from contracts import LifecycleEvent
-from contracts.base import utc_now
-from services.core.kpis import kpi_lines
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
+from workflows.contracts import LifecycleEvent
+from workflows.contracts.base import utc_now
+from workflows.services.core.kpis import kpi_lines
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
 
 __all__ = ["EmailChannel", "email_message", "merge_notifications"]
 

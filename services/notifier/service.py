@@ -22,17 +22,22 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
-from contracts import LifecycleEvent
-from services.infra import tracing
-from services.infra.batch_loop import BatchLoop
-from services.infra.kafka import Bus, ensure_topics, make_consumer
-from services.infra.keys import IDEMPOTENCY_TTL_S, Keys
-from services.infra.metrics import EngineMetrics
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.notifier.channels import NOTIFIED_EVENTS, WebhookChannel, recipients, webhook_payload
-from services.notifier.email import EmailChannel, merge_notifications
+from workflows.contracts import LifecycleEvent
+from workflows.services.infra import tracing
+from workflows.services.infra.batch_loop import BatchLoop
+from workflows.services.infra.kafka import Bus, ensure_topics, make_consumer
+from workflows.services.infra.keys import IDEMPOTENCY_TTL_S, Keys
+from workflows.services.infra.metrics import EngineMetrics
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.notifier.channels import (
+    NOTIFIED_EVENTS,
+    WebhookChannel,
+    recipients,
+    webhook_payload,
+)
+from workflows.services.notifier.email import EmailChannel, merge_notifications
 
 __all__ = ["Notifier"]
 

@@ -1,5 +1,5 @@
 """The orchestrator: consumes starts, step results and control commands; advances state in Redis."""
 
-from services.orchestrator.service import Orchestrator
+from workflows.services.orchestrator.service import Orchestrator
 
 __all__ = ["Orchestrator"]

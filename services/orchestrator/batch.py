@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from services.core.engine import Transition
-from services.core.state import ExecutionState
+from workflows.services.core.engine import Transition
+from workflows.services.core.state import ExecutionState
 
 __all__ = ["Applied", "Batch", "CachedState", "StateCache"]
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import structlog
 
-from contracts import StartExecution, StepError, StepResult, command_id, encode
-from contracts.topics import Topics
-from services.core.compiled import CompiledWorkflow
-from services.core.engine import Transition
-from services.core.payload_refs import externalize, find_refs, is_ref, needed_steps
-from services.core.state import ExecutionState
-from services.infra.payloads import PayloadMissing, Payloads
-from services.orchestrator.handlers import Rejected
+from workflows.contracts import StartExecution, StepError, StepResult, command_id, encode
+from workflows.contracts.topics import Topics
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.engine import Transition
+from workflows.services.core.payload_refs import externalize, find_refs, is_ref, needed_steps
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.payloads import PayloadMissing, Payloads
+from workflows.services.orchestrator.handlers import Rejected
 
 __all__ = ["ClaimCheck", "Known"]
 

@@ -1,11 +1,11 @@
-"""Map one decoded message onto the pure state transitions of `services.core.engine`."""
+"""Map one decoded message onto the pure state transitions of `workflows.services.core.engine`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts import (
+from workflows.contracts import (
     CancelExecution,
     MigrateExecution,
     PauseExecution,
@@ -16,8 +16,8 @@ from contracts import (
     StepResult,
     TimerFired,
 )
-from services.core.compiled import CompiledWorkflow
-from services.core.engine import (
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.engine import (
     Transition,
     apply_step_result,
     cancel_execution,
@@ -27,10 +27,10 @@ from services.core.engine import (
     retry_execution,
     start_execution,
 )
-from services.core.state import ExecutionState
-from services.core.waits import deliver_signal
-from services.orchestrator.migrations import migration_transition, restarted
-from services.orchestrator.signals import parent_of
+from workflows.services.core.state import ExecutionState
+from workflows.services.core.waits import deliver_signal
+from workflows.services.orchestrator.migrations import migration_transition, restarted
+from workflows.services.orchestrator.signals import parent_of
 
 __all__ = ["Rejected", "transition_for"]
 

@@ -1,4 +1,4 @@
-"""The orchestrator's side of `services.core.migration`: which definition version a
+"""The orchestrator's side of `workflows.services.core.migration`: which definition version a
 `MigrateExecution` applies with, its transition, and the restart it may cause."""
 
 from __future__ import annotations
@@ -6,12 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from contracts import Actor, MigratedFrom, MigrateExecution, StartExecution, encode
-from contracts.topics import Topics
-from services.core.compiled import CompiledWorkflow
-from services.core.engine import Transition
-from services.core.migration import Restart, cancel_for_restart, mark_restarted, migrate_execution
-from services.core.state import ExecutionState
+from workflows.contracts import Actor, MigratedFrom, MigrateExecution, StartExecution, encode
+from workflows.contracts.topics import Topics
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.engine import Transition
+from workflows.services.core.migration import (
+    Restart,
+    cancel_for_restart,
+    mark_restarted,
+    migrate_execution,
+)
+from workflows.services.core.state import ExecutionState
 
 __all__ = ["definition_version", "migration_transition", "restart_entry", "restarted"]
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from contracts import LifecycleEvent, StepCommand, command_id, encode
-from contracts.topics import Topics
-from services.core.engine import Transition
-from services.core.state import ExecutionState
-from services.orchestrator.signals import child_start_entry, extra_entries
+from workflows.contracts import LifecycleEvent, StepCommand, command_id, encode
+from workflows.contracts.topics import Topics
+from workflows.services.core.engine import Transition
+from workflows.services.core.state import ExecutionState
+from workflows.services.orchestrator.signals import child_start_entry, extra_entries
 
 __all__ = ["outbox_entries", "outcome_sample", "timer_member"]
 

@@ -21,7 +21,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
-from contracts import (
+from workflows.contracts import (
     ContractError,
     RetryExecution,
     StartExecution,
@@ -32,29 +32,29 @@ from contracts import (
     decode_control,
     encode,
 )
-from services.core.engine import Transition
-from services.core.failures import MAX_REASON_CHARS, apply_error, fail_execution
-from services.core.state import ExecutionState
-from services.infra import tracing
-from services.infra.attempt_logs import store_result_logs
-from services.infra.batch_loop import BatchLoop, Fetched
-from services.infra.commits import OffsetCommitter
-from services.infra.definitions import DefinitionCache
-from services.infra.kafka import KEY_PARTITIONER, Bus, ensure_topics, make_consumer
-from services.infra.keys import Keys
-from services.infra.metrics import EngineMetrics
-from services.infra.payloads import Payloads
-from services.infra.redis_client import RedisClient
-from services.infra.search_index import row_for
-from services.infra.settings import Settings
-from services.infra.store import Save, StateStore, now_ms
-from services.orchestrator.batch import Applied, Batch, CachedState, StateCache
-from services.orchestrator.claims import ClaimCheck
-from services.orchestrator.handlers import Rejected, transition_for
-from services.orchestrator.migrations import definition_version
-from services.orchestrator.outbox import outbox_entries
-from services.orchestrator.signals import ENTRY_KINDS, flush_entry, rejected_child
-from services.orchestrator.trace_events import record_transition
+from workflows.services.core.engine import Transition
+from workflows.services.core.failures import MAX_REASON_CHARS, apply_error, fail_execution
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra import tracing
+from workflows.services.infra.attempt_logs import store_result_logs
+from workflows.services.infra.batch_loop import BatchLoop, Fetched
+from workflows.services.infra.commits import OffsetCommitter
+from workflows.services.infra.definitions import DefinitionCache
+from workflows.services.infra.kafka import KEY_PARTITIONER, Bus, ensure_topics, make_consumer
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.metrics import EngineMetrics
+from workflows.services.infra.payloads import Payloads
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.search_index import row_for
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import Save, StateStore, now_ms
+from workflows.services.orchestrator.batch import Applied, Batch, CachedState, StateCache
+from workflows.services.orchestrator.claims import ClaimCheck
+from workflows.services.orchestrator.handlers import Rejected, transition_for
+from workflows.services.orchestrator.migrations import definition_version
+from workflows.services.orchestrator.outbox import outbox_entries
+from workflows.services.orchestrator.signals import ENTRY_KINDS, flush_entry, rejected_child
+from workflows.services.orchestrator.trace_events import record_transition
 
 __all__ = ["INFRASTRUCTURE_ERRORS", "Orchestrator"]
 
@@ -221,8 +221,8 @@ class Orchestrator:
             log.warning("handed_over_results_failed", records=len(records), exc_info=True)
 
     async def _consume(self, consumer: Any) -> None:
-        """Fetch, apply, mark done (`services.infra.batch_loop`, the loop every consumer of
-        the engine runs): offsets are committed in the background, only of batches whose
+        """Fetch, apply, mark done (`workflows.services.infra.batch_loop`, the loop every
+        consumer of the engine runs): offsets are committed in the background, only of batches whose
         saves and sends are confirmed; a failed batch drops the cached states and is applied
         again (transitions already saved are duplicates by then, their outboxes re-flushed
         from a fresh load)."""

@@ -4,7 +4,7 @@ Called from `outbox.outbox_entries` (entries of a transition) and from the orche
 `_publish` (entries of kinds it does not know itself):
 
 - `["wait", execution_id, [event types], correlation]`: index the wait in Redis and
-  re-publish buffered early signals (`services.infra.waits.register_wait`).
+  re-publish buffered early signals (`workflows.services.infra.waits.register_wait`).
 - `["sigbuf", execution_id, signal JSON]`: buffer a signal no step waits for yet.
 - a child step's dispatch becomes `StartExecution` of the child workflow (topic start);
   a child's end becomes a `StepResult` for its parent step (topic step results);
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from contracts import (
+from workflows.contracts import (
     Actor,
     CancelExecution,
     ParentRef,
@@ -26,17 +26,17 @@ from contracts import (
     command_id,
     encode,
 )
-from contracts.topics import Topics
-from services.core.children import CancelChild, child_execution_id, child_workflow
-from services.core.engine import DispatchStep, Transition
-from services.core.migration import Restart
-from services.core.namespaces import DEFAULT_NAMESPACE, namespace_of
-from services.core.state import ExecutionState
-from services.core.waits import BufferSignal, RegisterWait
-from services.infra.kafka import Bus
-from services.infra.settings import Settings
-from services.infra.waits import buffer_signal, register_wait
-from services.orchestrator.migrations import restart_entry
+from workflows.contracts.topics import Topics
+from workflows.services.core.children import CancelChild, child_execution_id, child_workflow
+from workflows.services.core.engine import DispatchStep, Transition
+from workflows.services.core.migration import Restart
+from workflows.services.core.namespaces import DEFAULT_NAMESPACE, namespace_of
+from workflows.services.core.state import ExecutionState
+from workflows.services.core.waits import BufferSignal, RegisterWait
+from workflows.services.infra.kafka import Bus
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.waits import buffer_signal, register_wait
+from workflows.services.orchestrator.migrations import restart_entry
 
 __all__ = [
     "ENTRY_KINDS",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.core.children import child_execution_id, child_workflow
-from services.core.effects import Transition
+from workflows.services.core.children import child_execution_id, child_workflow
+from workflows.services.core.effects import Transition
 
 __all__ = ["BETWEEN_ATTEMPTS", "record_transition"]
 

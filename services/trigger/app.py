@@ -15,17 +15,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
-from services.infra.definitions import DefinitionCache
-from services.infra.kafka import Bus, ensure_topics
-from services.infra.redis_client import RedisClient, connect_redis
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.trigger.auth import authorize
-from services.trigger.background import TriggerBackground
-from services.trigger.deps import ApiProblem, Context, context
-from services.trigger.input_guard import BodyGuard
-from services.trigger.outage import RETRY_AFTER_S, RedisHealth, storage_refusal
-from services.trigger.routes import (
+from workflows.services.infra.definitions import DefinitionCache
+from workflows.services.infra.kafka import Bus, ensure_topics
+from workflows.services.infra.redis_client import RedisClient, connect_redis
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.trigger.auth import authorize
+from workflows.services.trigger.background import TriggerBackground
+from workflows.services.trigger.deps import ApiProblem, Context, context
+from workflows.services.trigger.input_guard import BodyGuard
+from workflows.services.trigger.outage import RETRY_AFTER_S, RedisHealth, storage_refusal
+from workflows.services.trigger.routes import (
     authoring,
     dashboard,
     events,

@@ -22,14 +22,14 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from services.core.namespaces import (
+from workflows.services.core.namespaces import (
     DEFAULT_NAMESPACE,
     NamespaceError,
     belongs,
     qualify,
 )
-from services.infra.api_keys import SCOPES, ApiKeyStore, Scope, granted
-from services.trigger.deps import ApiProblem, context
+from workflows.services.infra.api_keys import SCOPES, ApiKeyStore, Scope, granted
+from workflows.services.trigger.deps import ApiProblem, context
 
 __all__ = [
     "PUBLIC",

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from services.trigger.deps import Context
-from services.trigger.events import EventConsumer, EventRouter
-from services.trigger.scheduler import Scheduler
+from workflows.services.trigger.deps import Context
+from workflows.services.trigger.events import EventConsumer, EventRouter
+from workflows.services.trigger.scheduler import Scheduler
 
 __all__ = ["TriggerBackground"]
 

@@ -18,16 +18,16 @@ from typing import Any
 from fastapi import Request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from contracts.topics import Topics
-from services.catalog import Catalog, CatalogError, load_catalog
-from services.infra.definitions import DefinitionCache
-from services.infra.kafka import Bus
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.trigger.outage import RETRY_AFTER_S, RedisHealth, storage_refusal
-from services.trigger.schemas import ErrorBody
+from workflows.contracts.topics import Topics
+from workflows.services.catalog import Catalog, CatalogError, load_catalog
+from workflows.services.infra.definitions import DefinitionCache
+from workflows.services.infra.kafka import Bus
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.trigger.outage import RETRY_AFTER_S, RedisHealth, storage_refusal
+from workflows.services.trigger.schemas import ErrorBody
 
 __all__ = [
     "ACCEPTED_TTL_S",

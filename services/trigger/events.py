@@ -23,9 +23,9 @@ import structlog
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 
-from contracts import Actor, StartExecution, StartTrigger, TriggerEvent
-from services.core.namespaces import belongs
-from services.core.triggers import (
+from workflows.contracts import Actor, StartExecution, StartTrigger, TriggerEvent
+from workflows.services.core.namespaces import belongs
+from workflows.services.core.triggers import (
     CompiledTrigger,
     Event,
     EventError,
@@ -34,11 +34,11 @@ from services.core.triggers import (
     event_execution_id,
     parse_event,
 )
-from services.infra.batch_loop import BatchLoop
-from services.infra.kafka import ensure_topics, make_consumer
-from services.trigger.deps import Context
-from services.trigger.outage import storage_refusal
-from services.trigger.starts import queue_start
+from workflows.services.infra.batch_loop import BatchLoop
+from workflows.services.infra.kafka import ensure_topics, make_consumer
+from workflows.services.trigger.deps import Context
+from workflows.services.trigger.outage import storage_refusal
+from workflows.services.trigger.starts import queue_start
 
 __all__ = ["EVENTS_GROUP", "EventConsumer", "EventRouter", "Routed"]
 

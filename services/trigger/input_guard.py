@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from starlette.responses import JSONResponse
 
-from services.core.payload_refs import reserved_shape
+from workflows.services.core.payload_refs import reserved_shape
 
 __all__ = [
     "MAX_INT_DIGITS",

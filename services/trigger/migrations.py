@@ -1,6 +1,6 @@
 """Registering a new version: check it against the previous one, find the executions in
 flight (the search index: `workflow = X AND status IN (running, paused) AND version < N`),
-plan what happens to each (`services.core.migration`) and send the `MigrateExecution`
+plan what happens to each (`workflows.services.core.migration`) and send the `MigrateExecution`
 controls that carry the plan out."""
 
 from __future__ import annotations
@@ -8,18 +8,18 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from contracts import Actor, MigrateExecution, encode
-from services.core.compiled import CompiledWorkflow
-from services.core.issues import ValidationIssue
-from services.core.loader import ParsedText
-from services.core.migration import ExecutionPlan, alignment_issues, plan_execution
-from services.core.namespaces import unqualify
-from services.core.search_attributes import BUILTIN_COLUMNS
-from services.core.search_query import parse_query
-from services.core.state import ExecutionState
-from services.core.validation import compile_workflow
-from services.infra.kafka import Bus
-from services.infra.store import StateStore
+from workflows.contracts import Actor, MigrateExecution, encode
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.issues import ValidationIssue
+from workflows.services.core.loader import ParsedText
+from workflows.services.core.migration import ExecutionPlan, alignment_issues, plan_execution
+from workflows.services.core.namespaces import unqualify
+from workflows.services.core.search_attributes import BUILTIN_COLUMNS
+from workflows.services.core.search_query import parse_query
+from workflows.services.core.state import ExecutionState
+from workflows.services.core.validation import compile_workflow
+from workflows.services.infra.kafka import Bus
+from workflows.services.infra.store import StateStore
 
 __all__ = ["MAX_PLANNED", "check_against_latest", "in_flight", "migrate_in_flight"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from contracts import TriggerSchedule
-from services.core.definition import WORKFLOW_NAME_PATTERN, Notifications
-from services.core.schedules import CatchUp, ScheduleSpec
-from services.trigger.schemas import ApiModel
+from workflows.contracts import TriggerSchedule
+from workflows.services.core.definition import WORKFLOW_NAME_PATTERN, Notifications
+from workflows.services.core.schedules import CatchUp, ScheduleSpec
+from workflows.services.trigger.schemas import ApiModel
 
 __all__ = [
     "SCHEDULE_ID_PATTERN",

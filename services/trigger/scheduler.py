@@ -2,11 +2,11 @@
 
 Every replica ticks every `scheduler_poll_ms`: it reads the schedules whose next fire time
 has come (`{p}:{sched}:due`), works out the occurrences to fire with the schedule's
-catch-up policy (`services.core.schedules.due_occurrences`) and for each, oldest first:
+catch-up policy (`workflows.services.core.schedules.due_occurrences`) and for each, oldest first:
 claims `sched-{scheduleId}-{fireTime}` (SET NX), publishes StartExecution
 (actor `schedule`, the schedule's notifications) and waits for the broker's ack, marks the
 claim published, and only then advances the schedule's `next` (compare-and-set).
-See `services.infra.schedule_store` for why no occurrence fires twice or goes missing
+See `workflows.services.infra.schedule_store` for why no occurrence fires twice or goes missing
 when a replica dies at any point.
 
 Clocks: what is due is decided against the reference clock (Redis `TIME`, one clock for
@@ -25,12 +25,12 @@ from uuid import uuid4
 
 import structlog
 
-from contracts import Actor, StartExecution, StartTrigger
-from services.core.schedules import due_occurrences, occurrence_id
-from services.infra.schedule_store import ScheduleStore
-from services.trigger.deps import Context
-from services.trigger.schedule_schemas import ScheduleRecord, notification_lists
-from services.trigger.starts import queue_start
+from workflows.contracts import Actor, StartExecution, StartTrigger
+from workflows.services.core.schedules import due_occurrences, occurrence_id
+from workflows.services.infra.schedule_store import ScheduleStore
+from workflows.services.trigger.deps import Context
+from workflows.services.trigger.schedule_schemas import ScheduleRecord, notification_lists
+from workflows.services.trigger.starts import queue_start
 
 __all__ = ["MAX_CLOCK_SKEW_S", "Scheduler", "from_ms", "to_ms"]
 

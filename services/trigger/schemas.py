@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from contracts.topics import FUNCTION_NAME_PATTERN
-from services.core.state import ExecutionState
+from workflows.contracts.topics import FUNCTION_NAME_PATTERN
+from workflows.services.core.state import ExecutionState
 
 __all__ = [
     "CancelRequest",
@@ -140,8 +140,8 @@ class ExecutionView(ExecutionSummary):
     )
     migration: dict[str, Any] | None = Field(
         default=None,
-        description="a new version moved it (services.core.migration): {from, to, policy, "
-        "resumeAt | restartedAs | restartedFrom}",
+        description="a new version moved it (workflows.services.core.migration): "
+        "{from, to, policy, resumeAt | restartedAs | restartedFrom}",
     )
     trace_id: str | None = Field(
         default=None,

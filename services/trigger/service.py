@@ -8,8 +8,8 @@ from collections.abc import Generator
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from services.infra.settings import Settings
-from services.trigger.app import create_app
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger.app import create_app
 
 __all__ = ["TriggerService"]
 

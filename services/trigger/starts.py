@@ -7,9 +7,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-from contracts import StartExecution, encode
-from services.infra import tracing
-from services.trigger.deps import ACCEPTED_TTL_S, ApiProblem, Context
+from workflows.contracts import StartExecution, encode
+from workflows.services.infra import tracing
+from workflows.services.trigger.deps import ACCEPTED_TTL_S, ApiProblem, Context
 
 __all__ = ["body_digest", "key_reused", "queue_start", "start_trace"]
 

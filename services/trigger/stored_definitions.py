@@ -10,20 +10,20 @@ from typing import Any
 
 from fastapi import Request
 
-from services.core.compiled import CompiledWorkflow
-from services.core.loader import ParsedText
-from services.core.namespaces import (
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.loader import ParsedText
+from workflows.services.core.namespaces import (
     NamespaceError,
     belongs,
     qualify_definition,
     unqualify_definition,
 )
-from services.infra.kafka import Bus
-from services.infra.store import StateStore
-from services.trigger.auth import stored_name
-from services.trigger.deps import ApiProblem, context
-from services.trigger.migrations import check_against_latest, migrate_in_flight
-from services.trigger.schemas import RegisterResponse
+from workflows.services.infra.kafka import Bus
+from workflows.services.infra.store import StateStore
+from workflows.services.trigger.auth import stored_name
+from workflows.services.trigger.deps import ApiProblem, context
+from workflows.services.trigger.migrations import check_against_latest, migrate_in_flight
+from workflows.services.trigger.schemas import RegisterResponse
 
 __all__ = [
     "MAX_VERSIONS",

@@ -1,5 +1,5 @@
 """The Python worker: runs registered functions for commands on their function topics."""
 
-from services.worker.service import Worker
+from workflows.services.worker.service import Worker
 
 __all__ = ["Worker"]

@@ -3,7 +3,7 @@
 Each command runs at most once per idempotency key (results cache in Redis, one pipelined
 SET NX per command); a duplicate delivery gets the stored result published again. Commands
 run as their own tasks and offsets are committed in order, in the background, once their
-results are acknowledged by the broker (`services.infra.inflight`). A function's
+results are acknowledged by the broker (`workflows.services.infra.inflight`). A function's
 `concurrency` limit is held as a Redis lease while it runs; without a free slot the command
 is parked for the dispatcher to send again.
 """
@@ -20,17 +20,17 @@ import structlog
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from contracts import StepCommand, StepResult, encode
-from services.functions.registry import FunctionRegistry, default_registry, run_function
-from services.infra import tracing
-from services.infra.inflight import ConcurrentConsumer
-from services.infra.kafka import Bus, ensure_topics, make_consumer
-from services.infra.limiter import Limiter
-from services.infra.metrics import EngineMetrics
-from services.infra.payloads import Payloads
-from services.infra.redis_client import RedisClient, connect_redis
-from services.infra.results_cache import ResultsCache
-from services.infra.settings import Settings
+from workflows.contracts import StepCommand, StepResult, encode
+from workflows.services.functions.registry import FunctionRegistry, default_registry, run_function
+from workflows.services.infra import tracing
+from workflows.services.infra.inflight import ConcurrentConsumer
+from workflows.services.infra.kafka import Bus, ensure_topics, make_consumer
+from workflows.services.infra.limiter import Limiter
+from workflows.services.infra.metrics import EngineMetrics
+from workflows.services.infra.payloads import Payloads
+from workflows.services.infra.redis_client import RedisClient, connect_redis
+from workflows.services.infra.results_cache import ResultsCache
+from workflows.services.infra.settings import Settings
 
 __all__ = ["Worker"]
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from workflows.apache_kafka import KAFKA_VERSION, KafkaNode
-from workflows.embedded import free_port, wait_for_port
+from workflows.testing.apache_kafka import KAFKA_VERSION, KafkaNode
+from workflows.testing.embedded import free_port, wait_for_port
 
 __all__ = ["Cluster", "KafkaBroker", "Managed"]
 

@@ -34,12 +34,12 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
-from contracts import Actor, ContractError, LifecycleEvent, StartExecution, decode, encode
-from services.infra.kafka import assign_whole_topic
 from tests.chaos.harness import ROOT, Cluster, Managed
 from tests.chaos.poison_executions import check_poison, start_poison
 from tests.chaos.refusal import HttpTally, refuse_writes
 from tests.chaos.verify import check_effects, check_execution
+from workflows.contracts import Actor, ContractError, LifecycleEvent, StartExecution, decode, encode
+from workflows.services.infra.kafka import assign_whole_topic
 
 __all__ = ["Plan", "Summary", "main", "run"]
 

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from contracts import StartExecution, decode
-from contracts.topics import Topics
-from services.infra.keys import Keys
-from services.infra.settings import Settings
-from services.infra.store import StateStore
 from tests.support.api import app_client, topic_reader
+from workflows.contracts import StartExecution, decode
+from workflows.contracts.topics import Topics
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from examples import onboarding_functions
-from services.infra.redis_client import connect_redis_url_sync
 from workflows.functions import FunctionContext, default_registry
+from workflows.services.infra.redis_client import connect_redis_url_sync
 
 _client = connect_redis_url_sync(os.environ["WORKFLOWS_REDIS_URL"])
 _prefix = os.environ["WORKFLOWS_KEY_PREFIX"]

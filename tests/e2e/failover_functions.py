@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from services.infra.redis_client import connect_redis_url_sync
 from workflows.functions import FunctionContext, default_registry
+from workflows.services.infra.redis_client import connect_redis_url_sync
 
 __all__ = ["FUNCTIONS", "STEPS", "definition"]
 

@@ -16,9 +16,6 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from redis.asyncio import Redis
 
-from contracts.topics import Topics
-from services.infra.kafka import ensure_topics, make_consumer
-from services.infra.settings import Settings
 from tests.chaos.harness import Cluster
 from tests.chaos.run import (
     Plan,
@@ -31,6 +28,9 @@ from tests.chaos.run import (
     _wait_final,
 )
 from tests.multihost.takeover import longest_pause, owned_partitions, transitions
+from workflows.contracts.topics import Topics
+from workflows.services.infra.kafka import ensure_topics, make_consumer
+from workflows.services.infra.settings import Settings
 
 pytestmark = [
     pytest.mark.e2e,

@@ -22,7 +22,7 @@ import pytest
 from redis import Redis
 
 from workflows import AsyncWorkflows
-from workflows.embedded import free_port
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.embedded import free_port, redis_server, repo_root
+from workflows.testing.embedded import free_port, redis_server, repo_root
 
 pytestmark = pytest.mark.e2e
 EXE = str(Path(sys.executable).parent / "workflows")

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from services.core.checking import check_text
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import ROOT, service_stack, wait_ready
+from workflows.services.core.checking import check_text
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard-editor"

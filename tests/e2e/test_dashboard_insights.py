@@ -27,7 +27,7 @@ from playwright.async_api import Page, expect
 
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import EXE, ROOT, processes, service_env, stack_commands, wait_ready
-from workflows.embedded import free_port
+from workflows.testing.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

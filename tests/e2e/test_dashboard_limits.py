@@ -15,10 +15,10 @@ import pytest
 from playwright.async_api import expect
 from redis.asyncio import Redis
 
-from services.core.limits import CircuitBreaker
-from services.dispatcher.breaker import CircuitBreakers
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import ROOT, service_stack, wait_ready
+from workflows.services.core.limits import CircuitBreaker
+from workflows.services.dispatcher.breaker import CircuitBreakers
 
 pytestmark = [pytest.mark.e2e, needs_chromium]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from workflows.client import Workflows
-from workflows.embedded import free_port, repo_root
+from workflows.testing.embedded import free_port, repo_root
 
 pytestmark = pytest.mark.e2e
 EXE = str(Path(sys.executable).parent / "workflows")

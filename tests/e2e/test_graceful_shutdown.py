@@ -18,15 +18,15 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
-from contracts import Actor, StartExecution, Topics, encode
-from services.core.limits import FunctionLimit
-from services.infra.kafka import Bus, ensure_topics
-from services.infra.keys import Keys
-from services.infra.leases import Leases
-from services.infra.limiter import FunctionLimits
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.orchestrator import Orchestrator
+from workflows.contracts import Actor, StartExecution, Topics, encode
+from workflows.services.core.limits import FunctionLimit
+from workflows.services.infra.kafka import Bus, ensure_topics
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.leases import Leases
+from workflows.services.infra.limiter import FunctionLimits
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.orchestrator import Orchestrator
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

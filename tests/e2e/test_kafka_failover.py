@@ -41,13 +41,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from redis.asyncio import Redis
 
-from contracts import ContractError, LifecycleEvent, decode
-from services.infra.kafka import assign_whole_topic, ensure_topics, make_consumer
-from services.infra.settings import Settings
 from tests.e2e.failover_functions import STEPS, definition
 from tests.support.stack import processes, service_env, stack_commands
-from workflows.apache_kafka import KafkaCluster, kafka_cluster
-from workflows.embedded import free_port, redis_server
+from workflows.contracts import ContractError, LifecycleEvent, decode
+from workflows.services.infra.kafka import assign_whole_topic, ensure_topics, make_consumer
+from workflows.services.infra.settings import Settings
+from workflows.testing.apache_kafka import KafkaCluster, kafka_cluster
+from workflows.testing.embedded import free_port, redis_server
 
 pytestmark = [
     pytest.mark.e2e,
@@ -76,7 +76,7 @@ def brokers() -> Iterator[KafkaCluster]:
     Started again (at most twice) when a start failed for a reason that is not this test's
     subject: formatting refused the random cluster id - one that begins with '-' (1 in 64) is
     read by kafka-storage as an option ("argument --cluster-id/-t: expected one argument"),
-    workflows/apache_kafka.py passes it as `-t ID` - or a JVM on a saturated machine did not
+    workflows/testing/apache_kafka.py passes it as `-t ID` - or a JVM on a saturated machine did not
     log that it serves within kafka_cluster's fixed 60 s.
     """
     with contextlib.ExitStack() as stack:
@@ -387,8 +387,9 @@ async def test_a_member_assigned_nothing_gets_its_topics_at_the_next_metadata_re
     """On three brokers a just-created topic can be missing from one broker's metadata answer;
     a member that joins then is assigned nothing (seen: an orchestrator idle with
     `partitions_assigned []` while its 200 executions waited). It rejoins as soon as its
-    metadata shows the partitions - within seconds (services.infra.kafka.METADATA_MAX_AGE_MS),
-    not at aiokafka's default refresh five minutes later."""
+    metadata shows the partitions - within seconds
+    (workflows.services.infra.kafka.METADATA_MAX_AGE_MS), not at aiokafka's default refresh five
+    minutes later."""
     settings = Settings(
         kafka_bootstrap=brokers.bootstrap,
         topic_prefix=f"md{uuid.uuid4().hex[:6]}.",

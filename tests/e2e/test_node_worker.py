@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.stack import ROOT, processes, service_env, stack_commands
 from workflows import AsyncWorkflows
-from workflows.embedded import free_port
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.e2e
 WORKERS = ROOT / "examples" / "workers"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from workflows.client import Workflows
-from workflows.embedded import free_port, repo_root
+from workflows.testing.embedded import free_port, repo_root
 
 pytestmark = pytest.mark.e2e
 README = repo_root() / "README.md"

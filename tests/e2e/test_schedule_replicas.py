@@ -24,10 +24,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
-from contracts import StartExecution, decode
-from services.core.state import ExecutionState
 from workflows import AsyncWorkflows
-from workflows.embedded import free_port
+from workflows.contracts import StartExecution, decode
+from workflows.services.core.state import ExecutionState
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.infra.api_keys import ApiKeyStore, Scope
-from services.infra.keys import Keys
-from services.infra.settings import Settings
-from services.trigger import create_app
 from tests.support.runtime import Engine, running_engine
 from workflows.cli import main as cli
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.api_keys import ApiKeyStore, Scope
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.api_keys import ApiKeyStore
-from services.infra.keys import Keys
-from services.infra.redis_client import connect_redis_url
 from tests.support.fuzz import assert_no_server_errors
 from tests.support.stack import ROOT, trigger_process
 from workflows import AsyncWorkflows
+from workflows.services.infra.api_keys import ApiKeyStore
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import connect_redis_url
 
 pytestmark = pytest.mark.integration
 

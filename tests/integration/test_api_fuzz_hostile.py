@@ -24,10 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.infra.redis_client import connect_redis_url_sync
 from tests.support.fuzz import ST
 from tests.support.stack import ROOT, trigger_process
 from workflows import AsyncWorkflows
+from workflows.services.infra.redis_client import connect_redis_url_sync
 
 pytestmark = pytest.mark.integration
 

@@ -18,16 +18,16 @@ import pytest
 import uvicorn
 from redis.asyncio import Redis
 
-from contracts import StepResult
-from services.infra.attempt_logs import logs_key
-from services.infra.keys import Keys
-from services.infra.settings import Settings
-from services.trigger import create_app
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
-from workflows.embedded import free_port
+from workflows.contracts import StepResult
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.attempt_logs import logs_key
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 import yaml
 
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.trigger import create_app
 from tests.support.api import app_client
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
 
 pytestmark = pytest.mark.integration
 

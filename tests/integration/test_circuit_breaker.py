@@ -13,16 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from services.core.limits import CircuitBreaker, FunctionLimit
-from services.dispatcher.breaker import CircuitBreakers
-from services.infra.keys import Keys
-from services.infra.limiter import FunctionLimits
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.trigger import create_app
 from tests.support.runtime import running_engine
 from workflows.errors import RetryableError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.core.limits import CircuitBreaker, FunctionLimit
+from workflows.services.dispatcher.breaker import CircuitBreakers
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.limiter import FunctionLimits
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from services.core.state import ExecutionState
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.trigger import TriggerService
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import ROOT
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import TriggerService
 
 pytestmark = [pytest.mark.integration, needs_chromium]
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

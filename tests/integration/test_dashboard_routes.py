@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.infra.settings import Settings
-from services.trigger import create_app
-from services.trigger.routes.dashboard import DASHBOARD_DIR
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
+from workflows.services.trigger.routes.dashboard import DASHBOARD_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def test_every_dashboard_file_ships_with_the_package() -> None:
     # pyproject's package-data globs do not recurse: each folder of the dashboard has its own
     services = DASHBOARD_DIR.parents[1]
     pyproject = tomllib.loads((services.parent / "pyproject.toml").read_text())
-    globs = pyproject["tool"]["setuptools"]["package-data"]["services"]
+    globs = pyproject["tool"]["setuptools"]["package-data"]["workflows.services"]
     shipped = {p for pattern in globs for p in services.glob(pattern) if p.is_file()}
     entries = [p for p in DASHBOARD_DIR.rglob("*") if p.is_file()]
     names = {p.relative_to(DASHBOARD_DIR).as_posix() for p in entries}

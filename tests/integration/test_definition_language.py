@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from services.infra.settings import Settings
 from tests.support.runtime import Engine, running_engine
 from workflows.errors import RetryableError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.infra.store import StateStore
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
 
 pytestmark = pytest.mark.integration
 

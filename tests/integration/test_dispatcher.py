@@ -22,17 +22,25 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
-from contracts import DeadLetter, StepCommand, StepResult, Topics, command_id, decode, encode
-from services.dispatcher import Dispatcher
-from services.infra.kafka import Bus, ensure_topics
-from services.infra.keys import Keys
-from services.infra.results_cache import ResultsCache
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.worker import Worker
 from tests.support.http_server import JsonHandler
+from workflows.contracts import (
+    DeadLetter,
+    StepCommand,
+    StepResult,
+    Topics,
+    command_id,
+    decode,
+    encode,
+)
 from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry, function, step_result
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.infra.kafka import Bus, ensure_topics
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.results_cache import ResultsCache
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.worker import Worker
 
 pytestmark = pytest.mark.integration
 WAIT_S = 30.0
@@ -410,9 +418,9 @@ def kill(child: subprocess.Popen[bytes]) -> None:
 
 CHILD = """
 import asyncio
-from services.dispatcher import Dispatcher
-from services.infra.redis_client import connect_redis
-from services.infra.settings import Settings
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.infra.redis_client import connect_redis
+from workflows.services.infra.settings import Settings
 from workflows.functions import FunctionRegistry, function
 
 async def main() -> None:

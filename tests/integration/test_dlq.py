@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from contracts import Actor, StartExecution, encode
-from services.infra.dead_letters import read_dead_letters, replay_dead_letters
-from services.infra.settings import Settings
 from tests.support.runtime import Engine, running_engine
+from workflows.contracts import Actor, StartExecution, encode
 from workflows.functions import FunctionRegistry
+from workflows.services.infra.dead_letters import read_dead_letters, replay_dead_letters
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 EXE = str(Path(sys.executable).parent / "workflows")

@@ -23,13 +23,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.infra.settings import Settings
-from services.notifier import Notifier
-from services.trigger import create_app
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
-from workflows.embedded import free_port
 from workflows.functions import FunctionRegistry
+from workflows.services.infra.settings import Settings
+from workflows.services.notifier import Notifier
+from workflows.services.trigger import create_app
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "hook-secret"

@@ -19,12 +19,12 @@ from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from contracts import DeadLetter, decode
-from services.infra.settings import Settings
-from services.trigger import create_app
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
+from workflows.contracts import DeadLetter, decode
 from workflows.functions import FunctionRegistry
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
 
 pytestmark = pytest.mark.integration
 KCAT = shutil.which("kcat") or "/usr/bin/kcat"

@@ -11,12 +11,12 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
-from contracts import DeadLetter, StepResult
-from services.infra.settings import Settings
 from tests.support.api import topic_reader
 from tests.support.runtime import running_engine
 from workflows import FunctionContext, FunctionRegistry, function
+from workflows.contracts import DeadLetter, StepResult
 from workflows.faststream_worker import WorkerRouter
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

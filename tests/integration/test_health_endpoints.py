@@ -20,12 +20,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from services.infra.health import HealthProbe
-from services.infra.metrics import EngineMetrics
-from services.infra.redis_client import connect_redis_url
-from services.infra.settings import Settings
 from tests.support.stack import EXE, ROOT, service_env
-from workflows.embedded import free_port
+from workflows.services.infra.health import HealthProbe
+from workflows.services.infra.metrics import EngineMetrics
+from workflows.services.infra.redis_client import connect_redis_url
+from workflows.services.infra.settings import Settings
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import structlog
 
-from services.infra.settings import Settings
 from tests.support.http_server import JsonHandler, serving
 from tests.support.runtime import Engine
 from tests.support.secrets import engine_with_secrets
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

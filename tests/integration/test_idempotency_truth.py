@@ -10,10 +10,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.core.state import ExecutionState
-from services.infra.keys import Keys
-from services.infra.settings import Settings
 from tests.support.api import app_client
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from contracts import DeadLetter, Topics, decode
-from services.infra.inflight import ConcurrentConsumer
-from services.infra.kafka import Bus, ensure_topics, make_consumer
-from services.infra.settings import Settings
 from tests.integration.test_dispatcher import TopicReader, publish
+from workflows.contracts import DeadLetter, Topics, decode
+from workflows.services.infra.inflight import ConcurrentConsumer
+from workflows.services.infra.kafka import Bus, ensure_topics, make_consumer
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

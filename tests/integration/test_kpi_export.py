@@ -24,7 +24,7 @@ import yaml
 from tests.support.prometheus import MISSING, PROMETHEUS, query, running_prometheus
 from tests.support.stack import EXE, ROOT, service_env
 from workflows import Workflows
-from workflows.embedded import free_port
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.integration
 WF = "kpiExport"

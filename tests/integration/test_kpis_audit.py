@@ -14,13 +14,13 @@ import pytest
 from redis.asyncio import Redis
 
 import examples.onboarding_functions as seed_functions
-from services.infra.settings import Settings
-from services.trigger import create_app
 from tests.support.api import topic_reader
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
 from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
 
 pytestmark = pytest.mark.integration
 

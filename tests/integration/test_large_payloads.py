@@ -19,17 +19,17 @@ import pytest
 from aiokafka import TopicPartition
 from redis.asyncio import Redis
 
-from contracts import Actor, RetryExecution
-from services.core.payload_refs import PayloadLimits, claim_value
-from services.infra.keys import Keys
-from services.infra.payloads import Payloads
-from services.infra.settings import Settings
-from services.trigger import create_app
-from services.worker import Worker
 from tests.support.api import topic_reader
 from tests.support.runtime import Engine, running_engine
+from workflows.contracts import Actor, RetryExecution
 from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.core.payload_refs import PayloadLimits, claim_value
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.payloads import Payloads
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
+from workflows.services.worker import Worker
 
 pytestmark = pytest.mark.integration
 

@@ -10,15 +10,6 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from contracts import Topics, encode
-from services.core.limits import FunctionLimit, RateLimit
-from services.dispatcher import Dispatcher
-from services.infra.keys import Keys
-from services.infra.leases import Leases, ParkedCommands
-from services.infra.limiter import FunctionLimits, Limiter, ParkedStatus
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.worker import Worker
 from tests.integration import test_dispatcher
 from tests.integration.test_dispatcher import (
     TopicReader,
@@ -28,7 +19,16 @@ from tests.integration.test_dispatcher import (
     results_for,
     running,
 )
+from workflows.contracts import Topics, encode
 from workflows.functions import FunctionRegistry, function
+from workflows.services.core.limits import FunctionLimit, RateLimit
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.leases import Leases, ParkedCommands
+from workflows.services.infra.limiter import FunctionLimits, Limiter, ParkedStatus
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.worker import Worker
 
 pytestmark = pytest.mark.integration
 WAIT_S = 30.0

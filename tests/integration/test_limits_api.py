@@ -12,13 +12,13 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.infra.keys import Keys
-from services.infra.leases import Leases
-from services.infra.settings import Settings
-from services.trigger import TriggerService
 from tests.support.api import app_client
 from workflows.cli.limits import limits_table
-from workflows.embedded import free_port
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.leases import Leases
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import TriggerService
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.integration
 EXE = str(Path(sys.executable).parent / "workflows")

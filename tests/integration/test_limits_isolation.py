@@ -10,12 +10,12 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.core.namespaces import qualify
-from services.infra.api_keys import ApiKeyStore, Scope
-from services.infra.keys import Keys
-from services.infra.leases import Leases
-from services.infra.settings import Settings
-from services.trigger import create_app
+from workflows.services.core.namespaces import qualify
+from workflows.services.infra.api_keys import ApiKeyStore, Scope
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.leases import Leases
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
 
 pytestmark = pytest.mark.integration
 

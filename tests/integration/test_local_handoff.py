@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from contracts import Actor, StartExecution, encode
-from contracts.topics import Topics
-from services.infra.redis_client import connect_redis
-from services.infra.settings import Settings
 from tests.support.runtime import running_engine
+from workflows.contracts import Actor, StartExecution, encode
+from workflows.contracts.topics import Topics
 from workflows.functions import FunctionContext, FunctionRegistry
 from workflows.runner import build_services
+from workflows.services.infra.redis_client import connect_redis
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

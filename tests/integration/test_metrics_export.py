@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.prometheus import MISSING, PROMETHEUS, check_metrics, query, running_prometheus
 from workflows import Workflows
-from workflows.embedded import free_port
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from contracts import LifecycleEvent, Topics, encode
-from services.infra.kafka import Bus, ensure_topics
-from services.infra.keys import Keys
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.notifier import Notifier
-from services.notifier.channels import recipients, sign, webhook_payload
+from workflows.contracts import LifecycleEvent, Topics, encode
+from workflows.services.infra.kafka import Bus, ensure_topics
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.notifier import Notifier
+from workflows.services.notifier.channels import recipients, sign, webhook_payload
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret"

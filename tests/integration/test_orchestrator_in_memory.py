@@ -1,5 +1,5 @@
-"""The orchestrator's glue over the in-memory bus (services.infra.memory_bus): real Redis, no
-Kafka. The real-broker tests (test_runtime, test_dlq, ...) stay as they are."""
+"""The orchestrator's glue over the in-memory bus (workflows.services.infra.memory_bus): real
+Redis, no Kafka. The real-broker tests (test_runtime, test_dlq, ...) stay as they are."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ from typing import Any
 
 import pytest
 
-from contracts import Actor, StartExecution, StepCommand, StepResult, command_id, decode, encode
-from services.infra.batch_loop import BatchLoop
-from services.infra.memory_bus import InMemoryBroker, InMemoryBus
-from services.infra.redis_client import RedisClient, connect_redis
-from services.infra.settings import Settings
-from services.orchestrator import Orchestrator
+from workflows.contracts import (
+    Actor,
+    StartExecution,
+    StepCommand,
+    StepResult,
+    command_id,
+    decode,
+    encode,
+)
+from workflows.services.infra.batch_loop import BatchLoop
+from workflows.services.infra.memory_bus import InMemoryBroker, InMemoryBus
+from workflows.services.infra.redis_client import RedisClient, connect_redis
+from workflows.services.infra.settings import Settings
+from workflows.services.orchestrator import Orchestrator
 
 FLOW = {"name": "hop", "steps": [{"id": "a", "function": "fa"}, {"id": "b", "function": "fb"}]}
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from contracts import Actor, StartExecution, StepResult, command_id, encode
-from services.infra.dead_letters import read_dead_letters
-from services.infra.kafka import fitted_dead_letter
-from services.infra.settings import Settings
-from services.orchestrator import handlers
 from tests.support.runtime import Engine, running_engine
+from workflows.contracts import Actor, StartExecution, StepResult, command_id, encode
 from workflows.errors import RetryableError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.dead_letters import read_dead_letters
+from workflows.services.infra.kafka import fitted_dead_letter
+from workflows.services.infra.settings import Settings
+from workflows.services.orchestrator import handlers
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ def exploding(monkeypatch: pytest.MonkeyPatch) -> set[str]:
             raise KeyError("a bug no test foresaw")
         return real(message, *args, **kwargs)
 
-    monkeypatch.setattr("services.orchestrator.service.transition_for", transition_for)
+    monkeypatch.setattr("workflows.services.orchestrator.service.transition_for", transition_for)
     return doomed
 
 

@@ -10,14 +10,6 @@ from typing import Any
 
 import pytest
 
-from contracts import Actor, StartExecution, StepCommand, Topics, encode
-from services.core.limits import FunctionLimit
-from services.dispatcher import Dispatcher
-from services.infra.keys import Keys
-from services.infra.limiter import FunctionLimits
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.infra.waiting import WaitingCommands
 from tests.integration import test_dispatcher
 from tests.integration.test_dispatcher import (
     TopicReader,
@@ -27,7 +19,15 @@ from tests.integration.test_dispatcher import (
     running,
 )
 from tests.support.runtime import running_engine
+from workflows.contracts import Actor, StartExecution, StepCommand, Topics, encode
 from workflows.functions import FunctionRegistry, function
+from workflows.services.core.limits import FunctionLimit
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.limiter import FunctionLimits
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.waiting import WaitingCommands
 
 pytestmark = pytest.mark.integration
 WAIT_S = 60.0

@@ -13,13 +13,13 @@ import pytest
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 
-import services.core.definition as core
 import workflows
+import workflows.services.core.definition as core
 from examples.customer_onboarding import customerOnboardingWorkflow
-from services.infra.settings import Settings
 from tests.support.api import app_client
 from workflows import WorkflowDefinition, model_schema
 from workflows.client import _register_call
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,7 @@ def test_the_definition_classes_are_exported_from_workflows() -> None:
         assert name in workflows.__all__, name
         assert getattr(workflows, name) is getattr(core, name)
     source = (EXAMPLES / "customer_onboarding.py").read_text()
-    assert "from workflows import" in source and "services.core" not in source
+    assert "from workflows import" in source and "workflows.services.core" not in source
 
 
 async def test_yaml_then_python_is_the_same_version(api: httpx.AsyncClient) -> None:

@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from redis.exceptions import RedisError
 
-from services.infra.keys import Keys
-from services.infra.redis_client import connect_redis_url, queue_wait
-from services.infra.settings import Settings
 from tests.support.runtime import Engine, running_engine
-from workflows.embedded_cluster import RedisClusterHandle, redis_cluster
 from workflows.errors import RetryableError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import connect_redis_url, queue_wait
+from workflows.services.infra.settings import Settings
+from workflows.testing.embedded_cluster import RedisClusterHandle, redis_cluster
 
 pytestmark = pytest.mark.integration
 

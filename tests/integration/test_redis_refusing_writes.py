@@ -16,10 +16,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.infra.redis_client import RedisClient, connect_redis
-from services.infra.settings import Settings
-from services.trigger import create_app
-from workflows.embedded import redis_server
+from workflows.services.infra.redis_client import RedisClient, connect_redis
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
+from workflows.testing.embedded import redis_server
 
 pytestmark = pytest.mark.integration
 

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from contracts import LifecycleEvent, Topics, encode
-from services.dispatcher import Dispatcher
-from services.infra.kafka import ensure_topics
-from services.infra.settings import Settings
-from services.notifier import Notifier
-from services.worker import Worker
 from tests.integration.test_dispatcher import TopicReader, have_all, make_command, publish
-from workflows.embedded import free_port, wait_for_port
+from workflows.contracts import LifecycleEvent, Topics, encode
 from workflows.functions import FunctionRegistry, function
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.infra.kafka import ensure_topics
+from workflows.services.infra.settings import Settings
+from workflows.services.notifier import Notifier
+from workflows.services.worker import Worker
+from workflows.testing.embedded import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 WAIT_S = 30.0

@@ -14,12 +14,12 @@ import pytest
 from playwright.async_api import expect
 from redis.asyncio import Redis
 
-from services.infra.settings import Settings
-from services.trigger import TriggerService
 from tests.support.api import app_client
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.stack import ROOT
 from workflows.cli.resources import diff_text
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import TriggerService
 
 pytestmark = pytest.mark.integration
 YAML = {"content-type": "application/yaml"}

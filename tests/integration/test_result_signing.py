@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from contracts import StepCommand, StepResult, command_id, encode
-from contracts.signing import SIGNATURE_HEADER, sign
-from services.infra.dead_letters import read_dead_letters
-from services.infra.settings import Settings
 from tests.support.runtime import Engine, running_engine
+from workflows.contracts import StepCommand, StepResult, command_id, encode
+from workflows.contracts.signing import SIGNATURE_HEADER, sign
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.dead_letters import read_dead_letters
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from contracts import CancelExecution, RetryExecution, StepResult, command_id
-from contracts.base import Actor
-from services.infra.settings import Settings
 from tests.support.runtime import Engine, running_engine
+from workflows.contracts import CancelExecution, RetryExecution, StepResult, command_id
+from workflows.contracts.base import Actor
 from workflows.errors import FatalError, RetryableError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.infra.schedule_store import ScheduleStore
-from services.infra.settings import Settings
-from services.trigger import create_app
-from services.trigger import scheduler as scheduler_module
+from workflows.services.infra.schedule_store import ScheduleStore
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
+from workflows.services.trigger import scheduler as scheduler_module
 
 pytestmark = pytest.mark.integration
 

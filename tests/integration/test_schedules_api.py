@@ -15,15 +15,15 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from services.infra.schedule_store import ScheduleStore
-from services.infra.settings import Settings
-from services.trigger import create_app
-from services.trigger.background import TriggerBackground
-from services.trigger.scheduler import Scheduler
 from tests.support.runtime import running_engine
 from workflows.client import AsyncWorkflows
 from workflows.client_errors import ApiError
 from workflows.functions import FunctionRegistry
+from workflows.services.infra.schedule_store import ScheduleStore
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
+from workflows.services.trigger.background import TriggerBackground
+from workflows.services.trigger.scheduler import Scheduler
 
 pytestmark = pytest.mark.integration
 

@@ -15,14 +15,14 @@ import pytest
 import uvicorn
 from redis.asyncio import Redis
 
-from services.infra.settings import Settings
-from services.trigger import create_app
 from tests.support.browser import browser_page, needs_chromium, screenshot
 from tests.support.runtime import Engine, running_engine
 from workflows.client import AsyncWorkflows
-from workflows.embedded import free_port
 from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
+from workflows.testing.embedded import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute
-from services.core.search_query import parse_query, query_matches
-from services.core.state import ExecutionState, ExecutionStatus
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient
-from services.infra.search_index import SCAN_BUDGET, IndexRow, SearchIndex, index_row
-from services.infra.settings import Settings
-from services.infra.store import Save, StateStore
+from workflows.services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute
+from workflows.services.core.search_query import parse_query, query_matches
+from workflows.services.core.state import ExecutionState, ExecutionStatus
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.search_index import SCAN_BUDGET, IndexRow, SearchIndex, index_row
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import Save, StateStore
 
 pytestmark = pytest.mark.integration
 

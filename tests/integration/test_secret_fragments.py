@@ -19,18 +19,18 @@ import httpx
 import pytest
 import structlog
 
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
 from tests.support.api import app_client, records_about
 from tests.support.http_server import JsonHandler, serving
 from tests.support.runtime import running_engine
 from tests.support.secrets import engine_with_secrets
 from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-MIN_FRAGMENT = 6  # services.core.redaction.MIN_FRAGMENT (restated: the test predates it)
+MIN_FRAGMENT = 6  # workflows.services.core.redaction.MIN_FRAGMENT (restated: the test predates it)
 
 TOKEN = "tok-7c41d9e0b2a8f5"  # the HTTP function's header secret
 PASSWORD = "hunter2-Q9x7m4Lp"  # the execution input's password field

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from services.infra.settings import Settings
 from tests.support.api import records_about
 from tests.support.http_server import JsonHandler, serving
 from tests.support.runtime import Engine
 from tests.support.secrets import engine_with_secrets
+from workflows.services.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.catalog import load_catalog
-from services.infra.settings import Settings
-from services.trigger.app import create_app
 from tests.support.runtime import Engine, running_engine
 from workflows.functions import default_registry
+from workflows.services.catalog import load_catalog
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger.app import create_app
 
 pytestmark = pytest.mark.integration
 CATALOG = load_catalog()

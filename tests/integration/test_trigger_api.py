@@ -14,14 +14,14 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from services.core.state import ExecutionState
-from services.infra.keys import Keys
-from services.infra.settings import Settings
-from services.orchestrator.service import Orchestrator
-from services.trigger import TriggerService
 from tests.support.api import app_client, topic_reader
 from workflows.client import AsyncWorkflows
 from workflows.client_errors import ApiError
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.settings import Settings
+from workflows.services.orchestrator.service import Orchestrator
+from workflows.services.trigger import TriggerService
 
 pytestmark = pytest.mark.integration
 

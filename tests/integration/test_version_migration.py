@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts import Actor
-from services.core.state import ExecutionState
-from services.infra.settings import Settings
-from services.infra.waits import signal_message
 from tests.support.api import app_client
 from tests.support.runtime import Engine, running_engine
+from workflows.contracts import Actor
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.core.state import ExecutionState
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.waits import signal_message
 
 pytestmark = pytest.mark.integration
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from contracts import Actor, CancelExecution, StartExecution, encode
-from services.infra.settings import Settings
-from services.infra.waits import deliver_event_to_waits, signal_message
 from tests.support.runtime import Engine, running_engine
+from workflows.contracts import Actor, CancelExecution, StartExecution, encode
 from workflows.errors import FatalError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.waits import deliver_event_to_waits, signal_message
 
 pytestmark = pytest.mark.integration
 

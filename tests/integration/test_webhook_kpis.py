@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from contracts import LifecycleEvent
-from services.infra.settings import Settings
-from services.notifier import Notifier
-from services.notifier.email import email_message
 from tests.support.runtime import running_engine
 from workflows import FunctionContext, FunctionRegistry, function
+from workflows.contracts import LifecycleEvent
+from workflows.services.infra.settings import Settings
+from workflows.services.notifier import Notifier
+from workflows.services.notifier.email import email_message
 
 pytestmark = pytest.mark.integration
 functions = FunctionRegistry()

@@ -42,7 +42,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from contracts.topics import Topics
 from tests.chaos.run import (
     Plan,
     Summary,
@@ -57,6 +56,7 @@ from tests.chaos.run import (
 from tests.multihost.cluster import HOST_REPLICAS, HostCluster, host_names
 from tests.multihost.netns import Network
 from tests.multihost.takeover import owned_partitions, takeover, transitions
+from workflows.contracts.topics import Topics
 
 __all__ = ["MultiPlan", "MultiSummary", "main", "run"]
 

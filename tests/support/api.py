@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from services.infra.redis_client import RedisClient
-from services.infra.settings import Settings
-from services.trigger import create_app
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger import create_app
 
 
 @asynccontextmanager

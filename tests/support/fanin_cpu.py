@@ -15,9 +15,9 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.core.compiled import CompiledWorkflow
-from services.core.engine import apply_step_result, start_execution
-from services.core.validation import compile_workflow
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.engine import apply_step_result, start_execution
+from workflows.services.core.validation import compile_workflow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import yaml
 
-from workflows.embedded import free_port, wait_for_port
+from workflows.testing.embedded import free_port, wait_for_port
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")

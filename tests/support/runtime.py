@@ -13,18 +13,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from contracts import Actor, StartExecution, encode
-from contracts.topics import Topics
-from services.core.definition import WorkflowDefinition
-from services.core.state import ExecutionState
-from services.dispatcher import Dispatcher
-from services.infra.kafka import Bus, ensure_topics
-from services.infra.keys import Keys
-from services.infra.redis_client import RedisClient, connect_redis
-from services.infra.settings import Settings
-from services.infra.store import StateStore
-from services.orchestrator import Orchestrator
+from workflows.contracts import Actor, StartExecution, encode
+from workflows.contracts.topics import Topics
 from workflows.functions import FunctionRegistry
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.state import ExecutionState
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.infra.kafka import Bus, ensure_topics
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import RedisClient, connect_redis
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
+from workflows.services.orchestrator import Orchestrator
 
 TERMINAL = {"completed", "failed", "cancelled", "timed_out"}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from services.infra.settings import Settings
 from tests.support.runtime import Engine, running_engine
 from workflows.functions import FunctionRegistry
+from workflows.services.infra.settings import Settings
 
 
 @asynccontextmanager

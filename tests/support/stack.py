@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from workflows.embedded import free_port
+from workflows.testing.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 EXE = str(Path(sys.executable).parent / "workflows")

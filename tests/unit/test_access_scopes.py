@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.core.namespaces import (
+from workflows.client import Workflows
+from workflows.client_errors import ApiError, AuthenticationError, PermissionDenied
+from workflows.services.core.namespaces import (
     NamespaceError,
     belongs,
     check_namespace,
@@ -15,13 +17,11 @@ from services.core.namespaces import (
     unqualify,
     unqualify_definition,
 )
-from services.core.validation import compile_workflow
-from services.infra.api_keys import digest, granted, new_token, parse_scope, token_id
-from services.infra.settings import Settings
-from services.trigger.app import create_app
-from services.trigger.auth import ROUTE_SCOPES, app_routes, required_scope
-from workflows.client import Workflows
-from workflows.client_errors import ApiError, AuthenticationError, PermissionDenied
+from workflows.services.core.validation import compile_workflow
+from workflows.services.infra.api_keys import digest, granted, new_token, parse_scope, token_id
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger.app import create_app
+from workflows.services.trigger.auth import ROUTE_SCOPES, app_routes, required_scope
 
 
 def test_every_route_of_the_app_has_an_explicit_scope() -> None:

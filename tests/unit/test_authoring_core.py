@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from services.core.checking import check_text, format_of, issue_line
-from services.core.dry_run import dry_run_report
-from services.core.graph import step_graph
-from services.core.simulate import simulate
-from services.core.textdiff import side_by_side
+from workflows.services.core.checking import check_text, format_of, issue_line
+from workflows.services.core.dry_run import dry_run_report
+from workflows.services.core.graph import step_graph
+from workflows.services.core.simulate import simulate
+from workflows.services.core.textdiff import side_by_side
 
 SEED = Path(__file__).parents[2] / "examples" / "customer_onboarding.yaml"
 BROKEN = """\

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from services.infra.batch_loop import BatchLoop
+from workflows.services.infra.batch_loop import BatchLoop
 
 TP = TopicPartition("t", 0)
 

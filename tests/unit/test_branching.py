@@ -10,11 +10,11 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from contracts.generate import CONTRACTS_DIR, DEFINITION_SCHEMA
-from services.core.simulate import simulate
-from services.core.validation import compile_workflow, validate_definition
 from workflows.cli import main
+from workflows.contracts.generate import CONTRACTS_DIR, DEFINITION_SCHEMA
 from workflows.files import load_definition_file
+from workflows.services.core.simulate import simulate
+from workflows.services.core.validation import compile_workflow, validate_definition
 
 HERE = Path(__file__).resolve().parents[1] / "definitions"
 BRANCHING = HERE / "branching.yaml"

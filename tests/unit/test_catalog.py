@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from services.catalog import CatalogError, instantiate, load_catalog, search
-from services.core.validation import compile_workflow
 from workflows.functions import default_registry
+from workflows.services.catalog import CatalogError, instantiate, load_catalog, search
+from workflows.services.core.validation import compile_workflow
 
 CATALOG = load_catalog()
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from contracts import CancelExecution, StartExecution, StepResult, decode, decode_control
-from contracts.topics import Topics
-from services.core.children import CancelChild
-from services.core.engine import apply_step_result, cancel_execution, start_execution
-from services.core.issues import DefinitionError
-from services.core.simulate import simulate
-from services.core.state import ExecutionStatus
-from services.core.validation import compile_workflow
-from services.orchestrator.outbox import outbox_entries
+from workflows.contracts import CancelExecution, StartExecution, StepResult, decode, decode_control
+from workflows.contracts.topics import Topics
+from workflows.services.core.children import CancelChild
+from workflows.services.core.engine import apply_step_result, cancel_execution, start_execution
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.simulate import simulate
+from workflows.services.core.state import ExecutionStatus
+from workflows.services.core.validation import compile_workflow
+from workflows.services.orchestrator.outbox import outbox_entries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 TOPICS = Topics.with_prefix("")

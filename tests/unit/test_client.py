@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from services.core.definition import WorkflowDefinition
 from workflows.client import AsyncWorkflows, Workflows
 from workflows.client_errors import ApiError, ExecutionFailed, ExecutionTimeout
+from workflows.services.core.definition import WorkflowDefinition
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "customer_onboarding.yaml"
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
-from contracts import (
+from workflows.contracts import (
     LIFECYCLE_EVENT_TYPES,
     MAX_MESSAGE_BYTES,
     Actor,

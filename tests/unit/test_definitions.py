@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from examples.customer_onboarding import customerOnboardingWorkflow
-from services.core.definition import WorkflowDefinition
-from services.core.validation import compile_workflow
 from workflows.files import load_definition_file
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.validation import compile_workflow
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "customer_onboarding.yaml"
 

@@ -14,10 +14,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
-from services.infra.metrics import EngineMetrics
-from services.infra.settings import Settings
-from services.trigger.app import create_app
 from tests.support.prometheus import MISSING, PROMTOOL
+from workflows.services.infra.metrics import EngineMetrics
+from workflows.services.infra.settings import Settings
+from workflows.services.trigger.app import create_app
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 NAME = re.compile(r"\bworkflows_[a-z_]+\b")

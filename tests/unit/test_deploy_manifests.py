@@ -29,8 +29,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.infra.settings import Settings
 from workflows.runner import SERVICES
+from workflows.services.infra.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

@@ -10,12 +10,12 @@ import asyncio
 import itertools
 from typing import Any, cast
 
-from services.dispatcher import Dispatcher
-from services.dispatcher.http_functions import HttpFunctions
-from services.infra.limiter import ParkedStatus
-from services.infra.redis_client import connect_redis_url
-from services.infra.settings import Settings
-from services.infra.store import StateStore
+from workflows.services.dispatcher import Dispatcher
+from workflows.services.dispatcher.http_functions import HttpFunctions
+from workflows.services.infra.limiter import ParkedStatus
+from workflows.services.infra.redis_client import connect_redis_url
+from workflows.services.infra.settings import Settings
+from workflows.services.infra.store import StateStore
 
 WAIT_S = 10.0
 

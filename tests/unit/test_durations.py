@@ -10,12 +10,12 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from contracts.generate import CONTRACTS_DIR, DEFINITION_SCHEMA
-from services.core.durations import parse_duration_ms
-from services.core.simulate import simulate
-from services.core.validation import compile_workflow, validate_definition
 from workflows.cli import main
+from workflows.contracts.generate import CONTRACTS_DIR, DEFINITION_SCHEMA
 from workflows.files import load_definition_file
+from workflows.services.core.durations import parse_duration_ms
+from workflows.services.core.simulate import simulate
+from workflows.services.core.validation import compile_workflow, validate_definition
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "definitions" / "durations.yaml"
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from services.core.backoff import backoff_delay_ms
-from services.core.definition import Backoff
-from services.core.engine import (
+from workflows.files import load_definition_file
+from workflows.services.core.backoff import backoff_delay_ms
+from workflows.services.core.definition import Backoff
+from workflows.services.core.engine import (
     apply_step_result,
     cancel_execution,
     fire_timer,
@@ -19,9 +20,8 @@ from services.core.engine import (
     retry_execution,
     start_execution,
 )
-from services.core.state import ExecutionStatus, StepStatus
-from services.core.validation import compile_workflow
-from workflows.files import load_definition_file
+from workflows.services.core.state import ExecutionStatus, StepStatus
+from workflows.services.core.validation import compile_workflow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SEED = load_definition_file(

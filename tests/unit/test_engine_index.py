@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from services.core import engine
-from services.core.compiled import CompiledStep
-from services.core.engine import apply_step_result, start_execution
-from services.core.validation import compile_workflow
 from tests.support.fanin_cpu import fan_out
+from workflows.services.core import engine
+from workflows.services.core.compiled import CompiledStep
+from workflows.services.core.engine import apply_step_result, start_execution
+from workflows.services.core.validation import compile_workflow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from contracts import StepCommand
-from services.core.backoff import backoff_delay_ms
-from services.core.definition import Backoff, RetryStrategy
-from services.core.engine import apply_step_result, retries, start_execution
-from services.core.simulate import simulate
-from services.core.state import StepStatus
-from services.core.validation import compile_workflow, validate_definition
 from workflows.cli import main
+from workflows.contracts import StepCommand
 from workflows.errors import FatalError, RetryableError
 from workflows.files import load_definition_file
 from workflows.functions import FunctionRegistry, run_function
+from workflows.services.core.backoff import backoff_delay_ms
+from workflows.services.core.definition import Backoff, RetryStrategy
+from workflows.services.core.engine import apply_step_result, retries, start_execution
+from workflows.services.core.simulate import simulate
+from workflows.services.core.state import StepStatus
+from workflows.services.core.validation import compile_workflow, validate_definition
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "definitions" / "error_classes.yaml"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

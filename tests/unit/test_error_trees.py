@@ -16,10 +16,10 @@ from types import ModuleType
 
 import pytest
 
-import services.core
-import services.core.errors
 import workflows
 import workflows.errors
+import workflows.services.core
+import workflows.services.core.errors
 
 _BRANCH = re.compile(r"^(?P<indent>[\s│]*)(?:[├└]── )?(?P<name>[A-Z]\w+)(?: \((?P<also>\w+)\))?")
 
@@ -56,7 +56,7 @@ def classes_in(package: ModuleType) -> dict[str, type]:
 @pytest.mark.parametrize(
     ("module", "package", "roots"),
     [
-        (services.core.errors, services.core, ["CoreError"]),
+        (workflows.services.core.errors, workflows.services.core, ["CoreError"]),
         (workflows.errors, workflows, ["WorkflowsError", "ClientError"]),
     ],
 )
@@ -84,11 +84,11 @@ def test_the_drawn_error_tree_is_the_classes_tree(
 
 
 def test_the_core_errors_keep_their_ids() -> None:
-    from services.core.namespaces import NamespaceError
-    from services.core.payload_refs import PayloadTooLarge
-    from services.core.schedules import ScheduleError
+    from workflows.services.core.namespaces import NamespaceError
+    from workflows.services.core.payload_refs import PayloadTooLarge
+    from workflows.services.core.schedules import ScheduleError
 
     assert NamespaceError("a:b", "bad").name == "a:b"
     assert PayloadTooLarge(10, 5).size == 10
     assert ScheduleError("bad cron", "cronExpression").field == "cronExpression"
-    assert isinstance(ScheduleError("x"), services.core.errors.CoreError)
+    assert isinstance(ScheduleError("x"), workflows.services.core.errors.CoreError)

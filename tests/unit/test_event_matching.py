@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from services.core.issues import DefinitionError
-from services.core.triggers import (
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.triggers import (
     Event,
     EventError,
     TriggerError,
@@ -17,7 +17,7 @@ from services.core.triggers import (
     parse_event,
     type_matches,
 )
-from services.core.validation import compile_workflow
+from workflows.services.core.validation import compile_workflow
 
 
 def definition(*triggers: dict[str, Any]) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-import services.core.expressions as expressions
-from services.core.expressions import (
+import workflows.services.core.expressions as expressions
+from workflows.services.core.expressions import (
     HELPERS,
     UNDEFINED,
     Expression,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.core.expressions import (
+from workflows.services.core.expressions import (
     UNDEFINED,
     ExpressionError,
     ExpressionLimitError,
@@ -18,7 +18,7 @@ from services.core.expressions import (
     parse,
     to_json_value,
 )
-from services.core.templates import TemplateError, compile_template
+from workflows.services.core.templates import TemplateError, compile_template
 
 FUZZ = settings(
     max_examples=400,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from services.core.expressions import (
+from workflows.services.core.expressions import (
     UNDEFINED,
     ExpressionError,
     ExpressionEvaluationError,
@@ -23,7 +23,7 @@ from services.core.expressions import (
     parse,
     to_json_string,
 )
-from services.core.expressions.values import format_number, is_number
+from workflows.services.core.expressions.values import format_number, is_number
 
 INF, NAN = math.inf, math.nan
 

@@ -11,10 +11,10 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
-from contracts import StepCommand, encode
-from services.infra.settings import Settings
 from workflows import FunctionContext, FunctionRegistry, RetryableError, function
+from workflows.contracts import StepCommand, encode
 from workflows.faststream_worker import WorkerRouter
+from workflows.services.infra.settings import Settings
 
 functions = FunctionRegistry()
 

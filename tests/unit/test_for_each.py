@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from contracts import StepCommand, StepError, StepResult
-from services.core.for_each import allowed_failures, for_each_spec, map_outcome
-from services.core.simulate import format_simulation, simulate
-from services.core.validation import compile_workflow, validate_definition
-from services.dispatcher.for_each import run_map
+from workflows.contracts import StepCommand, StepError, StepResult
 from workflows.files import load_definition_file
+from workflows.services.core.for_each import allowed_failures, for_each_spec, map_outcome
+from workflows.services.core.simulate import format_simulation, simulate
+from workflows.services.core.validation import compile_workflow, validate_definition
+from workflows.services.dispatcher.for_each import run_map
 
 DEFINITION = Path(__file__).parents[1] / "definitions" / "for_each.yaml"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from contracts import StepCommand, StepResult, command_id
+from workflows.contracts import StepCommand, StepResult, command_id
 from workflows.errors import FatalError, RetryableError, WorkflowsError
 from workflows.functions import (
     FunctionContext,

@@ -9,7 +9,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from contracts import StepCommand, StepResult, decode, encode, generate, golden
+from workflows.contracts import StepCommand, StepResult, decode, encode, generate, golden
 
 GOLDEN = generate.CONTRACTS_DIR / "golden"
 

@@ -8,8 +8,8 @@ from wsgiref.util import setup_testing_defaults
 
 from prometheus_client import CollectorRegistry, Counter, make_wsgi_app
 
-from services.infra.health import Readiness, readiness
-from services.infra.metrics_server import health_app
+from workflows.services.infra.health import Readiness, readiness
+from workflows.services.infra.metrics_server import health_app
 
 
 def call(app: Any, path: str) -> tuple[str, dict[str, str], bytes]:

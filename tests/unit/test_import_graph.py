@@ -28,7 +28,10 @@ _JS_IMPORT = re.compile(
 
 
 def _module(path: Path) -> str:
+    """services/ and contracts/ are installed as workflows.services and workflows.contracts."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[0] in ("services", "contracts"):
+        parts.insert(0, "workflows")
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -39,6 +42,7 @@ def python_graph() -> dict[str, set[str]]:
         for pkg in PACKAGES
         for p in (ROOT / pkg).rglob("*.py")
         if "node_modules" not in p.parts
+        and not (ROOT / pkg / p.relative_to(ROOT / pkg).parts[0]).is_symlink()
     }
     graph: dict[str, set[str]] = {m: set() for m in paths}
     for name, path in paths.items():

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from aiokafka.structs import TopicPartition
 
-from services.infra.inflight import ConcurrentConsumer
+from workflows.services.infra.inflight import ConcurrentConsumer
 
 TP = TopicPartition("wf.steps.commands", 0)
 WAIT_S = 10.0

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.core.schedules import ScheduleError, ScheduleSpec
-from services.core.schema_regex import SafeValidator, schema_issues
-from services.core.triggers import EventError, parse_event
-from services.trigger.input_guard import (
+from workflows.services.core.schedules import ScheduleError, ScheduleSpec
+from workflows.services.core.schema_regex import SafeValidator, schema_issues
+from workflows.services.core.triggers import EventError, parse_event
+from workflows.services.trigger.input_guard import (
     MAX_JSON_DEPTH,
     BodyProblem,
     parse_json,

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from services.core.kpis import format_kpi, kpi_lines
 from workflows.cli import main
-from workflows.embedded import repo_root
+from workflows.services.core.kpis import format_kpi, kpi_lines
+from workflows.testing.embedded import repo_root
 
 SEED = str(repo_root() / "examples" / "customer_onboarding.yaml")
 CUSTOMER = {"customerId": "c1", "plan": "professional", "industry": "x", "companySize": "medium"}

@@ -9,20 +9,20 @@ from typing import Any
 
 import pytest
 
-from contracts.topics import Topics
-from services.core.engine import (
+from workflows.contracts.topics import Topics
+from workflows.files import load_definition_file
+from workflows.services.core.engine import (
     apply_step_result,
     cancel_execution,
     fire_timer,
     retry_execution,
     start_execution,
 )
-from services.core.kpis import aggregate_outcomes, as_number, percentile, summarize
-from services.core.redaction import MASK, mask_input, redact, secret_values
-from services.core.state import ExecutionState
-from services.core.validation import compile_workflow
-from services.orchestrator.outbox import outbox_entries
-from workflows.files import load_definition_file
+from workflows.services.core.kpis import aggregate_outcomes, as_number, percentile, summarize
+from workflows.services.core.redaction import MASK, mask_input, redact, secret_values
+from workflows.services.core.state import ExecutionState
+from workflows.services.core.validation import compile_workflow
+from workflows.services.orchestrator.outbox import outbox_entries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SEED = load_definition_file(

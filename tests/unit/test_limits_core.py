@@ -7,10 +7,16 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from services.core.issues import DefinitionError
-from services.core.limits import FunctionLimit, RateLimit, holder_id, park_delay_ms, rate_window_ms
-from services.core.offsets import OffsetTracker
-from services.core.validation import compile_workflow
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.limits import (
+    FunctionLimit,
+    RateLimit,
+    holder_id,
+    park_delay_ms,
+    rate_window_ms,
+)
+from workflows.services.core.offsets import OffsetTracker
+from workflows.services.core.validation import compile_workflow
 
 
 def test_function_limit_reads_camel_case_and_keeps_defaults() -> None:

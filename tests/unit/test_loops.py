@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from services.core.engine import apply_step_result, start_execution
-from services.core.simulate import simulate
-from services.core.validation import compile_workflow, validate_definition
 from workflows.cli import main
 from workflows.files import load_definition_file
+from workflows.services.core.engine import apply_step_result, start_execution
+from workflows.services.core.simulate import simulate
+from workflows.services.core.validation import compile_workflow, validate_definition
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "definitions" / "loop.yaml"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

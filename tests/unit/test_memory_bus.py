@@ -1,5 +1,5 @@
-"""The in-memory bus (services.infra.memory_bus): keyed records land where the real producer
-puts them, dead letters carry their reason, and the shared consumer loop over it rewinds a
+"""The in-memory bus (workflows.services.infra.memory_bus): keyed records land where the real
+producer puts them, dead letters carry their reason, and the shared consumer loop over it rewinds a
 failed batch and commits only after it passed."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
-from contracts import StartExecution
-from services.infra.batch_loop import BatchLoop
-from services.infra.kafka import KEY_PARTITIONER
-from services.infra.memory_bus import InMemoryBroker, InMemoryBus
-from services.infra.settings import Settings
+from workflows.contracts import StartExecution
+from workflows.services.infra.batch_loop import BatchLoop
+from workflows.services.infra.kafka import KEY_PARTITIONER
+from workflows.services.infra.memory_bus import InMemoryBroker, InMemoryBus
+from workflows.services.infra.settings import Settings
 
 
 async def test_keyed_records_go_to_the_key_partitioners_partition() -> None:

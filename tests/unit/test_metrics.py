@@ -8,17 +8,17 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from services.core.engine import (
+from workflows.files import load_definition_file
+from workflows.services.core.engine import (
     Transition,
     apply_step_result,
     cancel_execution,
     fire_timer,
     start_execution,
 )
-from services.core.state import AuditEntry
-from services.core.validation import compile_workflow
-from services.infra.metrics import EngineMetrics
-from workflows.files import load_definition_file
+from workflows.services.core.state import AuditEntry
+from workflows.services.core.validation import compile_workflow
+from workflows.services.infra.metrics import EngineMetrics
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SEED = load_definition_file(

@@ -1,4 +1,4 @@
-"""New versions and running executions (issue 17 item 10): the pure part, services.core.migration.
+"""New versions and running executions (issue 17 item 10): workflows.services.core.migration.
 
 The plan for one execution, the resume-at-same-step transition, cancel-and-restart's two
 sides, and the validation that refuses step ids that do not line up."""
@@ -12,12 +12,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts import MigrateExecution, StartExecution, decode
-from contracts.topics import Topics
-from services.core.compiled import CompiledWorkflow
-from services.core.engine import apply_step_result, start_execution
-from services.core.loader import parse_definition_text
-from services.core.migration import (
+from workflows.contracts import MigrateExecution, StartExecution, decode
+from workflows.contracts.topics import Topics
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.engine import apply_step_result, start_execution
+from workflows.services.core.loader import parse_definition_text
+from workflows.services.core.migration import (
     Restart,
     alignment_issues,
     cancel_for_restart,
@@ -26,10 +26,10 @@ from services.core.migration import (
     plan_execution,
     resume_point,
 )
-from services.core.state import ExecutionState, StepStatus
-from services.core.validation import compile_workflow, validate_definition
-from services.orchestrator.handlers import transition_for
-from services.orchestrator.outbox import outbox_entries
+from workflows.services.core.state import ExecutionState, StepStatus
+from workflows.services.core.validation import compile_workflow, validate_definition
+from workflows.services.orchestrator.handlers import transition_for
+from workflows.services.orchestrator.outbox import outbox_entries
 
 NOW = datetime(2030, 1, 2, tzinfo=UTC)
 TOPICS = Topics.with_prefix("")

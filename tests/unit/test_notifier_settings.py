@@ -10,8 +10,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from services.infra.settings import Settings
-from services.notifier import Notifier
+from workflows.services.infra.settings import Settings
+from workflows.services.notifier import Notifier
 
 
 async def test_the_notifier_takes_its_knobs_from_the_environment_through_settings(

@@ -15,8 +15,8 @@ from aiokafka.errors import CommitFailedError
 from aiokafka.structs import TopicPartition
 from redis.asyncio import Redis
 
-from services.infra.settings import Settings
-from services.orchestrator import Orchestrator
+from workflows.services.infra.settings import Settings
+from workflows.services.orchestrator import Orchestrator
 
 Record = namedtuple("Record", "offset")
 KEPT, MOVED = TopicPartition("wf.steps.results", 0), TopicPartition("wf.steps.results", 1)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from services.core.engine import apply_step_result, start_execution
-from services.core.payload_refs import (
+from workflows.services.core.engine import apply_step_result, start_execution
+from workflows.services.core.payload_refs import (
     PayloadLimits,
     PayloadTooLarge,
     claim_value,
@@ -22,7 +22,7 @@ from services.core.payload_refs import (
     replace_refs,
     too_large_message,
 )
-from services.core.validation import compile_workflow
+from workflows.services.core.validation import compile_workflow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LIMITS = PayloadLimits(inline_max=1024, hard_max=64 * 1024)

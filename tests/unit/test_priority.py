@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from contracts import StartExecution, StepCommand, decode
-from contracts.topics import Topics
-from services.core.engine import start_execution
-from services.core.validation import compile_workflow, validate_definition
-from services.orchestrator.outbox import outbox_entries
+from workflows.contracts import StartExecution, StepCommand, decode
+from workflows.contracts.topics import Topics
+from workflows.services.core.engine import start_execution
+from workflows.services.core.validation import compile_workflow, validate_definition
+from workflows.services.orchestrator.outbox import outbox_entries
 
 NOW = datetime(2030, 1, 2, tzinfo=UTC)
 TOPICS = Topics.with_prefix("")

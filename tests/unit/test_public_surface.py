@@ -80,7 +80,9 @@ CONTRACTS = [
 ]
 
 
-@pytest.mark.parametrize(("package", "names"), [("workflows", WORKFLOWS), ("contracts", CONTRACTS)])
+@pytest.mark.parametrize(
+    ("package", "names"), [("workflows", WORKFLOWS), ("workflows.contracts", CONTRACTS)]
+)
 def test_the_public_names_are_pinned(package: str, names: list[str]) -> None:
     module = importlib.import_module(package)
     assert sorted(module.__all__) == names

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.core.redaction import MASK, MIN_FRAGMENT, redact, redact_text
+from workflows.services.core.redaction import MASK, MIN_FRAGMENT, redact, redact_text
 
 SECRETS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=6, max_size=40)
 OTHER = st.text(alphabet="ABCDEFGHIJ .,:!", max_size=30)  # shares no character with a secret

@@ -6,13 +6,13 @@ import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 
-from services.infra.redis_client import (
+from workflows.services.infra.redis_client import (
     connect_redis,
     connect_redis_url,
     is_cluster_url,
     queue_wait,
 )
-from services.infra.settings import Settings
+from workflows.services.infra.settings import Settings
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from typing import Any, cast
 
 import pytest
 
-from contracts import StepCommand, StepError, StepResult, command_id, decode, encode
-from services.infra.redis_client import RedisClient
-from services.infra.results_cache import ResultsCache
+from workflows.contracts import StepCommand, StepError, StepResult, command_id, decode, encode
 from workflows.functions import step_result
+from workflows.services.infra.redis_client import RedisClient
+from workflows.services.infra.results_cache import ResultsCache
 
 
 class FakeRedis:

@@ -7,11 +7,16 @@ from typing import Any
 
 import pytest
 
-from services.core.engine import apply_step_result, cancel_execution, fire_timer, start_execution
-from services.core.issues import DefinitionError
-from services.core.simulate import simulate
-from services.core.state import ExecutionStatus, StepStatus
-from services.core.validation import compile_workflow
+from workflows.services.core.engine import (
+    apply_step_result,
+    cancel_execution,
+    fire_timer,
+    start_execution,
+)
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.simulate import simulate
+from workflows.services.core.state import ExecutionStatus, StepStatus
+from workflows.services.core.validation import compile_workflow
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FAIL = {"type": "Boom", "message": "declined", "retryable": False}

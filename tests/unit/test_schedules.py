@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.core.schedules import (
+from workflows.services.core.schedules import (
     ScheduleError,
     ScheduleSpec,
     due_occurrences,

@@ -6,8 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.core.search_attributes import BUILTIN_COLUMNS, SearchAttribute, attribute_value
-from services.core.search_query import QueryError, parse_query, query_matches
+from workflows.services.core.search_attributes import (
+    BUILTIN_COLUMNS,
+    SearchAttribute,
+    attribute_value,
+)
+from workflows.services.core.search_query import QueryError, parse_query, query_matches
 
 COLUMNS = {**BUILTIN_COLUMNS, "customerId": "keyword", "amount": "number", "dueAt": "time"}
 

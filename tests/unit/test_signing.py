@@ -9,7 +9,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.signing import SIGNATURE_HEADER, Signer, sign
+from workflows.contracts.signing import SIGNATURE_HEADER, Signer, sign
 
 
 def test_the_header_is_v1_and_the_hex_hmac_sha256_of_the_value() -> None:
@@ -48,7 +48,7 @@ def test_any_other_signature_is_refused(value: bytes, forged: bytes) -> None:
 
 
 def test_the_engine_signs_the_golden_vector_every_runtime_checks() -> None:
-    from contracts.golden import render
+    from workflows.contracts.golden import render
 
     files = render()
     signing = json.loads(files["golden/cases.json"])["signing"]

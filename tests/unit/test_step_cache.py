@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.core.simulate import simulate
-from services.core.step_cache import cache_key_text, cache_spec
-from services.core.validation import compile_workflow, validate_definition
+from workflows.services.core.simulate import simulate
+from workflows.services.core.step_cache import cache_key_text, cache_spec
+from workflows.services.core.validation import compile_workflow, validate_definition
 
 
 def test_cache_is_validated_with_its_path() -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from services.core.simulate import EPOCH, format_simulation, simulate
-from services.core.templates import compile_template, parse_condition
-from services.core.validation import compile_workflow, validate_definition
 from workflows.files import load_definition_file
+from workflows.services.core.simulate import EPOCH, format_simulation, simulate
+from workflows.services.core.templates import compile_template, parse_condition
+from workflows.services.core.validation import compile_workflow, validate_definition
 
 DEFINITIONS = Path(__file__).parents[1] / "definitions"
 

@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from services.core.expressions import (
+from workflows.services.core.expressions import (
     UNDEFINED,
     ExpressionError,
     ExpressionEvaluationError,
     ExpressionSyntaxError,
 )
-from services.core.templates import (
+from workflows.services.core.templates import (
     Template,
     TemplateError,
     compile_template,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiokafka.admin import NewTopic
 
-from services.infra import kafka
-from services.infra.settings import Settings
+from workflows.services.infra import kafka
+from workflows.services.infra.settings import Settings
 
 
 class _Admin:

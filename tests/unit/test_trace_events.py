@@ -1,6 +1,7 @@
 """Spans and span events for what happens between attempts (issue 19 item 1), with the OTel
 SDK's in-memory exporter: the orchestrator's retry waits, waits, fallbacks and child starts
-(services.orchestrator.trace_events), the dispatcher's own results, the notifier's sends."""
+(workflows.services.orchestrator.trace_events), the dispatcher's own results, the notifier's
+sends."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from services.core.effects import DispatchStep, Transition
-from services.core.simulate import simulate
-from services.infra import tracing
-from services.notifier.service import send_span
-from services.orchestrator.trace_events import record_transition
 from workflows.files import load_definition_file
+from workflows.services.core.effects import DispatchStep, Transition
+from workflows.services.core.simulate import simulate
+from workflows.services.infra import tracing
+from workflows.services.notifier.service import send_span
+from workflows.services.orchestrator.trace_events import record_transition
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "definitions"
 PARENT = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
@@ -100,8 +101,8 @@ def test_with_tracing_off_nothing_is_made() -> None:
 def test_a_result_the_dispatcher_makes_itself_has_its_span(spans: InMemorySpanExporter) -> None:
     from aiokafka.structs import ConsumerRecord
 
-    from contracts import StepCommand
-    from services.dispatcher.service import _own_span
+    from workflows.contracts import StepCommand
+    from workflows.services.dispatcher.service import _own_span
 
     command = StepCommand(
         execution_id="e1",
@@ -128,10 +129,10 @@ def test_a_result_the_dispatcher_makes_itself_has_its_span(spans: InMemorySpanEx
 def test_a_child_workflows_start_carries_the_parents_trace() -> None:
     from datetime import UTC, datetime
 
-    from contracts.topics import Topics
-    from services.core.engine import start_execution
-    from services.core.validation import compile_workflow
-    from services.orchestrator.outbox import outbox_entries
+    from workflows.contracts.topics import Topics
+    from workflows.services.core.engine import start_execution
+    from workflows.services.core.validation import compile_workflow
+    from workflows.services.orchestrator.outbox import outbox_entries
 
     parent = compile_workflow(
         {"name": "parent", "steps": [{"id": "kid", "function": "workflow:kid", "input": {}}]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.trigger.schemas import _trace_id
+from workflows.services.trigger.schemas import _trace_id
 
 TRACEPARENT = "00-55980887a0748521f9f8edb3b336ccf5-00f067aa0ba902b7-01"
 

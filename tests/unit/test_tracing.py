@@ -1,8 +1,8 @@
-"""services.infra.tracing: off without an OTLP endpoint; W3C context in and out of headers."""
+"""workflows.services.infra.tracing: off without an OTLP endpoint; W3C context in headers."""
 
 from __future__ import annotations
 
-from services.infra import tracing
+from workflows.services.infra import tracing
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

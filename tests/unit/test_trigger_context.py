@@ -7,12 +7,19 @@ from typing import Any
 
 import pytest
 
-from contracts import Actor, StartExecution, StartTrigger, TriggerEvent, TriggerSchedule, decode
-from contracts import encode as encode_message
-from services.core.engine import start_execution
-from services.core.triggers import parse_event
-from services.core.validation import compile_workflow
-from services.orchestrator.handlers import transition_for
+from workflows.contracts import (
+    Actor,
+    StartExecution,
+    StartTrigger,
+    TriggerEvent,
+    TriggerSchedule,
+    decode,
+)
+from workflows.contracts import encode as encode_message
+from workflows.services.core.engine import start_execution
+from workflows.services.core.triggers import parse_event
+from workflows.services.core.validation import compile_workflow
+from workflows.services.orchestrator.handlers import transition_for
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

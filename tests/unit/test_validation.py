@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from services.core.issues import DefinitionError
-from services.core.loader import parse_definition_text
-from services.core.validation import compile_workflow, validate_definition
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.loader import parse_definition_text
+from workflows.services.core.validation import compile_workflow, validate_definition
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "customer_onboarding.yaml"
 SEED: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())

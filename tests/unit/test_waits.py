@@ -7,12 +7,22 @@ from typing import Any
 
 import pytest
 
-from services.core.engine import apply_step_result, cancel_execution, fire_timer, start_execution
-from services.core.issues import DefinitionError
-from services.core.simulate import simulate
-from services.core.state import ExecutionStatus, StepStatus
-from services.core.validation import compile_workflow
-from services.core.waits import BufferSignal, RegisterWait, deliver_signal, parse_duration_ms
+from workflows.services.core.engine import (
+    apply_step_result,
+    cancel_execution,
+    fire_timer,
+    start_execution,
+)
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.simulate import simulate
+from workflows.services.core.state import ExecutionStatus, StepStatus
+from workflows.services.core.validation import compile_workflow
+from workflows.services.core.waits import (
+    BufferSignal,
+    RegisterWait,
+    deliver_signal,
+    parse_duration_ms,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from services.core.state import ExecutionStatus
 from workflows.cli.common import DEFAULT_URL
 from workflows.cli.definitions import json_arg
 from workflows.cli.failures import CliFailure, trigger_hint
@@ -18,6 +17,7 @@ from workflows.cli.logs_view import attempt_logs_text
 from workflows.cli.render import executions_table, progress_line, status_view
 from workflows.client import TERMINAL, Workflows, _outcome
 from workflows.client_errors import ClientError, ExecutionTimeout
+from workflows.services.core.state import ExecutionStatus
 
 __all__ = ["register"]
 

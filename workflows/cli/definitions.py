@@ -9,15 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.core.checking import check_text, format_of, issue_line
-from services.core.compiled import CompiledWorkflow
-from services.core.expressions import ExpressionError, evaluate, to_json_value
-from services.core.issues import DefinitionError, ValidationIssue
-from services.core.migration import alignment_issues, simulate_migration
-from services.core.simulate import format_simulation, priority_line, simulate
-from services.core.templates import compile_template, is_template
-from services.core.validation import compile_workflow
 from workflows.files import load_definition_file, read_definition_file
+from workflows.services.core.checking import check_text, format_of, issue_line
+from workflows.services.core.compiled import CompiledWorkflow
+from workflows.services.core.expressions import ExpressionError, evaluate, to_json_value
+from workflows.services.core.issues import DefinitionError, ValidationIssue
+from workflows.services.core.migration import alignment_issues, simulate_migration
+from workflows.services.core.simulate import format_simulation, priority_line, simulate
+from workflows.services.core.templates import compile_template, is_template
+from workflows.services.core.validation import compile_workflow
 
 __all__ = ["json_arg", "register"]
 
@@ -151,7 +151,7 @@ def _simulate_migration(args: argparse.Namespace, old: CompiledWorkflow, input_:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    import contracts
+    from workflows import contracts
 
     folder = Path(contracts.__file__).parent
     print(f"JSON Schemas: {folder / 'schemas'}")

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.infra.settings import Settings
+from workflows.services.infra.settings import Settings
 
 __all__ = [
     "api_url_default",

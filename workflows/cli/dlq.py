@@ -10,11 +10,15 @@ import argparse
 import asyncio
 from typing import Any
 
-from services.infra.dead_letters import DeadLetterEntry, read_dead_letters, replay_dead_letters
-from services.infra.kafka import wait_for_broker
-from services.infra.redis_client import connect_redis, wait_for_redis
-from services.infra.settings import Settings
 from workflows.cli.devstate import dev_settings
+from workflows.services.infra.dead_letters import (
+    DeadLetterEntry,
+    read_dead_letters,
+    replay_dead_letters,
+)
+from workflows.services.infra.kafka import wait_for_broker
+from workflows.services.infra.redis_client import connect_redis, wait_for_redis
+from workflows.services.infra.settings import Settings
 
 __all__ = ["register"]
 

@@ -2,8 +2,8 @@
 
     CliFailure                 raised by a command with the whole line
     explain(exc) -> str|None   the line for a known failure from below:
-        BrokerUnavailable      services.infra.kafka (the start-up retry gave up)
-        RedisUnavailable       services.infra.redis_client (the start-up retry gave up)
+        BrokerUnavailable      workflows.services.infra.kafka (the start-up retry gave up)
+        RedisUnavailable       workflows.services.infra.redis_client (the start-up retry gave up)
         KafkaConnectionError   aiokafka, a broker gone while a command ran
         redis ConnectionError  redis-py, Redis gone while a command ran
         httpx.TransportError   the trigger service's HTTP API cannot be reached
@@ -51,8 +51,8 @@ def _explain_one(exc: BaseException) -> str | None:
     import redis.exceptions
     from aiokafka.errors import KafkaConnectionError
 
-    from services.infra.kafka import BrokerUnavailable
-    from services.infra.redis_client import RedisUnavailable
+    from workflows.services.infra.kafka import BrokerUnavailable
+    from workflows.services.infra.redis_client import RedisUnavailable
 
     if isinstance(exc, CliFailure):
         return str(exc)

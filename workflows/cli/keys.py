@@ -12,11 +12,11 @@ import asyncio
 import json
 from typing import Any
 
-from services.core.namespaces import NamespaceError
-from services.infra.api_keys import SCOPES, ApiKey, ApiKeyStore, parse_scope
-from services.infra.keys import Keys
-from services.infra.redis_client import connect_redis, wait_for_redis
 from workflows.cli.devstate import dev_settings
+from workflows.services.core.namespaces import NamespaceError
+from workflows.services.infra.api_keys import SCOPES, ApiKey, ApiKeyStore, parse_scope
+from workflows.services.infra.keys import Keys
+from workflows.services.infra.redis_client import connect_redis, wait_for_redis
 
 __all__ = ["register"]
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 
-from services.core.kpis import format_kpi
 from workflows.cli.api import _add
 from workflows.cli.definitions import json_arg
 from workflows.cli.render import table
 from workflows.client import Workflows
 from workflows.client_errors import ApiError
+from workflows.services.core.kpis import format_kpi
 
 __all__ = ["register"]
 

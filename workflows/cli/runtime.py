@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.infra.redis_client import safe_url
-from services.infra.settings import Settings
 from workflows.cli.devstate import clear_running, default_data_dir, running_dev, write_running
 from workflows.cli.failures import CliFailure
 from workflows.runner import CONNECT_TIMEOUT_S, SERVICES, run_services
+from workflows.services.infra.redis_client import safe_url
+from workflows.services.infra.settings import Settings
 
 __all__ = ["register"]
 
@@ -70,10 +70,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _dev_broker(stack: contextlib.ExitStack, kind: str, port: int | None) -> tuple[str, str]:
     """Start the dev broker: (bootstrap, what it is). Tansu by default, Apache Kafka on ask."""
     if kind == "kafka":
-        from workflows.apache_kafka import KAFKA_VERSION, apache_kafka
+        from workflows.testing.apache_kafka import KAFKA_VERSION, apache_kafka
 
         return stack.enter_context(apache_kafka(port)), f"Apache Kafka {KAFKA_VERSION}"
-    from workflows.embedded import tansu
+    from workflows.testing.embedded import tansu
 
     return stack.enter_context(tansu(port)), "Tansu (embedded)"
 
@@ -95,7 +95,7 @@ def _data_dir(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from workflows.embedded import redis_server
+    from workflows.testing.embedded import redis_server
 
     _check_ports(_settings(args, auth="off"), trigger=True)
     if args.broker_port:
@@ -111,7 +111,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         settings = _settings(args, kafka_bootstrap=bootstrap, redis_url=redis_url, auth="off")
         fetch = ""
         if args.broker != "kafka" and "WORKFLOWS_FETCH_MAX_WAIT_MS" not in os.environ:
-            from workflows.embedded import TANSU_FETCH_MAX_WAIT_MS
+            from workflows.testing.embedded import TANSU_FETCH_MAX_WAIT_MS
 
             settings = settings.model_copy(update={"fetch_max_wait_ms": TANSU_FETCH_MAX_WAIT_MS})
             fetch = f" WORKFLOWS_FETCH_MAX_WAIT_MS={TANSU_FETCH_MAX_WAIT_MS}"

@@ -6,12 +6,12 @@ Error tree (a branch of the core's tree, drawn in services/core/errors.py)::
     ├── ExpressionSyntaxError        the text is not a valid expression (parse time)
     ├── ExpressionEvaluationError    a type or name problem while evaluating
     └── ExpressionLimitError         a size, depth or step limit was exceeded
-    (services.core.templates.TemplateError also derives from ExpressionError)
+    (workflows.services.core.templates.TemplateError also derives from ExpressionError)
 """
 
 from __future__ import annotations
 
-from services.core.errors import CoreError
+from workflows.services.core.errors import CoreError
 
 
 class ExpressionError(CoreError):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from services.core.errors import CoreError
+from workflows.services.core.errors import CoreError
 
 from .values import UNDEFINED, is_nullish, is_number, kind, norm_number, truthy
 

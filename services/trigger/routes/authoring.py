@@ -1,7 +1,7 @@
 """Authoring routes behind the dashboard's editor: check, draw, dry-run, diff and draft.
 
 - `POST /workflows/validate` checks definition text with the code `workflows validate`
-  runs (`services.core.checking`) and, when it is valid, returns its step graph.
+  runs (`workflows.services.core.checking`) and, when it is valid, returns its step graph.
 - `POST /workflows/simulate` dry-runs definition text with mocked step outputs.
 - `GET /workflows/{name}/source` a registered version as text to edit, as registered.
 - `GET /workflows/{name}/diff?from=&to=` two versions side by side, as registered.
@@ -22,17 +22,17 @@ import yaml
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from services.catalog import CatalogError, instantiate
-from services.core.checking import TextCheck, check_text
-from services.core.definition import WorkflowDefinition
-from services.core.dry_run import dry_run_report
-from services.core.graph import step_graph
-from services.core.simulate import simulate
-from services.core.textdiff import side_by_side
-from services.trigger.deps import ApiProblem, catalog_of, context
-from services.trigger.input_guard import yaml_expansion_problem
-from services.trigger.schemas import ApiModel
-from services.trigger.stored_definitions import stored_definition
+from workflows.services.catalog import CatalogError, instantiate
+from workflows.services.core.checking import TextCheck, check_text
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.dry_run import dry_run_report
+from workflows.services.core.graph import step_graph
+from workflows.services.core.simulate import simulate
+from workflows.services.core.textdiff import side_by_side
+from workflows.services.trigger.deps import ApiProblem, catalog_of, context
+from workflows.services.trigger.input_guard import yaml_expansion_problem
+from workflows.services.trigger.schemas import ApiModel
+from workflows.services.trigger.stored_definitions import stored_definition
 
 __all__ = ["definition_text", "router"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
 
-from services.trigger.deps import ApiProblem
+from workflows.services.trigger.deps import ApiProblem
 
 __all__ = ["DASHBOARD_DIR", "router"]
 

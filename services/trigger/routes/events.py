@@ -7,12 +7,12 @@ from uuid import uuid4
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.core.namespaces import unqualify
-from services.core.triggers import Event, EventError, check_type
-from services.trigger.auth import principal
-from services.trigger.background import TriggerBackground
-from services.trigger.deps import ApiProblem, context, read_json_body, unavailable
-from services.trigger.schemas import ErrorBody
+from workflows.services.core.namespaces import unqualify
+from workflows.services.core.triggers import Event, EventError, check_type
+from workflows.services.trigger.auth import principal
+from workflows.services.trigger.background import TriggerBackground
+from workflows.services.trigger.deps import ApiProblem, context, read_json_body, unavailable
+from workflows.services.trigger.schemas import ErrorBody
 
 __all__ = ["router"]
 

@@ -11,7 +11,7 @@ from uuid import uuid4
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
-from contracts import (
+from workflows.contracts import (
     Actor,
     CancelExecution,
     PauseExecution,
@@ -20,15 +20,15 @@ from contracts import (
     StartExecution,
     encode,
 )
-from services.core.namespaces import belongs, unqualify
-from services.core.redaction import mask_input, redact, secret_values
-from services.core.search_query import MAX_QUERY_CHARS, Predicate, QueryError, parse_query
-from services.core.search_query import Query as SearchQuery
-from services.core.state import TERMINAL_EXECUTION, ExecutionState
-from services.infra.payloads import Payloads
-from services.infra.store import IdempotencyKeyReused
-from services.trigger.auth import principal, stored_name
-from services.trigger.deps import (
+from workflows.services.core.namespaces import belongs, unqualify
+from workflows.services.core.redaction import mask_input, redact, secret_values
+from workflows.services.core.search_query import MAX_QUERY_CHARS, Predicate, QueryError, parse_query
+from workflows.services.core.search_query import Query as SearchQuery
+from workflows.services.core.state import TERMINAL_EXECUTION, ExecutionState
+from workflows.services.infra.payloads import Payloads
+from workflows.services.infra.store import IdempotencyKeyReused
+from workflows.services.trigger.auth import principal, stored_name
+from workflows.services.trigger.deps import (
     ACCEPTED_TTL_S,
     NOT_FOUND,
     ApiProblem,
@@ -38,7 +38,7 @@ from services.trigger.deps import (
     read_json_body,
     unavailable,
 )
-from services.trigger.schemas import (
+from workflows.services.trigger.schemas import (
     CancelRequest,
     ControlAccepted,
     ErrorBody,
@@ -51,8 +51,8 @@ from services.trigger.schemas import (
     execution_view,
     pending_view,
 )
-from services.trigger.starts import body_digest, key_reused, start_trace
-from services.trigger.stored_definitions import no_such_version
+from workflows.services.trigger.starts import body_digest, key_reused, start_trace
+from workflows.services.trigger.stored_definitions import no_such_version
 
 __all__ = ["router"]
 
@@ -332,7 +332,7 @@ async def _search(
     limit: int,
     cursor: str | None,
 ) -> JSONResponse:
-    """A page of the search index (services.infra.search_index); Next-Cursor: the next one."""
+    """A page of the search index (workflows.services.infra.search_index); Next-Cursor: next."""
     store, _, _ = context(request).ready()
     index = store.search
     await index.purge(namespace)  # rows of expired states go first
@@ -381,7 +381,7 @@ async def _shown(ctx: Context, state: ExecutionState, view: dict[str, Any]) -> d
 
 @router.get(
     "/executions/{execution_id}/logs",
-    summary="What the functions logged, per step attempt (services.infra.attempt_logs)",
+    summary="What the functions logged, per step attempt (workflows.services.infra.attempt_logs)",
     responses=NOT_FOUND,
 )
 async def execution_logs(

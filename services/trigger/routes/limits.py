@@ -21,16 +21,16 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 from pydantic import Field
 
-from services.core.definition import WorkflowDefinition
-from services.core.limits import FunctionLimit, Held, RateLimit, rate_window_ms
-from services.core.namespaces import DEFAULT_NAMESPACE, belongs, unqualify
-from services.dispatcher.breaker import CircuitBreakers
-from services.infra.api_keys import granted
-from services.infra.leases import Leases, ParkedCommands
-from services.infra.limiter import FunctionLimits
-from services.trigger.auth import principal, visible
-from services.trigger.deps import ApiProblem, context
-from services.trigger.schemas import ApiModel, ErrorBody
+from workflows.services.core.definition import WorkflowDefinition
+from workflows.services.core.limits import FunctionLimit, Held, RateLimit, rate_window_ms
+from workflows.services.core.namespaces import DEFAULT_NAMESPACE, belongs, unqualify
+from workflows.services.dispatcher.breaker import CircuitBreakers
+from workflows.services.infra.api_keys import granted
+from workflows.services.infra.leases import Leases, ParkedCommands
+from workflows.services.infra.limiter import FunctionLimits
+from workflows.services.trigger.auth import principal, visible
+from workflows.services.trigger.deps import ApiProblem, context
+from workflows.services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = ["FunctionLimitState", "HolderView", "LimitsView", "WorkflowLimitState", "router"]
 

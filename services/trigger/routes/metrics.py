@@ -2,7 +2,7 @@
 
 The orchestrator records one sample per ended execution (status, duration, KPIs) in the
 workflow's capped `outcomes` set (`services/infra/keys.py`); this route summarizes the newest
-`limit` of them with `services.core.kpis.aggregate_outcomes`.
+`limit` of them with `workflows.services.core.kpis.aggregate_outcomes`.
 
 The same aggregates are exported on `/metrics` as gauges (`workflows_kpi_mean`, `_p50`,
 `_p95`, `_executions`, `workflows_completion_ratio`): while the app runs, its lifespan
@@ -24,15 +24,15 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import Field
 
-from services.core.kpis import aggregate_outcomes, summarize
-from services.core.namespaces import DEFAULT_NAMESPACE, belongs
-from services.infra.api_keys import granted
-from services.infra.keys import KPI_SAMPLES_CAP
-from services.infra.metrics import EngineMetrics, WorkflowFilter
-from services.infra.store import StateStore
-from services.trigger.auth import principal, stored_name
-from services.trigger.deps import ApiProblem, Context, context
-from services.trigger.schemas import ApiModel, ErrorBody
+from workflows.services.core.kpis import aggregate_outcomes, summarize
+from workflows.services.core.namespaces import DEFAULT_NAMESPACE, belongs
+from workflows.services.infra.api_keys import granted
+from workflows.services.infra.keys import KPI_SAMPLES_CAP
+from workflows.services.infra.metrics import EngineMetrics, WorkflowFilter
+from workflows.services.infra.store import StateStore
+from workflows.services.trigger.auth import principal, stored_name
+from workflows.services.trigger.deps import ApiProblem, Context, context
+from workflows.services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = [
     "KPI_EXPORT_EVERY_S",

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.trigger.deps import context
-from services.trigger.outage import PROBE_TTL_MS, RETRY_AFTER_S, storage_refusal
+from workflows.services.trigger.deps import context
+from workflows.services.trigger.outage import PROBE_TTL_MS, RETRY_AFTER_S, storage_refusal
 
 __all__ = ["router"]
 

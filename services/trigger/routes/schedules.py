@@ -13,14 +13,18 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.core.namespaces import NamespaceError, belongs, qualify, unqualify
-from services.core.schedules import ScheduleError
-from services.infra.schedule_store import ScheduleRuntime, ScheduleStore
-from services.trigger.auth import principal, stored_name, visible
-from services.trigger.deps import NOT_FOUND, ApiProblem, Context, caller_id, context
-from services.trigger.schedule_schemas import ScheduleRecord, ScheduleRequest, ScheduleView
-from services.trigger.scheduler import from_ms, to_ms
-from services.trigger.schemas import ErrorBody
+from workflows.services.core.namespaces import NamespaceError, belongs, qualify, unqualify
+from workflows.services.core.schedules import ScheduleError
+from workflows.services.infra.schedule_store import ScheduleRuntime, ScheduleStore
+from workflows.services.trigger.auth import principal, stored_name, visible
+from workflows.services.trigger.deps import NOT_FOUND, ApiProblem, Context, caller_id, context
+from workflows.services.trigger.schedule_schemas import (
+    ScheduleRecord,
+    ScheduleRequest,
+    ScheduleView,
+)
+from workflows.services.trigger.scheduler import from_ms, to_ms
+from workflows.services.trigger.schemas import ErrorBody
 
 __all__ = ["router"]
 

@@ -22,16 +22,23 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from contracts import Actor, encode
-from services.core.namespaces import belongs
-from services.core.payload_refs import human_size, json_bytes
-from services.core.state import ExecutionState, StepStatus
-from services.core.waits import APPROVAL_SIGNAL, current_approvers
-from services.infra.api_keys import granted
-from services.infra.waits import deliver_event_to_waits, signal_message
-from services.trigger.auth import principal
-from services.trigger.deps import NOT_FOUND, ApiProblem, Context, caller_id, context, unavailable
-from services.trigger.schemas import ApiModel, ErrorBody
+from workflows.contracts import Actor, encode
+from workflows.services.core.namespaces import belongs
+from workflows.services.core.payload_refs import human_size, json_bytes
+from workflows.services.core.state import ExecutionState, StepStatus
+from workflows.services.core.waits import APPROVAL_SIGNAL, current_approvers
+from workflows.services.infra.api_keys import granted
+from workflows.services.infra.waits import deliver_event_to_waits, signal_message
+from workflows.services.trigger.auth import principal
+from workflows.services.trigger.deps import (
+    NOT_FOUND,
+    ApiProblem,
+    Context,
+    caller_id,
+    context,
+    unavailable,
+)
+from workflows.services.trigger.schemas import ApiModel, ErrorBody
 
 __all__ = ["router"]
 

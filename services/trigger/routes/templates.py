@@ -7,12 +7,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.catalog import CatalogError, instantiate, search
-from services.core.issues import DefinitionError
-from services.core.validation import compile_workflow
-from services.trigger.auth import principal
-from services.trigger.deps import ApiProblem, caller_id, catalog_of, context, read_json_body
-from services.trigger.stored_definitions import store_compiled
+from workflows.services.catalog import CatalogError, instantiate, search
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.validation import compile_workflow
+from workflows.services.trigger.auth import principal
+from workflows.services.trigger.deps import (
+    ApiProblem,
+    caller_id,
+    catalog_of,
+    context,
+    read_json_body,
+)
+from workflows.services.trigger.stored_definitions import store_compiled
 
 __all__ = ["router"]
 

@@ -8,16 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.core.issues import DefinitionError
-from services.core.loader import ParsedText, parse_definition_text
-from services.core.namespaces import (
+from workflows.services.core.issues import DefinitionError
+from workflows.services.core.loader import ParsedText, parse_definition_text
+from workflows.services.core.namespaces import (
     DEFAULT_NAMESPACE,
     unqualify,
 )
-from services.core.validation import compile_workflow
-from services.trigger.auth import principal, visible
-from services.trigger.deps import NOT_FOUND, ApiProblem, body_text, caller_id, context
-from services.trigger.schemas import (
+from workflows.services.core.validation import compile_workflow
+from workflows.services.trigger.auth import principal, visible
+from workflows.services.trigger.deps import NOT_FOUND, ApiProblem, body_text, caller_id, context
+from workflows.services.trigger.schemas import (
     ErrorBody,
     FunctionSpec,
     RegisterResponse,
@@ -25,7 +25,7 @@ from services.trigger.schemas import (
     WorkflowDetail,
     WorkflowSummary,
 )
-from services.trigger.stored_definitions import store_compiled, stored_definition
+from workflows.services.trigger.stored_definitions import store_compiled, stored_definition
 
 __all__ = ["router"]
 

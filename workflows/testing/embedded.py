@@ -145,4 +145,4 @@ def _folder(folder: Path | None) -> Iterator[str]:
 
 
 def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
+    return Path(__file__).resolve().parents[2]

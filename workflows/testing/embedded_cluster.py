@@ -6,8 +6,8 @@ cluster is formed with `redis-cli --cluster create ... --cluster-replicas 1 --cl
 and is ready when every node reports `cluster_state:ok` and every replica is in sync.
 
     with redis_cluster() as cluster:
-        cluster.url               # redis+cluster://127.0.0.1:<port> (services.infra.redis_client)
-        cluster.kill(port)        # SIGKILL one node, e.g. the master of a key's slot
+        cluster.url         # redis+cluster://127.0.0.1:<port> (services.infra.redis_client)
+        cluster.kill(port)  # SIGKILL one node, e.g. the master of a key's slot
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import redis
 
-from workflows.embedded import free_port, wait_for_port
+from workflows.testing.embedded import free_port, wait_for_port
 
 __all__ = ["ClusterNode", "RedisClusterHandle", "redis_cluster"]
 

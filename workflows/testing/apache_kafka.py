@@ -2,13 +2,14 @@
 (`host=` binds and advertises another local address instead, e.g. a bridge's).
 
 The broker is `org.apache.kafka:kafka_2.13` from Maven Central, fetched once into a cache
-folder by `make install` (`python -m workflows.apache_kafka fetch`: the pom beside this module
-and `mvn dependency:copy-dependencies`), formatted with `kafka.tools.StorageTool` and run with
+folder by `make install` (`python -m workflows.testing.apache_kafka fetch`: the pom beside
+this module and `mvn dependency:copy-dependencies`), formatted with `kafka.tools.StorageTool` and
+run with
 `kafka.Kafka`. Used by the test fixtures, the chaos suite, the multi-host run, the benchmark and
 `workflows dev --broker kafka`. Topic auto-creation is off: the engine creates its topics.
 
-    python -m workflows.apache_kafka fetch      # fill the cache (needs Java 17+ and Maven)
-    python -m workflows.apache_kafka run        # one broker in the foreground; prints its address
+    python -m workflows.testing.apache_kafka fetch   # fill the cache (needs Java 17+ and Maven)
+    python -m workflows.testing.apache_kafka run     # one broker in the foreground
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workflows.embedded import free_port, wait_for_port
+from workflows.testing.embedded import free_port, wait_for_port
 
 __all__ = [
     "KAFKA_VERSION",
@@ -58,7 +59,7 @@ def kafka_libs() -> Path:
     if not (libs / ".complete").exists():
         raise RuntimeError(
             f"Apache Kafka {KAFKA_VERSION} is not in {libs}: run `make install` "
-            "(or `python -m workflows.apache_kafka fetch`; needs Java 17+ and Maven)"
+            "(or `python -m workflows.testing.apache_kafka fetch`; needs Java 17+ and Maven)"
         )
     return libs
 
@@ -367,7 +368,7 @@ def _main(argv: list[str]) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
         return 0
-    print("usage: python -m workflows.apache_kafka fetch|run [PORT]", file=sys.stderr)
+    print("usage: python -m workflows.testing.apache_kafka fetch|run [PORT]", file=sys.stderr)
     return 2
 
 
