@@ -120,7 +120,7 @@ async def run(items: int, concurrency: int, runs: int) -> dict[str, Any]:
         await store.register_definition(WORKFLOW, json.dumps(definition(concurrency)), {})
         orchestrator, dispatcher = (
             Orchestrator(settings, redis),
-            Dispatcher(settings, redis, registry()),
+            Dispatcher(settings, redis, registry=registry()),
         )
         tasks = [asyncio.create_task(orchestrator.run()), asyncio.create_task(dispatcher.run())]
         bus = Bus(settings, "bench")

@@ -69,11 +69,8 @@ class Dispatcher:
         self,
         settings: Settings,
         redis: RedisClient,
-        registry: FunctionRegistry | None = None,
         *,
-        concurrency: int = 64,
-        http_refresh_s: float = 5.0,
-        worker_id: str | None = None,
+        registry: FunctionRegistry | None = None,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
@@ -86,12 +83,12 @@ class Dispatcher:
             wait_timeout_ms=settings.redis_wait_timeout_ms,
             failover_s=settings.redis_failover_s,
         )
-        self.http_functions = HttpFunctions(self.store, http_refresh_s)
+        self.http_functions = HttpFunctions(self.store, settings.http_functions_refresh_s)
         self.payloads = Payloads(redis, settings)  # claim check: large inputs/outputs
         self.bus = Bus(settings, "dispatcher")
         self.topics = self.bus.topics
-        self.worker_id = worker_id or f"dispatcher-{socket.gethostname()}-{os.getpid()}"
-        self._slots = asyncio.Semaphore(concurrency)
+        self.worker_id = settings.worker_id or f"dispatcher-{socket.gethostname()}-{os.getpid()}"
+        self._slots = asyncio.Semaphore(settings.step_concurrency)
         self._function_topics: set[str] = set()
         self._stopping = asyncio.Event()
         self._client: httpx.AsyncClient | None = None

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
     webhook_urls: list[str] = Field(default_factory=list)
     webhook_secret: str = Field(default="", description="HMAC key signing webhooks; '': unsigned")
     notify_concurrency: int = Field(default=32, ge=1, description="notifier: deliveries at once")
+    step_concurrency: int = Field(
+        default=64, ge=1, description="dispatcher, worker: step commands run at once"
+    )
+    http_functions_refresh_s: float = Field(
+        default=5.0, gt=0, description="dispatcher: how often HTTP function registrations are read"
+    )
+    worker_id: str = Field(
+        default="", description="dispatcher, worker: this replica's id; '': <service>-<host>-<pid>"
+    )
     notify_max_pending: int = Field(
         default=1000, ge=1, description="notifier: deliveries queued before it stops consuming"
     )

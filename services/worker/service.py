@@ -42,11 +42,9 @@ class Worker:
     def __init__(
         self,
         settings: Settings,
-        registry: FunctionRegistry | None = None,
         redis: RedisClient | None = None,
         *,
-        concurrency: int = 64,
-        worker_id: str | None = None,
+        registry: FunctionRegistry | None = None,
         metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
@@ -63,8 +61,8 @@ class Worker:
         self.payloads = Payloads(self.redis, settings)  # claim check: large outputs
         self.bus = Bus(settings, "worker")
         self.topics = self.bus.topics
-        self.worker_id = worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"
-        self._slots = asyncio.Semaphore(concurrency)
+        self.worker_id = settings.worker_id or f"worker-{socket.gethostname()}-{os.getpid()}"
+        self._slots = asyncio.Semaphore(settings.step_concurrency)
         self._stopping = asyncio.Event()
         self.handled = 0
         self.metrics = EngineMetrics.of(metrics_registry).service("worker", self.bus)

@@ -200,7 +200,7 @@ async def test_in_process_function(
         raise FatalError("refused")
 
     ok, bad = make_command("double", {"value": 21}), make_command("refuse")
-    dispatcher = Dispatcher(settings, redis, registry)
+    dispatcher = Dispatcher(settings, redis, registry=registry)
     async with running(dispatcher):
         await publish(settings, topics.step_commands, encode(ok), encode(bad))
         values = await results_reader.wait_for(have_all(ok, bad))
@@ -230,7 +230,7 @@ async def test_http_functions(
     ok = make_command("httpOk", {"customer": "ada"})
     busy, missing = make_command("httpBusy", [1]), make_command("httpMissing", "x")
 
-    async with running(Dispatcher(settings, redis, FunctionRegistry())):
+    async with running(Dispatcher(settings, redis, registry=FunctionRegistry())):
         await publish(settings, topics.step_commands, encode(ok), encode(busy), encode(missing))
         values = await results_reader.wait_for(have_all(ok, busy, missing))
     found = results_for(values, ok, busy, missing)
@@ -294,7 +294,10 @@ async def test_forwarded_command_is_answered_by_worker(
 
     command = make_command("billing.charge", {"amount": 5})
     fn_topic = topics.function("billing.charge")
-    async with running(Dispatcher(settings, redis)), running(Worker(settings, worker_registry)):
+    async with (
+        running(Dispatcher(settings, redis)),
+        running(Worker(settings, registry=worker_registry)),
+    ):
         await publish(settings, topics.step_commands, encode(command))
         values = await results_reader.wait_for(have_all(command))
     result = results_for(values, command)[command.command_id][0]
@@ -323,7 +326,7 @@ async def test_duplicate_command_runs_once_in_dispatcher_and_worker(
         return {"n": str(len(calls))}
 
     in_process = make_command("once", {})
-    async with running(Dispatcher(settings, redis, registry)):
+    async with running(Dispatcher(settings, redis, registry=registry)):
         await publish(settings, topics.step_commands, encode(in_process), encode(in_process))
         await results_reader.wait_for(have_all(in_process, each=2))
         # a later delivery, in another batch, is answered from Redis too
@@ -335,7 +338,7 @@ async def test_duplicate_command_runs_once_in_dispatcher_and_worker(
 
     direct = make_command("once", {})
     data = encode(direct)
-    async with running(Worker(settings, registry, redis)):
+    async with running(Worker(settings, redis, registry=registry)):
         await publish(settings, topics.function("once"), data, data)
         values = await results_reader.wait_for(have_all(direct, each=2))
     assert calls == [in_process.command_id, direct.command_id]
@@ -356,7 +359,7 @@ async def test_malformed_command_goes_to_dlq_and_consumer_continues(
     dlq = TopicReader(settings, topics.dlq)
     await dlq.consumer.start()
     try:
-        async with running(Dispatcher(settings, redis, registry)):
+        async with running(Dispatcher(settings, redis, registry=registry)):
             await publish(settings, topics.step_commands, b"{not json", bad_shape, encode(good))
             values = await results_reader.wait_for(have_all(good))
             letters = await dlq.wait_for(lambda v: len(v) >= 2)
@@ -433,7 +436,7 @@ async def main() -> None:
         await redis.incr(f"{settings.key_prefix}:runs:{ctx.idempotency_key}")
         return {"value": value}
 
-    await Dispatcher(settings, redis, registry).run()
+    await Dispatcher(settings, redis, registry=registry).run()
 
 asyncio.run(main())
 """
@@ -478,7 +481,7 @@ async def test_a_dispatcher_killed_between_run_and_commit_loses_nothing_and_runs
         await redis.incr(runs_key)
         return {"value": value}
 
-    async with running(Dispatcher(settings, redis, registry)):
+    async with running(Dispatcher(settings, redis, registry=registry)):
         values = await results_reader.wait_for(have_all(command, each=2), within_s=60)
     first, again = results_for(values, command)[command.command_id][:2]
     assert first.output == again.output == {"value": 7}

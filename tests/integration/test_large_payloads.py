@@ -171,7 +171,7 @@ async def test_external_workers_get_inputs_inline_and_their_large_outputs_go_by_
     worker_functions.register(consume, "consume")
     async with running_engine(settings, engine_functions) as engine:
         await engine.register(CHAIN)
-        worker = Worker(settings, worker_functions, engine.redis)
+        worker = Worker(settings, engine.redis, registry=worker_functions)
         task = asyncio.create_task(worker.run())
         try:
             state = await engine.wait(await engine.start("bigChain", {"size": 200_000}), 60)

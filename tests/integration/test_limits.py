@@ -202,7 +202,7 @@ async def test_a_slow_function_does_not_stall_other_executions(
     async def fast(value: Any) -> Any:
         return value
 
-    dispatcher = Dispatcher(settings, redis, registry)
+    dispatcher = Dispatcher(settings, redis, registry=registry)
     blocker = make_command("slow")
     quick = [make_command("fast", i) for i in range(20)]
     async with running(dispatcher):
@@ -241,8 +241,8 @@ async def test_function_concurrency_holds_across_two_dispatchers_without_blockin
         "limited", FunctionLimit(concurrency=2, lease_seconds=5)
     )
     settings = settings.model_copy(update={"park_min_ms": 20, "park_max_ms": 100})
-    first = Dispatcher(settings, redis, registry, worker_id="d1")
-    second = Dispatcher(settings, redis, registry, worker_id="d2")
+    first = Dispatcher(settings.model_copy(update={"worker_id": "d1"}), redis, registry=registry)
+    second = Dispatcher(settings.model_copy(update={"worker_id": "d2"}), redis, registry=registry)
     calls = [make_command("limited", i) for i in range(8)]
     others = [make_command("free", i) for i in range(5)]
     async with running(first), running(second):
@@ -297,7 +297,7 @@ async def test_a_workflow_rate_limit_admits_executions_per_period(
         }
     )
     second = make_command("echo", "second")
-    async with running(Dispatcher(settings, redis, registry)):
+    async with running(Dispatcher(settings, redis, registry=registry)):
         await publish(settings, topics.step_commands, encode(first))
         await results_reader.wait_for(have_all(first))
         await publish(settings, topics.step_commands, encode(second), encode(again))
@@ -326,7 +326,10 @@ async def test_the_worker_parks_and_the_dispatcher_brings_back(
     )
     settings = settings.model_copy(update={"park_min_ms": 20, "park_max_ms": 100})
     calls = [make_command("one_at_a_time", i) for i in range(4)]
-    async with running(Dispatcher(settings, redis)), running(Worker(settings, registry, redis)):
+    async with (
+        running(Dispatcher(settings, redis)),
+        running(Worker(settings, redis, registry=registry)),
+    ):
         await publish(settings, topics.step_commands, *(encode(c) for c in calls))
         await results_reader.wait_for(have_all(*calls))
     assert peak[0] == 1
@@ -390,7 +393,7 @@ async def test_a_slot_held_by_a_dead_dispatcher_frees_when_its_lease_expires(
     call = make_command("single", "after the lease")
     loop = asyncio.get_running_loop()
     began = loop.time()
-    async with running(Dispatcher(settings, redis, registry)):
+    async with running(Dispatcher(settings, redis, registry=registry)):
         await publish(settings, topics.step_commands, encode(call))
         await results_reader.wait_for(have_all(call))
     assert loop.time() - began >= 1.0  # it waited for the dead holder's lease

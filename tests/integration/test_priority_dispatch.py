@@ -197,7 +197,7 @@ async def test_a_waiting_command_taken_by_a_dispatcher_that_died_still_runs(
     assert await waiting.take("once", "dead-replica", 1, 1_000, 1_000) is not None  # then dies
     after = make_command("once", "after")
     settings = settings.model_copy(update={"park_min_ms": 20, "park_max_ms": 200})
-    async with running(Dispatcher(settings, redis, registry)):
+    async with running(Dispatcher(settings, redis, registry=registry)):
         await publish(settings, topics.step_commands, encode(after))
         await results_reader.wait_for(have_all(lost, after), within_s=WAIT_S)
 

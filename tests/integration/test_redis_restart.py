@@ -127,8 +127,8 @@ async def test_dispatcher_worker_and_notifier_keep_running_through_a_redis_resta
     async def there(value: Any) -> Any:
         return value
 
-    dispatcher = Dispatcher(settings, own_redis, registry)
-    worker = Worker(settings, remote, own_redis)
+    dispatcher = Dispatcher(settings, own_redis, registry=registry)
+    worker = Worker(settings, own_redis, registry=remote)
     notifier = Notifier(settings, own_redis)
     reader = TopicReader(settings, topics.step_results)
     await reader.consumer.start()

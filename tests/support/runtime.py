@@ -86,7 +86,7 @@ async def running_engine(
     redis = connect_redis(settings)
     await ensure_topics(settings, Topics.with_prefix(settings.topic_prefix).fixed().values())
     orchestrator = Orchestrator(settings, redis)
-    dispatcher = Dispatcher(settings, redis, registry)
+    dispatcher = Dispatcher(settings, redis, registry=registry)
     if local_handoff:
         orchestrator.take_results_from(dispatcher.bus)
     bus = Bus(settings, "test")
