@@ -1,54 +1,56 @@
 """Every Redis key the engine uses. Keys of one execution share a hash tag.
 
-| key | type | holds | TTL |
-|---|---|---|---|
-| `{p}:exec:{<id>}` | hash | `rev` and `doc`, the state (JSON) | `state_ttl_s` after it ends |
-| `{p}:exec:{<id>}:outbox` | list | messages/timers not yet flushed | until flushed |
-| `{p}:exec:{<id>}:logs` | hash | `<step>#<attempt>` -> what its function logged | as the state |
-| `{p}:exec:{<id>}:blob:<sha256>` | string | a large step input/output (JSON) | `state_ttl_s` |
-| `{p}:executions` | zset | execution ids by start time (listing) | none (trimmed) |
-| `{p}:timers` | zset | durable timers `id|kind|step|attempt` by due time (ms) | none |
-| `{p}:def:{<name>}` | hash | version -> definition JSON | none |
-| `{p}:def:{<name>}:meta` | hash | version -> registered-at/by JSON | none |
-| `{p}:def:{<name>}:src` | hash | version -> `{"format", "text"}` as registered | none |
-| `{p}:defs` | set | registered workflow names | none |
-| `{p}:idem:<workflow>:<key>` | string | `<execution id> <body sha256>` of a key | 24 h |
-| `{p}:functions` | hash | declared HTTP functions (name -> JSON) | none |
-| `{p}:outcomes:<workflow>` | zset | one sample per ended execution by end time (ms) | 30 d |
-| `{p}:limits:functions` | hash | declared function limits (name -> JSON) | none |
-| `{p}:lease:fn:<function>` | zset | concurrency slots: holder -> lease expiry (ms) | last lease |
-| `{p}:rate:fn:<function>` | zset | calls started: command id -> start time (ms) | one period |
-| `{p}:rate:wf:<workflow>` | zset | executions admitted: execution id -> time (ms) | 24 h |
-| `{p}:parked` | zset | step commands waiting for a slot, by due time (ms) | none |
-| `{<lease>}:waiting` | zset | a function's commands waiting for a slot: id -> rank | none |
-| `{<lease>}:claimed` | zset | waiting commands taken by a dispatcher: id -> claim expiry | none |
-| `{<lease>}:commands` | hash | command id -> `<rank>|<command bytes>` (waiting or taken) | none |
-| `{p}:waiting` | set | functions that ever had a command waiting (`infra.waiting`) | none |
-| `{p}:{apikeys}:<sha256>` | hash | an API key by the SHA-256 of its token | none |
-| `{p}:{apikeys}` | hash | API key id -> SHA-256 of its token (listing, revoking) | none |
-| `{p}:search:{<ns>}:rows` | hash | execution id -> `<rev>|<row JSON>` (search) | the state's |
-| `{p}:search:{<ns>}:all` | zset | `<start ms>\\0<id>` (lex): executions by start | the state's |
-| `{p}:search:{<ns>}:k:<col>` | zset | `<value>\\0<start>\\0<id>` (lex): a keyword | the state's |
-| `{p}:search:{<ns>}:n:<column>` | zset | id by value: a number or time column | the state's |
-| `{p}:search:{<ns>}:expires` | zset | id by when its state expires (ms) | none |
-| `{p}:search:{<ns>}:types` | hash | search attribute name -> keyword/number/time | none |
-| `{p}:def:<name>[:meta]` | hash | a definition as older builds kept it (moved at start) | none |
-| `{p}:accepted:<id>` | string | `{"workflow", "version"}` of a start not yet picked up | 1 h |
-| `{p}:readyz-probe` | string | `1`, the trigger's /readyz write probe | 10 s |
-| `{p}:stepcache:{<fn>}:<sha256>` | string | a step's output by its `cache.key` | `cache.ttl` |
-| `{p}:breaker:{<function>}` | hash | a function's circuit: `state`, `until`, `probes`, ... | none |
-| `{p}:done:<idempotency key>` | string | a step attempt's StepResult (JSON) for duplicates | 24 h |
-| `{p}:notified:<message id>` | string | `1`: this lifecycle event was notified | 24 h |
-| `{p}:notify:failed` | list | the newest 1,000 failed e-mail deliveries (JSON) | none |
-| `{p}:notify:counts` | hash | notifier counters (`email.sent`, `email.failed`) | none |
-| `{p}:dlq:replayed:<message id>` | string | the DLQ entry a dead letter was replayed from | 30 d |
-| `{p}:{sched}:<id>` | hash | a schedule: `doc` (JSON), `next` (ms or ""), `paused`, ... | none |
-| `{p}:{sched}:due` | zset | ids of active schedules by next fire time (ms) | none |
-| `{p}:{sched}:ids` | set | every schedule id | none |
-| `{p}:sched-claim:<id>` | string | the firing replica's token, then `published` | 10 s, 7 d |
-| `{p}:waits:<type>:<corr>` | set | executions waiting for the event (`infra.waits`) | state's |
-| `{p}:sigbuf:<type>:<corr>` | hash | signal id -> a signal nobody waits for yet | buffer |
-| `{p}:sigbuf:exec:{<id>}` | hash | signal id -> an early signal for one execution | its window |
+The hash tag column is the part of the key Redis Cluster hashes (`none`: the whole key).
+
+| key | type | holds | TTL | hash tag |
+|---|---|---|---|---|
+| `{p}:exec:{<id>}` | hash | `rev` and `doc`, the state (JSON) | `state_ttl_s` after it ends | `{<id>}` |
+| `{p}:exec:{<id>}:outbox` | list | messages/timers not yet flushed | until flushed | `{<id>}` |
+| `{p}:exec:{<id>}:logs` | hash | `<step>#<attempt>` -> what its function logged | as the state | `{<id>}` |
+| `{p}:exec:{<id>}:blob:<sha256>` | string | a large step input/output (JSON) | `state_ttl_s` | `{<id>}` |
+| `{p}:executions` | zset | execution ids by start time (listing) | none (trimmed) | none |
+| `{p}:timers` | zset | durable timers `id|kind|step|attempt` by due time (ms) | none | none |
+| `{p}:def:{<name>}` | hash | version -> definition JSON | none | `{<name>}` |
+| `{p}:def:{<name>}:meta` | hash | version -> registered-at/by JSON | none | `{<name>}` |
+| `{p}:def:{<name>}:src` | hash | version -> `{"format", "text"}` as registered | none | `{<name>}` |
+| `{p}:defs` | set | registered workflow names | none | none |
+| `{p}:idem:<workflow>:<key>` | string | `<execution id> <body sha256>` of a key | 24 h | none |
+| `{p}:functions` | hash | declared HTTP functions (name -> JSON) | none | none |
+| `{p}:outcomes:<workflow>` | zset | one sample per ended execution by end time (ms) | 30 d | none |
+| `{p}:limits:functions` | hash | declared function limits (name -> JSON) | none | none |
+| `{p}:lease:fn:<function>` | zset | concurrency slots: holder -> lease expiry (ms) | last lease | none |
+| `{p}:rate:fn:<function>` | zset | calls started: command id -> start time (ms) | one period | none |
+| `{p}:rate:wf:<workflow>` | zset | executions admitted: execution id -> time (ms) | 24 h | none |
+| `{p}:parked` | zset | step commands waiting for a slot, by due time (ms) | none | none |
+| `{<lease>}:waiting` | zset | a function's commands waiting for a slot: id -> rank | none | `{<lease>}` |
+| `{<lease>}:claimed` | zset | waiting commands taken by a dispatcher: id -> claim expiry | none | `{<lease>}` |
+| `{<lease>}:commands` | hash | command id -> `<rank>|<command bytes>` (waiting or taken) | none | `{<lease>}` |
+| `{p}:waiting` | set | functions that ever had a command waiting (`infra.waiting`) | none | none |
+| `{p}:{apikeys}:<sha256>` | hash | an API key by the SHA-256 of its token | none | `{apikeys}` |
+| `{p}:{apikeys}` | hash | API key id -> SHA-256 of its token (listing, revoking) | none | `{apikeys}` |
+| `{p}:search:{<ns>}:rows` | hash | execution id -> `<rev>|<row JSON>` (search) | the state's | `{<ns>}` |
+| `{p}:search:{<ns>}:all` | zset | `<start ms>\\0<id>` (lex): executions by start | the state's | `{<ns>}` |
+| `{p}:search:{<ns>}:k:<col>` | zset | `<value>\\0<start>\\0<id>` (lex): a keyword | the state's | `{<ns>}` |
+| `{p}:search:{<ns>}:n:<column>` | zset | id by value: a number or time column | the state's | `{<ns>}` |
+| `{p}:search:{<ns>}:expires` | zset | id by when its state expires (ms) | none | `{<ns>}` |
+| `{p}:search:{<ns>}:types` | hash | search attribute name -> keyword/number/time | none | `{<ns>}` |
+| `{p}:def:<name>[:meta]` | hash | a definition as older builds kept it (moved at start) | none | none |
+| `{p}:accepted:<id>` | string | `{"workflow", "version"}` of a start not yet picked up | 1 h | none |
+| `{p}:readyz-probe` | string | `1`, the trigger's /readyz write probe | 10 s | none |
+| `{p}:stepcache:{<fn>}:<sha256>` | string | a step's output by its `cache.key` | `cache.ttl` | `{<fn>}` |
+| `{p}:breaker:{<function>}` | hash | a function's circuit: `state`, `until`, `probes`, ... | none | `{<function>}` |
+| `{p}:done:<idempotency key>` | string | a step attempt's StepResult (JSON) for duplicates | 24 h | none |
+| `{p}:notified:<message id>` | string | `1`: this lifecycle event was notified | 24 h | none |
+| `{p}:notify:failed` | list | the newest 1,000 failed e-mail deliveries (JSON) | none | none |
+| `{p}:notify:counts` | hash | notifier counters (`email.sent`, `email.failed`) | none | none |
+| `{p}:dlq:replayed:<message id>` | string | the DLQ entry a dead letter was replayed from | 30 d | none |
+| `{p}:{sched}:<id>` | hash | a schedule: `doc` (JSON), `next` (ms or ""), `paused`, ... | none | `{sched}` |
+| `{p}:{sched}:due` | zset | ids of active schedules by next fire time (ms) | none | `{sched}` |
+| `{p}:{sched}:ids` | set | every schedule id | none | `{sched}` |
+| `{p}:sched-claim:<id>` | string | the firing replica's token, then `published` | 10 s, 7 d | none |
+| `{p}:waits:<type>:<corr>` | set | executions waiting for the event (`infra.waits`) | state's | none |
+| `{p}:sigbuf:<type>:<corr>` | hash | signal id -> a signal nobody waits for yet | buffer | none |
+| `{p}:sigbuf:exec:{<id>}` | hash | signal id -> an early signal for one execution | its window | `{<id>}` |
 
 Outcome samples (`{"id", "version", "status", "durationMs", "kpis"}` JSON) feed
 `GET /workflows/{name}/metrics`; the newest `KPI_SAMPLES_CAP` are kept and the key expires
