@@ -14,7 +14,6 @@ Around one transition:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import structlog
@@ -26,6 +25,7 @@ from workflows.services.core.engine import Transition
 from workflows.services.core.payload_refs import externalize, find_refs, is_ref, needed_steps
 from workflows.services.core.state import ExecutionState
 from workflows.services.infra.payloads import PayloadMissing, Payloads
+from workflows.services.orchestrator.entries import pack
 from workflows.services.orchestrator.handlers import Rejected
 
 __all__ = ["ClaimCheck", "Known"]
@@ -107,7 +107,7 @@ class ClaimCheck:
             )
             log.warning("step_input_too_large", execution_id=eid, step_id=dispatch.step_id)
             entry = ["msg", self.topics.step_results, eid, encode(failed).decode()]
-            entries.append(json.dumps(entry, separators=(",", ":")))
+            entries.append(pack(entry))
         return entries
 
 

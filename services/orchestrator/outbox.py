@@ -15,6 +15,7 @@ from workflows.contracts import LifecycleEvent, StepCommand, command_id, encode
 from workflows.contracts.topics import Topics
 from workflows.services.core.engine import Transition
 from workflows.services.core.state import ExecutionState
+from workflows.services.orchestrator.entries import pack
 from workflows.services.orchestrator.signals import child_start_entry, extra_entries
 
 __all__ = ["outbox_entries", "outcome_sample", "timer_member"]
@@ -94,4 +95,4 @@ def outbox_entries(transition: Transition, topics: Topics, new: bool = False) ->
         if entry.type in TERMINAL_EVENTS:
             entries.append(["kpi", state.workflow, outcome_sample(state), _ms(entry.at)])
     entries.extend(extra_entries(transition, topics))  # waits, child results, child cancels
-    return [json.dumps(e, separators=(",", ":")) for e in entries]
+    return [pack(e) for e in entries]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +49,7 @@ from workflows.services.infra.settings import Settings
 from workflows.services.infra.store import Save, StateStore, now_ms
 from workflows.services.orchestrator.batch import Applied, Batch, CachedState, StateCache
 from workflows.services.orchestrator.claims import ClaimCheck
+from workflows.services.orchestrator.entries import pack, unpack
 from workflows.services.orchestrator.handlers import Rejected, transition_for
 from workflows.services.orchestrator.migrations import definition_version
 from workflows.services.orchestrator.outbox import outbox_entries
@@ -507,9 +507,7 @@ class Orchestrator:
             retry_of=old.execution_id,
             from_step=message.from_step,
         )
-        return json.dumps(
-            ["msg", self.topics.start, message.new_execution_id, encode(start).decode()]
-        )
+        return pack(["msg", self.topics.start, message.new_execution_id, encode(start).decode()])
 
     async def _publish(self, entries: list[str], batch: Batch) -> None:
         for raw in entries:
@@ -527,7 +525,7 @@ class Orchestrator:
         self.dropped_entries += 1
 
     async def _publish_entry(self, raw: str, batch: Batch) -> None:
-        entry = json.loads(raw)
+        entry = unpack(raw)
         if entry[0] == "msg":  # [msg, topic, key, value, trace context?]
             trace = entry[4] if len(entry) > 4 else None
             await self.bus.publish(entry[1], entry[3].encode(), entry[2], trace)

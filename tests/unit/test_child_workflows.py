@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from workflows.services.core.issues import DefinitionError
 from workflows.services.core.simulate import simulate
 from workflows.services.core.state import ExecutionStatus
 from workflows.services.core.validation import compile_workflow
+from workflows.services.orchestrator.entries import unpack
 from workflows.services.orchestrator.outbox import outbox_entries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -37,7 +37,7 @@ def at(ms: int) -> datetime:
 
 
 def messages(transition: Any, new: bool = False) -> list[list[Any]]:
-    return [json.loads(e) for e in outbox_entries(transition, TOPICS, new=new)]
+    return [unpack(e) for e in outbox_entries(transition, TOPICS, new=new)]
 
 
 def test_child_step_starts_a_child_execution_instead_of_a_step_command() -> None:

@@ -5,7 +5,6 @@ sides, and the validation that refuses step ids that do not line up."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +27,7 @@ from workflows.services.core.migration import (
 )
 from workflows.services.core.state import ExecutionState, StepStatus
 from workflows.services.core.validation import compile_workflow, validate_definition
+from workflows.services.orchestrator.entries import unpack
 from workflows.services.orchestrator.handlers import transition_for
 from workflows.services.orchestrator.outbox import outbox_entries
 
@@ -247,7 +247,7 @@ def test_cancel_and_restart_cancels_links_and_starts_the_new_version() -> None:
     assert cancelled.effects == [Restart("ex-1-v2", "ex-1", 1, 2)]
     starts = [
         decode(StartExecution, e[3].encode())
-        for e in (json.loads(x) for x in outbox_entries(cancelled, TOPICS))
+        for e in (unpack(x) for x in outbox_entries(cancelled, TOPICS))
         if e[0] == "msg" and e[1] == TOPICS.start
     ]
     [start] = starts

@@ -3,7 +3,6 @@ every step command of the execution (and by a retry of it)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ from workflows.contracts import StartExecution, StepCommand, decode
 from workflows.contracts.topics import Topics
 from workflows.services.core.engine import start_execution
 from workflows.services.core.validation import compile_workflow, validate_definition
+from workflows.services.orchestrator.entries import unpack
 from workflows.services.orchestrator.outbox import outbox_entries
 
 NOW = datetime(2030, 1, 2, tzinfo=UTC)
@@ -26,7 +26,7 @@ def _definition(**extra: Any) -> dict[str, Any]:
 
 def _commands(raw: dict[str, Any], priority: int | None = None) -> list[StepCommand]:
     started = start_execution(compile_workflow(raw), "ex-1", {}, NOW, priority=priority)
-    entries = [json.loads(e) for e in outbox_entries(started, TOPICS, new=True)]
+    entries = [unpack(e) for e in outbox_entries(started, TOPICS, new=True)]
     return [
         decode(StepCommand, e[3].encode())
         for e in entries

@@ -5,7 +5,6 @@ sends."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +131,7 @@ def test_a_child_workflows_start_carries_the_parents_trace() -> None:
     from workflows.contracts.topics import Topics
     from workflows.services.core.engine import start_execution
     from workflows.services.core.validation import compile_workflow
+    from workflows.services.orchestrator.entries import unpack
     from workflows.services.orchestrator.outbox import outbox_entries
 
     parent = compile_workflow(
@@ -140,6 +140,6 @@ def test_a_child_workflows_start_carries_the_parents_trace() -> None:
     started = start_execution(parent, "p1", {}, datetime(2026, 1, 1, tzinfo=UTC))
     started.state.trace_context = dict(PARENT)
     topics = Topics.with_prefix("")
-    sent = [json.loads(e) for e in outbox_entries(started, topics, new=True)]
+    sent = [unpack(e) for e in outbox_entries(started, topics, new=True)]
     [start] = [m for m in sent if m[0] == "msg" and m[1] == topics.start]
     assert start[2] == "p1-kid-1" and start[4] == PARENT  # the child's records join it
