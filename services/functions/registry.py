@@ -168,9 +168,6 @@ async def run_function(
 ) -> StepResult:
     """Run one step command; every failure becomes an error result (cancellation propagates)."""
     started = datetime.now(UTC)
-    bound = log.bind(
-        execution_id=command.execution_id, step_id=command.step_id, attempt=command.attempt
-    )
     error: StepError | None = None
     output: Any = None
     with attempt_logs.capture() as captured:  # its logging records and prints
@@ -180,9 +177,24 @@ async def run_function(
             error = failure.error
     logs = captured.result() or None
     if error is not None:
-        bound.info("step_failed", type=error.type, retryable=error.retryable, error=error.message)
+        log.info(
+            "step_failed",
+            execution_id=command.execution_id,
+            step_id=command.step_id,
+            attempt=command.attempt,
+            type=error.type,
+            retryable=error.retryable,
+            error=error.message,
+        )
         return step_result(command, started, worker_id, error=error, logs=logs)
-    bound.debug("step_succeeded", function=command.function)
+    # a filtered level is a no-op method: no bound logger is built per step
+    log.debug(
+        "step_succeeded",
+        execution_id=command.execution_id,
+        step_id=command.step_id,
+        attempt=command.attempt,
+        function=command.function,
+    )
     return step_result(command, started, worker_id, output=output, logs=logs)
 
 
