@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml workflows/testing/kafka_dist/pom.xml examples/workers/n
 	if command -v go >/dev/null; then go -C examples/workers/go mod download; fi  # the Go worker's modules
 	if command -v mvn >/dev/null; then mvn -q -B -f examples/workers/java/pom.xml package -DskipTests; fi  # the Java worker's jar
 	$(PY) -m workflows.testing.apache_kafka fetch  # Apache Kafka's jars into ~/.cache/workflows (once)
+	if command -v go >/dev/null && command -v mvn >/dev/null; then $(PY) -m tests.support.trace_backends; fi  # the trace tests' Jaeger, OTLP-to-Zipkin bridge (Go builds, minutes) and Zipkin jar, once: a test's 120 s timeout cannot build them
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its dev extras (idempotent)

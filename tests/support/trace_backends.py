@@ -300,3 +300,8 @@ def span_tree(trace: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     for root in roots:
         walk(root, 0)
     return roots, "\n".join(lines)
+
+
+if __name__ == "__main__":  # `make install`: build and fetch the trace backends once
+    for built in (jaeger_binary(), bridge_binary(), zipkin_jar()):
+        print(f"trace backend ready: {built}")
