@@ -176,25 +176,19 @@ async def run_function(
         except _StepFailure as failure:
             error = failure.error
     logs = captured.result() or None
+    # the attempt's fields go to the one call that renders (or, filtered, does nothing):
+    # no bound logger is built per step
+    where: dict[str, Any] = {
+        "execution_id": command.execution_id,
+        "step_id": command.step_id,
+        "attempt": command.attempt,
+    }
     if error is not None:
         log.info(
-            "step_failed",
-            execution_id=command.execution_id,
-            step_id=command.step_id,
-            attempt=command.attempt,
-            type=error.type,
-            retryable=error.retryable,
-            error=error.message,
+            "step_failed", **where, type=error.type, retryable=error.retryable, error=error.message
         )
         return step_result(command, started, worker_id, error=error, logs=logs)
-    # a filtered level is a no-op method: no bound logger is built per step
-    log.debug(
-        "step_succeeded",
-        execution_id=command.execution_id,
-        step_id=command.step_id,
-        attempt=command.attempt,
-        function=command.function,
-    )
+    log.debug("step_succeeded", **where, function=command.function)
     return step_result(command, started, worker_id, output=output, logs=logs)
 
 
