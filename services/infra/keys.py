@@ -39,7 +39,7 @@ The hash tag column is the part of the key Redis Cluster hashes (`none`: the who
 | `{p}:readyz-probe` | string | `1`, the trigger's /readyz write probe | 10 s | none |
 | `{p}:stepcache:{<fn>}:<sha256>` | string | a step's output by its `cache.key` | `cache.ttl` | `{<fn>}` |
 | `{p}:breaker:{<function>}` | hash | a function's circuit: `state`, `until`, `probes`, ... | none | `{<function>}` |
-| `{p}:done:<idempotency key>` | string | a step attempt's StepResult (JSON) for duplicates | 24 h | none |
+| `{p}:done:<idempotency key>` | string | a step attempt's StepResult (JSON) for duplicates | `results_ttl_s` (24 h) | none |
 | `{p}:notified:<message id>` | string | `1`: this lifecycle event was notified | 24 h | none |
 | `{p}:notify:failed` | list | the newest 1,000 failed e-mail deliveries (JSON) | none | none |
 | `{p}:notify:counts` | hash | notifier counters (`email.sent`, `email.failed`) | none | none |

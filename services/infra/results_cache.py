@@ -1,6 +1,6 @@
 """Run a step command at most once per idempotency key: results are remembered in Redis.
 
-`{p}:done:<idempotency key>` holds the encoded StepResult (SET NX, 24 h). A command
+`{p}:done:<idempotency key>` holds the encoded StepResult (SET NX, `results_ttl_s`: 24 h). A command
 delivered again gets the stored result instead of a second run. Only results worth
 replaying are stored: successes and non-retryable failures. A retryable failure is not,
 so that the next attempt (which may share the key) really runs again.

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     )
     catalog_dirs: list[str] = Field(default_factory=list, description="extra template folders")
     state_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    results_ttl_s: int = Field(
+        default=24 * 3600, ge=60, description="a step attempt's result, kept for duplicates"
+    )
     scheduler_poll_ms: int = Field(default=200, ge=10, description="schedule due-check period")
     schedule_grace_s: float = Field(default=60.0, ge=0, description="later than this is missed")
     event_topics: dict[str, str] = Field(

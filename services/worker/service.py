@@ -54,6 +54,7 @@ class Worker:
         self.results = ResultsCache(
             self.redis,
             settings.key_prefix,
+            settings.results_ttl_s,
             wait_replicas=settings.redis_wait_replicas,
             wait_timeout_ms=settings.redis_wait_timeout_ms,
             failover_s=settings.redis_failover_s,
