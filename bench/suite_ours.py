@@ -66,7 +66,9 @@ class FreshFixture:
         self.prefixes: dict[str, str] = {}
 
     @contextlib.asynccontextmanager
-    async def session(self, scenario: str) -> AsyncIterator[tuple[Harness, OurEngine]]:
+    async def session(
+        self, scenario: str, env: dict[str, str] | None = None
+    ) -> AsyncIterator[tuple[Harness, OurEngine]]:
         prefix = f"b{self.stamp}{'c' if self.combined else ''}-{scenario}"
         self.prefixes[scenario] = prefix
         started = time.perf_counter()
@@ -76,6 +78,7 @@ class FreshFixture:
             prefix,
             self.log_dir,
             infra_pids=self.infra,
+            env=env,
             combined=self.combined,
         )
         async with engine:
@@ -128,7 +131,13 @@ async def _soak(
 ) -> dict[str, Any]:
     best = float((saturation or {}).get("max_completed_per_s") or 0.0)
     rate = round(max(best / 2, 1.0), 1)  # a ramp that completed nothing still soaks at 1/s
-    async with fixture.session("soak") as (harness, _):
+    # Finished executions and step results are kept one window (the settings' minimum is 60 s)
+    # instead of 7 days and 24 h: Redis then reaches its steady state inside the soak, and
+    # what it still gains after the first window is growth, not retention.
+    retention = {"state_ttl_s": max(60, int(profile.soak_window_s))}
+    retention["results_ttl_s"] = retention["state_ttl_s"]
+    env = {f"WORKFLOWS_{key.upper()}": str(value) for key, value in retention.items()}
+    async with fixture.session("soak", env) as (harness, _):
         log(f"  soak: {profile.soak_seconds:.0f} s open loop at {rate}/s (half of {best}/s)")
         result = await harness.soak(
             "chain",
@@ -140,6 +149,7 @@ async def _soak(
             rss_roles=SOAK_RSS_ROLES,
         )
     result["saturation_per_s"] = best
+    result["retention_s"] = retention
     log(
         f"  soak p99 first {result['first_window_ms']['p99']} ms, last "
         f"{result['last_window_ms']['p99']} ms; rss {result['rss_mib']}"
@@ -152,7 +162,7 @@ async def run_ours(
 ) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         started = time.perf_counter()
-        cluster = stack.enter_context(kafka_cluster(1, heap=BROKER_HEAP))
+        cluster = stack.enter_context(kafka_cluster(1, heap=BROKER_HEAP, pretouch=True))
         bootstrap = cluster.bootstrap
         broker_proc = cluster.nodes[0].proc
         assert broker_proc is not None

@@ -162,6 +162,7 @@ def _idle() -> dict[str, Any]:
 
 def _soak() -> dict[str, Any]:
     rss_start = {"t_s": 0.0, "orchestrator": 60.0, "broker": 400.0}
+    rss_warm = {"t_s": 10.0, "orchestrator": 62.0, "broker": 420.0}
     rss_end = {"t_s": 30.0, "orchestrator": 63.0, "broker": 480.0}
     return {
         "offered_per_s": 15.0,
@@ -177,8 +178,9 @@ def _soak() -> dict[str, Any]:
             {"t_s": 0.0, "completed": 75, "p50_ms": 20.0, "p99_ms": 60.0},
             {"t_s": 5.0, "completed": 75, "p50_ms": 30.0, "p99_ms": 90.0},
         ],
-        "rss_mib_series": [rss_start, rss_end],
-        "rss_mib": {"start": rss_start, "end": rss_end},
+        "rss_mib_series": [rss_start, rss_warm, rss_end],
+        "rss_mib": {"start": rss_start, "warm": rss_warm, "end": rss_end},
+        "retention_s": {"state_ttl_s": 60, "results_ttl_s": 60},
         "cpu_percent": {"orchestrator": 40.0},
         "saturation_per_s": 30.0,
     }
@@ -334,9 +336,23 @@ def test_render_cpu_per_hop_idle_and_soak() -> None:
     assert "| first 10 s | 10 | 20.0 | 40.0 | 60.0 | 80.0 |" in text
     assert "| last 10 s | 10 | 30.0 | 60.0 | 90.0 | 120.0 |" in text
     assert "p99 last ÷ first: 1.50x." in text
-    assert "| orchestrator | 60.0 | 63.0 | +5.0% | yes |" in text
-    assert "| broker | 400.0 | 480.0 | +20.0% | no |" in text
+    # flat is judged after the warm-up (the first window): +1.6 % and +14.3 %
+    assert "| role | start MiB | at 10 s MiB | end MiB | start -> end | 10 s -> end |" in text
+    assert "| orchestrator | 60.0 | 62.0 | 63.0 | +5.0% | +1.6% | yes |" in text
+    assert "| broker | 400.0 | 420.0 | 480.0 | +20.0% | +14.3% | no |" in text
+    assert "states and step results kept 60 s and 60 s after they end (Redis" in text
     assert "50 of 50 serial executions" in text and "read to the end: yes" in text
+
+
+def test_render_soak_written_before_the_warm_sample() -> None:
+    doc = _doc(scaling=False)
+    soak = doc["systems"]["workflows"]["scenarios"]["soak"]
+    del soak["rss_mib"]["warm"], soak["retention_s"]
+    text = render(doc)
+    # no warm-up sample: judged from the start, as such reports were
+    assert "| orchestrator | 60.0 | - | 63.0 | +5.0% | - | yes |" in text
+    assert "| broker | 400.0 | - | 480.0 | +20.0% | - | no |" in text
+    assert "the defaults (states 7 days, step results 24 h)" in text
 
 
 def test_rows_and_best_peer() -> None:

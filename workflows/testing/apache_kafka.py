@@ -100,11 +100,14 @@ def java_binary() -> str:
     return found
 
 
-def _java(heap: str) -> list[str]:
+def _java(heap: str, pretouch: bool = False) -> list[str]:
     return [
         java_binary(),
         f"-Xms{heap}",
         f"-Xmx{heap}",
+        # The whole heap is touched at start, so its resident size does not grow in steps as
+        # G1 first uses its regions (a soak measures RSS; costs ~0.3 s per GiB at start).
+        *(["-XX:+AlwaysPreTouch"] if pretouch else []),
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
@@ -127,6 +130,7 @@ class KafkaNode:
     _log_size_at_start: int = field(default=0, repr=False)
     # The client listener's (and advertised) address; the controller stays on 127.0.0.1.
     host: str = "127.0.0.1"
+    pretouch: bool = False  # -XX:+AlwaysPreTouch: the heap resident from the start
 
     @property
     def address(self) -> str:
@@ -187,7 +191,8 @@ class KafkaNode:
 
     def start(self) -> None:
         """Start the JVM (appending to `broker.log`); `wait_ready` tells when it serves."""
-        argv = [*_java(self.heap), "kafka.Kafka", str(self.folder / "server.properties")]
+        config = str(self.folder / "server.properties")
+        argv = [*_java(self.heap, self.pretouch), "kafka.Kafka", config]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -310,15 +315,25 @@ def kafka_cluster(
     folder: Path | None = None,
     extra: dict[str, str] | None = None,
     host: str = "127.0.0.1",
+    pretouch: bool = False,
 ) -> Iterator[KafkaCluster]:
     """Start `size` nodes (replication factor min(size, 3), min.insync.replicas 2 from three
     nodes up) and yield the cluster once every node serves; stops them all on exit. `host`:
     the address the client listeners bind and advertise (e.g. a bridge's, for other network
-    namespaces); the controller quorum stays on 127.0.0.1."""
+    namespaces); the controller quorum stays on 127.0.0.1. `pretouch`: the JVM heap is made
+    resident at start (the benchmark's soak measures RSS)."""
     ports = list(ports) if ports else [free_port() for _ in range(size)]
     with _folder(folder) as base:
         nodes = [
-            KafkaNode(i + 1, ports[i], free_port(), Path(base) / f"node{i + 1}", heap, host=host)
+            KafkaNode(
+                i + 1,
+                ports[i],
+                free_port(),
+                Path(base) / f"node{i + 1}",
+                heap,
+                host=host,
+                pretouch=pretouch,
+            )
             for i in range(size)
         ]
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
