@@ -14,19 +14,23 @@ import time
 from typing import Any
 
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from tests.support.runtime import Engine, running_engine
 from workflows.contracts import Actor, StartExecution, StepResult, command_id, encode
 from workflows.errors import RetryableError
 from workflows.functions import FunctionContext, FunctionRegistry
+from workflows.services.core.state import ExecutionState
 from workflows.services.infra.dead_letters import read_dead_letters
 from workflows.services.infra.kafka import fitted_dead_letter
 from workflows.services.infra.settings import Settings
 from workflows.services.orchestrator import handlers
+from workflows.services.orchestrator.batch import Batch
 
 pytestmark = pytest.mark.integration
 
 HEALTHY = 12
+BRANCHES = ("b1", "b2", "b3")
 RETRYING = {  # b fails once, so every execution needs a durable timer to finish
     "name": "retrying",
     "steps": [
@@ -174,3 +178,96 @@ def test_a_dead_letter_always_fits() -> None:
         limit, original=b"{}", source_topic="t", reason="r", error_type="e", service="s"
     )
     assert b"original cut" not in small
+
+
+FAN = {  # the branches run in an external worker nobody starts: the test sends their results
+    "name": "fanned",
+    "parallelism": "auto",
+    "steps": [
+        {"id": "split", "function": "poisonStep"},
+        *({"id": b, "function": "externalBranch", "dependsOn": ["split"]} for b in BRANCHES),
+        {"id": "join", "function": "poisonStep", "dependsOn": list(BRANCHES)},
+    ],
+}
+
+
+async def test_a_record_raising_mid_batch_restarts_the_pass_from_the_document(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records of one execution are applied to its state in place and dumped once; the one
+    that raises starts the pass again from the stored document without it: the records
+    before it are applied once (not twice), it fails the execution, the one after changes
+    nothing."""
+    real = handlers.transition_for
+
+    def transition_for(message: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(message, StepResult) and message.step_id == "b2":
+            raise KeyError("a bug in b2's transition")
+        return real(message, *args, **kwargs)
+
+    monkeypatch.setattr("workflows.services.orchestrator.service.transition_for", transition_for)
+    async with running_engine(settings, _registry()) as engine:
+        await engine.register(FAN)
+        eid = await engine.start("fanned", {})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # split done, the branches dispatched
+            state = await engine.state(eid)
+            if state is not None and all(state.steps[b].attempt == 1 for b in BRANCHES):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError(f"branches not dispatched: {state}")
+        orchestrator = engine.orchestrator
+        records = []
+        for offset, branch in enumerate(BRANCHES):
+            result = StepResult(
+                execution_id=eid,
+                command_id=command_id(eid, branch, 1),
+                step_id=branch,
+                attempt=1,
+                ok=True,
+                output={"branch": branch},
+                worker_id="test",
+            )
+            value = encode(result)
+            records.append(
+                ConsumerRecord(
+                    engine.topics.step_results,
+                    0,
+                    offset,
+                    0,
+                    0,
+                    eid.encode(),
+                    value,
+                    None,
+                    len(eid),
+                    len(value),
+                    (),
+                )
+            )
+        passes = 0
+        real_pass = orchestrator._apply_pass
+
+        async def counted(*args: Any) -> Any:
+            nonlocal passes
+            passes += 1
+            return await real_pass(*args)
+
+        monkeypatch.setattr(orchestrator, "_apply_pass", counted)
+        batch = Batch()
+        await orchestrator._warm([eid], batch)
+        items = [(record, orchestrator._decode(record)) for record in records]
+        done = await orchestrator._apply_execution(eid, items, batch)
+
+    assert passes == 2  # b2 raised in the first; the second started from the document
+    assert done is not None and done.state is not None and done.doc is not None
+    assert batch.refused == {id(records[1])}
+    state = done.state
+    assert state.status.value == "failed"
+    assert state.error is not None and "the result of step b2 attempt 1" in state.error["message"]
+    assert state.steps["b1"].status.value == "succeeded"  # applied before it, once
+    assert state.steps["b1"].output == {"branch": "b1"}
+    assert [e.step_id for e in state.history if e.type == "step.succeeded"] == ["split", "b1"]
+    assert state.steps["b3"].status.value != "succeeded"  # came after the failure
+    assert ExecutionState.model_validate_json(done.doc) == state  # the document is the state
+    assert len(done.transitions) == 2  # b1's and the failure; b3's result changed nothing
