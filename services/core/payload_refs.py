@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,11 +237,21 @@ def needed_steps(
     return referenced & wanted
 
 
+def changed_steps(transition: Transition, about: str) -> set[str]:
+    """The steps whose input or output a transition applying a message about step `about`
+    (a step result) may have set: that step, the steps it dispatched, and every step with an
+    event in it (a success, a skip, a fallback, a map's end: each change is in the audit)."""
+    changed = {about, *(d.step_id for d in transition.dispatches)}
+    changed.update(e.step_id for e in transition.events if e.step_id is not None)
+    return changed
+
+
 def externalize(
     transition: Transition,
     limits: PayloadLimits,
     known: dict[int, tuple[Any, dict[str, Any]]],
     stored: set[str],
+    changed: Collection[str] | None = None,
 ) -> Externalized:
     """Replace every large value the transition put in the state and messages by a reference.
 
@@ -249,6 +259,9 @@ def externalize(
     hashing and no storing again (holding the value keeps its id unique); `stored` holds the
     hashes already stored for this execution. Dispatches whose input is above the hard
     limit are removed from the transition and returned in `refused` with the error message.
+    `changed`: the only steps whose input or output the transition may have set (the rest
+    of the state was externalized by the transitions before); None: every step. Checking
+    every step's values on every result made a fan-in of n steps cost n² JSON encodings.
     """
     state = transition.state
     eid = state.execution_id
@@ -284,9 +297,14 @@ def externalize(
         else:
             dispatches.append(dataclasses.replace(dispatch, input=value))
     transition.dispatches = dispatches
-    for run in state.steps.values():
-        run.input = small(run.input)[0]
-        run.output = small(run.output)[0]
+    steps = state.steps
+    runs = steps.values() if changed is None else [steps[i] for i in changed if i in steps]
+    for run in runs:
+        for name in ("input", "output"):
+            value = getattr(run, name)
+            kept = small(value)[0]
+            if kept is not value:
+                setattr(run, name, kept)
     state.output = small(state.output)[0]
     for entry in transition.events:
         for name in ("input", "output"):

@@ -82,8 +82,11 @@ class ClaimCheck:
             raise Rejected(f"input of execution '{message.execution_id}': {exc}") from None
         return message.model_copy(update={"input": value if isinstance(value, dict) else {}})
 
-    async def externalize(self, transition: Transition, known: Known) -> list[str]:
-        """Store what became large, keep references; outbox entries for refused dispatches."""
+    async def externalize(
+        self, transition: Transition, known: Known, changed: set[str] | None = None
+    ) -> list[str]:
+        """Store what became large, keep references; outbox entries for refused dispatches.
+        `changed`: the only steps whose values may be new (None: every step)."""
         state = transition.state
         eid = state.execution_id
         stored = {
@@ -91,7 +94,7 @@ class ClaimCheck:
             for ref in [*(ref for _, ref in known.values()), *_top_refs(state)]
             if ref["execution"] == eid
         }  # blobs that exist already: a copy of their value is not written again
-        result = externalize(transition, self.payloads.limits, known, stored)
+        result = externalize(transition, self.payloads.limits, known, stored, changed)
         touch = [ref for ref in _top_refs(state) if not _new(ref, result.blobs)]
         await self.payloads.store(result.blobs, touch)
         entries: list[str] = []

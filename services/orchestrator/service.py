@@ -33,6 +33,7 @@ from workflows.contracts import (
 )
 from workflows.services.core.engine import Transition
 from workflows.services.core.failures import MAX_REASON_CHARS, apply_error, fail_execution
+from workflows.services.core.payload_refs import changed_steps
 from workflows.services.core.state import ExecutionState
 from workflows.services.infra import tracing
 from workflows.services.infra.attempt_logs import store_result_logs
@@ -526,7 +527,12 @@ class Orchestrator:
             carrier = tracing.record_headers(record.headers)
             if carrier:
                 transition.state.trace_context = carrier
-        refused = await self.claims.externalize(transition, known)
+        changed = (  # a result changes a few steps of a state whose others were checked before
+            changed_steps(transition, message.step_id)
+            if isinstance(message, StepResult) and state is not None
+            else None
+        )
+        refused = await self.claims.externalize(transition, known, changed)
         entries = outbox_entries(transition, self.topics, new=state is None) + refused
         if isinstance(message, RetryExecution):
             entries.append(self._retry_start(message, transition.state))

@@ -12,6 +12,7 @@ from workflows.services.core.engine import apply_step_result, start_execution
 from workflows.services.core.payload_refs import (
     PayloadLimits,
     PayloadTooLarge,
+    changed_steps,
     claim_value,
     externalize,
     find_refs,
@@ -109,6 +110,22 @@ def test_externalize_keeps_the_state_and_the_command_small() -> None:
     for entry in transition.events:
         assert len(json_bytes(entry.data)) < 1024, entry.type
     assert len(state.model_dump_json()) < 4096
+
+
+def test_a_result_checks_only_the_steps_it_changed() -> None:
+    t = start_execution(WF, "e1", {}, T0)
+    transition = apply_step_result(WF, t.state, "a", 1, T0, ok=True, output=BIG)
+    changed = changed_steps(transition, "a")
+    assert changed == {"a", "b"}  # a succeeded, b was dispatched; c is untouched
+    untouched = {"left": "y" * 4096}  # as if an earlier transition had let it through
+    transition.state.steps["c"].input = untouched
+    result = externalize(transition, LIMITS, {}, set(), changed)
+    state = transition.state
+    assert state.steps["a"].output == ref_of(BIG) and is_ref(state.steps["b"].input)
+    assert state.steps["c"].input is untouched  # not looked at: no encoding, no blob
+    assert len(result.blobs) == 2
+    everything = externalize(transition, LIMITS, {}, set())  # None: every step, as before
+    assert state.steps["c"].input == ref_of(untouched) and len(everything.blobs) == 1
 
 
 def test_a_dispatch_above_the_hard_limit_is_refused() -> None:
