@@ -29,7 +29,7 @@ from pydantic_core import to_json
 from workflows.services.core.compiled import CompiledWorkflow
 from workflows.services.core.engine import DispatchStep, Transition
 from workflows.services.core.errors import CoreError
-from workflows.services.core.state import ExecutionState, StepStatus
+from workflows.services.core.state import ExecutionState, StepRun, StepStatus
 
 __all__ = [
     "CLAIM",
@@ -260,8 +260,9 @@ def externalize(
     hashes already stored for this execution. Dispatches whose input is above the hard
     limit are removed from the transition and returned in `refused` with the error message.
     `changed`: the only steps whose input or output the transition may have set (the rest
-    of the state was externalized by the transitions before); None: every step. Checking
-    every step's values on every result made a fan-in of n steps cost n² JSON encodings.
+    of the state was externalized by the transitions before), besides those holding a value
+    of `known`; None: every step. Encoding every step's values on every result made a
+    fan-in of n steps cost n² JSON encodings.
     """
     state = transition.state
     eid = state.execution_id
@@ -298,7 +299,14 @@ def externalize(
             dispatches.append(dataclasses.replace(dispatch, input=value))
     transition.dispatches = dispatches
     steps = state.steps
-    runs = steps.values() if changed is None else [steps[i] for i in changed if i in steps]
+    if changed is None:
+        runs: Collection[StepRun] = steps.values()
+    else:  # and the steps holding values resolved from references, to put those back
+        runs = [
+            run
+            for step_id, run in steps.items()
+            if step_id in changed or (known and (id(run.input) in known or id(run.output) in known))
+        ]
     for run in runs:
         for name in ("input", "output"):
             value = getattr(run, name)

@@ -126,6 +126,10 @@ def test_a_result_checks_only_the_steps_it_changed() -> None:
     assert len(result.blobs) == 2
     everything = externalize(transition, LIMITS, {}, set())  # None: every step, as before
     assert state.steps["c"].input == ref_of(untouched) and len(everything.blobs) == 1
+    resolved = {"read": "z" * 4096}  # c's output, resolved from its reference for a template
+    state.steps["c"].output = resolved
+    externalize(transition, LIMITS, {id(resolved): (resolved, ref_of(resolved))}, set(), changed)
+    assert state.steps["c"].output == ref_of(resolved)  # put back although c is not changed
 
 
 def test_a_dispatch_above_the_hard_limit_is_refused() -> None:
