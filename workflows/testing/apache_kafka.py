@@ -106,7 +106,7 @@ def _java(heap: str, pretouch: bool = False) -> list[str]:
         f"-Xms{heap}",
         f"-Xmx{heap}",
         # The whole heap is touched at start, so its resident size does not grow in steps as
-        # G1 first uses its regions (a soak measures RSS; costs ~0.3 s per GiB at start).
+        # G1 first uses its regions (a soak measures RSS; the start takes longer).
         *(["-XX:+AlwaysPreTouch"] if pretouch else []),
         "-XX:+UseG1GC",
         "-XX:MaxGCPauseMillis=20",
