@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,9 @@ def running_prometheus(targets: Mapping[str, str], workdir: Path) -> Iterator[st
     )
     try:
         wait_for_port(port, timeout=30, proc=proc)
-        yield f"http://127.0.0.1:{port}"
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_ready(base_url, proc)
+        yield base_url
     finally:
         proc.terminate()
         try:
@@ -60,6 +63,20 @@ def running_prometheus(targets: Mapping[str, str], workdir: Path) -> Iterator[st
             proc.kill()
             proc.wait()
         log.close()
+
+
+def wait_until_ready(base_url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Poll `/-/ready`: Prometheus listens before its storage is open and answers queries
+    with 503 until then (a CI run caught the test querying in between)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"prometheus exited with {proc.returncode} before it was ready")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/-/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"prometheus at {base_url} not ready after {timeout} s")
 
 
 def query(base_url: str, promql: str) -> float | None:
