@@ -133,7 +133,8 @@ def build_services(
 
 
 def _hand_results_over(built: list[Service]) -> None:
-    """An orchestrator and a dispatcher in one process: results go over in memory too."""
+    """An orchestrator and a dispatcher in one process: commands and results go over in
+    memory too (`workflows.services.infra.handoff`)."""
     from workflows.services.dispatcher import Dispatcher
     from workflows.services.orchestrator import Orchestrator
 
@@ -142,6 +143,7 @@ def _hand_results_over(built: list[Service]) -> None:
     if orchestrators and dispatchers and orchestrators[0].settings.local_handoff:
         for dispatcher in dispatchers:
             orchestrators[0].take_results_from(dispatcher.bus)
+        dispatchers[0].take_commands_from(orchestrators[0].bus)
 
 
 async def run_services(

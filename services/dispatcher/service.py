@@ -26,7 +26,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ from workflows.services.dispatcher.http_functions import HttpFunctions, call_htt
 from workflows.services.dispatcher.priority import WaitingDrain, waiting_record
 from workflows.services.functions.registry import FunctionRegistry, run_function
 from workflows.services.infra import tracing
+from workflows.services.infra.handoff import HandedOver, local_record, owned_partition
 from workflows.services.infra.inflight import ConcurrentConsumer, backoff_s
 from workflows.services.infra.kafka import Bus, ensure_topics, make_consumer
 from workflows.services.infra.keys import Keys
@@ -100,6 +101,9 @@ class Dispatcher:
         routed = self.metrics.engine.commands_routed
         self._routed = {route: routed.labels(route) for route in ROUTES}
         self._loop: ConcurrentConsumer | None = None
+        self.from_memory: HandedOver[asyncio.Future[bool]] = HandedOver()
+        self._local_tasks: set[asyncio.Task[None]] = set()
+        self.handed_over = 0  # commands run from memory (`hand_over`)
         self.waiting = WaitingDrain(self.limiter, settings, self.worker_id, self._run_waiting)
 
     async def run(self) -> None:
@@ -133,6 +137,7 @@ class Dispatcher:
                 group.create_task(self.waiting.run(self._stopping))
                 await loop.run(self._stopping)
         finally:
+            await self._drain_handed_over()
             with contextlib.suppress(Exception):
                 await consumer.stop()
             with contextlib.suppress(Exception):
@@ -147,6 +152,7 @@ class Dispatcher:
         self.limiter.waiting_now.set()  # and the priority queues' drain
 
     async def _on_revoked(self) -> None:
+        self.from_memory.clear()
         if self._loop is not None:
             await self._loop.on_revoked()
 
@@ -174,15 +180,73 @@ class Dispatcher:
         return command
 
     async def process_one(self, record: ConsumerRecord[Any, Any]) -> None:
-        """Route and run one record (the consumer loop retries it if this raises)."""
+        """Route and run one record (the consumer loop retries it if this raises); the Kafka
+        copy of a command already run from memory (`hand_over`) only waits for that run."""
+        ran = self.from_memory.take(record.value) if record.offset >= 0 else None
+        if ran is not None and await asyncio.shield(ran):
+            return
+        fresh = self._loop is not None and self._loop.fresh(record)
+        await self._route_and_handle(record, fresh)
+
+    async def _route_and_handle(self, record: ConsumerRecord[Any, Any], fresh: bool) -> None:
         command = await self._command(record)
         if command is None:
             return
         route = await self._route_of(command)
         if route == "forwarded":
             await self._ensure_function_topics([command.function])
-        fresh = self._loop is not None and self._loop.fresh(record)
         await self._handle(record, command, route, fresh=fresh)
+
+    # -- in-memory handoff (`workflows.services.infra.handoff`) ---------------------------
+    def take_commands_from(self, bus: Bus) -> None:
+        """An orchestrator in this process publishes on `bus`: its step commands come here in
+        memory too (`hand_over`), without the broker's round trip."""
+        bus.local_delivery[self.topics.step_commands] = self.hand_over
+
+    def hand_over(
+        self, value: bytes, key: str | None, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
+        """A step command the co-located orchestrator just published: run now when this
+        dispatcher owns its partition and has room (`max_calls_in_flight`); its Kafka copy
+        then waits for that run and is dropped, or runs if that run raised. Anything else
+        waits for the Kafka copy."""
+        loop = self._loop
+        if loop is None or key is None or self._stopping.is_set():
+            return
+        if len(self._local_tasks) >= self.settings.max_calls_in_flight:
+            return
+        topic = self.topics.step_commands
+        partition = owned_partition(loop.consumer, topic, key)
+        if partition is None:
+            return
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.from_memory.put(value, done)
+        record = local_record(topic, partition, key, value, headers)
+        task = asyncio.create_task(self._run_handed_over(record, done))
+        self._local_tasks.add(task)
+        task.add_done_callback(self._local_tasks.discard)
+
+    async def _run_handed_over(
+        self, record: ConsumerRecord[Any, Any], done: asyncio.Future[bool]
+    ) -> None:
+        ok = False
+        try:  # first delivery: the orchestrator published it just now
+            await self._route_and_handle(record, fresh=True)
+            ok = True
+            self.handed_over += 1
+        except Exception as exc:  # the Kafka copy runs it instead
+            log.warning("handed_over_command_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            if not done.done():
+                done.set_result(ok)
+
+    async def _drain_handed_over(self) -> None:
+        tasks = set(self._local_tasks)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.settings.drain_timeout_s)
+            for task in late:  # their Kafka copies run on the partition's next owner
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _unpark_loop(self) -> None:
         """Publish parked commands whose wait is over back to the step-command topic.

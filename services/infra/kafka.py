@@ -10,7 +10,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -242,6 +242,7 @@ class KeyPartitioner:
         return all_partitions[hashed % len(all_partitions)]
 
 
+LocalDelivery = Callable[[bytes, str | None, Sequence[tuple[str, bytes]]], None]
 KEY_PARTITIONER = KeyPartitioner()  # one per process: the producers share the hashes
 
 
@@ -265,9 +266,10 @@ class Bus:
         )
         self.signer = Signer([settings.signing_key, *settings.signing_keys_previous])
         # topic -> a consumer in this process that takes each record published there at once
-        # (`workflows run orchestrator dispatcher`: results go to the orchestrator in memory;
-        # the Kafka copy still goes out and arrives later as a duplicate)
-        self.local_delivery: dict[str, Callable[[bytes, str | None], None]] = {}
+        # (`workflows run orchestrator dispatcher`, `workflows.services.infra.handoff`: commands
+        # go to the dispatcher and results to the orchestrator in memory; the Kafka copy still
+        # goes out and arrives later, and is recognized and dropped): value, key, headers
+        self.local_delivery: dict[str, LocalDelivery] = {}
         self._pending: list[asyncio.Future[Any]] = []
         self.on_dead_letter: Callable[[str], None] | None = None  # metrics: source topic
 
@@ -297,7 +299,7 @@ class Bus:
         self._pending.append(future)
         deliver = self.local_delivery.get(topic)
         if deliver is not None:
-            deliver(value, key)
+            deliver(value, key, headers or ())
 
     async def flush(self) -> None:
         """Wait for every send queued so far (by any caller) to be acknowledged."""

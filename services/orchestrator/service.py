@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
@@ -40,7 +41,8 @@ from workflows.services.infra.attempt_logs import store_result_logs
 from workflows.services.infra.batch_loop import BatchLoop, Fetched
 from workflows.services.infra.commits import OffsetCommitter
 from workflows.services.infra.definitions import DefinitionCache
-from workflows.services.infra.kafka import KEY_PARTITIONER, Bus, ensure_topics, make_consumer
+from workflows.services.infra.handoff import HandedOver, local_record, owned_partition
+from workflows.services.infra.kafka import Bus, ensure_topics, make_consumer
 from workflows.services.infra.keys import Keys
 from workflows.services.infra.metrics import EngineMetrics
 from workflows.services.infra.payloads import Payloads
@@ -113,6 +115,7 @@ class Orchestrator:
         self._local_ready = asyncio.Event()
         self.handed_over = 0  # results applied from memory (`hand_over`)
         self._local_handoff = False
+        self.applied_from_memory: HandedOver[bool] = HandedOver()
         self._fetching: asyncio.Future[Any] | None = None  # a fetch `_fetch` left running
 
     async def run(self) -> None:
@@ -156,6 +159,7 @@ class Orchestrator:
         """Partitions are going: trim what was flushed, forget cached states, commit."""
         await self._trim_now()
         self.cache.clear()
+        self.applied_from_memory.clear()
         if self.committer is not None:
             with contextlib.suppress(Exception):
                 await self.committer.drain()
@@ -166,31 +170,21 @@ class Orchestrator:
         bus.local_delivery[self.topics.step_results] = self.hand_over
         self._local_handoff = True
 
-    def hand_over(self, value: bytes, key: str | None) -> None:
+    def hand_over(
+        self, value: bytes, key: str | None, headers: Sequence[tuple[str, bytes]]
+    ) -> None:
         """A step result a dispatcher in this process just published (`Bus.local_delivery`):
         applied from memory, without waiting for its Kafka copy, when this orchestrator owns
-        the execution's partition of the results topic; the Kafka copy then arrives as a
-        duplicate and the attempt check drops it. Anything else waits for the Kafka copy:
-        a handed-over record carries no offset, so nothing is committed for it."""
-        consumer = self._consumer
-        if consumer is None or key is None or self._stopping.is_set():
+        the execution's partition of the results topic; the Kafka copy is then dropped
+        unread (`HandedOver`). Anything else waits for the Kafka copy: a handed-over record
+        carries no offset, so nothing is committed for it."""
+        if key is None or self._stopping.is_set():
             return
         topic = self.topics.step_results
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return
-        encoded = key.encode()
-        ordered = sorted(partitions)
-        partition = KEY_PARTITIONER(encoded, ordered, ordered)
-        if TopicPartition(topic, partition) not in consumer.assignment():
-            return
-        headers = tuple(self.bus.signer.headers(value) or ())
-        self._local.append(
-            ConsumerRecord(
-                topic, partition, -1, 0, 0, encoded, value, None, len(encoded), len(value), headers
-            )
-        )
-        self._local_ready.set()
+        partition = owned_partition(self._consumer, topic, key)
+        if partition is not None:
+            self._local.append(local_record(topic, partition, key, value, headers))
+            self._local_ready.set()
 
     async def _fetch(self, timeout_ms: int) -> Fetched | None:
         """With a co-located dispatcher (`take_results_from`): the next batch, or None once
@@ -217,6 +211,8 @@ class Orchestrator:
         try:
             await self.process(records)
             self.handed_over += len(records)
+            for record in records:  # saved: their Kafka copies change nothing
+                self.applied_from_memory.put(record.value, True)
         except Exception:  # the Kafka copies apply them instead
             self.cache.clear()
             log.warning("handed_over_results_failed", records=len(records), exc_info=True)
@@ -255,6 +251,8 @@ class Orchestrator:
         loaded) state; all saves in one pipeline; then publish, flush once and trim."""
         groups: dict[str, list[tuple[ConsumerRecord[Any, Any], Any]]] = defaultdict(list)
         for record in records:
+            if record.offset >= 0 and self.applied_from_memory.take(record.value):
+                continue  # the Kafka copy of a result applied from memory
             try:
                 message = self._decode(record)
             except ContractError as exc:
@@ -264,6 +262,9 @@ class Orchestrator:
                 await self.bus.dead_letter(record, f"{type(exc).__name__}: {exc}", "undecodable")
                 continue
             groups[message.execution_id].append((record, message))
+        if not groups:  # duplicates from memory, dead letters: nothing to apply
+            await self.bus.flush()
+            return
         batch = Batch()
         pending = dict(groups)
         slots = asyncio.Semaphore(self.settings.max_in_flight)

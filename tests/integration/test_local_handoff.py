@@ -1,9 +1,10 @@
 """One process with an orchestrator and a dispatcher (`workflows run orchestrator dispatcher`):
-each result goes to the orchestrator in memory as well as through Kafka (issue 15, item 6).
+each command goes to the dispatcher and each result to the orchestrator in memory as well as
+through Kafka (issue 15, item 6).
 
-On the real broker: executions complete with every step applied once, the orchestrator
-applied results from memory, and the Kafka copies that arrived after were dropped as
-duplicates (each step's result is in the history once; the step ran once)."""
+On the real broker: executions complete with every step applied once, both services took
+records from memory, and the Kafka copies that arrived after were recognized and dropped
+(each step's result is in the history once; the step ran once)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.runtime import running_engine
+from tests.support.runtime import running_engine, until
 from workflows.contracts import Actor, StartExecution, encode
 from workflows.contracts.topics import Topics
 from workflows.functions import FunctionContext, FunctionRegistry
@@ -45,10 +46,21 @@ async def test_results_are_handed_over_in_memory_and_their_kafka_copies_dropped(
             await engine.bus.publish(engine.topics.start, encode(start), eid)
         await engine.bus.flush()
         states = [await engine.wait(eid) for eid in ids]
-        orchestrator = engine.orchestrator
-    assert orchestrator is not None
+        orchestrator, dispatcher = engine.orchestrator, engine.dispatcher
+        # the Kafka copies come after: every one is recognized and dropped (deadline-polled)
+        await until(
+            lambda: (
+                dispatcher is not None
+                and dispatcher.handed_over > 0
+                and dispatcher.from_memory.recognized >= dispatcher.handed_over
+                and orchestrator is not None
+                and orchestrator.applied_from_memory.recognized >= orchestrator.handed_over
+            )
+        )
+    assert orchestrator is not None and dispatcher is not None
     assert all(s.status.value == "completed" for s in states), [s.error for s in states]
     assert orchestrator.handed_over >= len(ids), orchestrator.handed_over  # most of 100 results
+    assert dispatcher.handed_over >= len(ids), dispatcher.handed_over  # most of 100 commands
     for state in states:
         succeeded = Counter(e.step_id for e in state.history if e.type == "step.succeeded")
         assert succeeded == {f"s{i}": 1 for i in range(5)}, state.execution_id
@@ -65,6 +77,8 @@ async def test_workflows_run_wires_the_handoff_only_when_both_run_in_one_process
     off = build_services(["orchestrator", "dispatcher"], settings, redis)  # the default
     results = Topics.with_prefix(settings.topic_prefix).step_results
     assert results in both[1].bus.local_delivery  # type: ignore[attr-defined]
+    commands = Topics.with_prefix(settings.topic_prefix).step_commands
+    assert commands in both[0].bus.local_delivery  # type: ignore[attr-defined]
     assert not alone[0].bus.local_delivery  # type: ignore[attr-defined]
     assert not off[1].bus.local_delivery  # type: ignore[attr-defined]
     await redis.aclose()

@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,6 +37,7 @@ class Engine:
         self.store = StateStore(redis, Keys(settings.key_prefix))
         self.topics = bus.topics
         self.orchestrator: Orchestrator | None = None  # set by running_engine
+        self.dispatcher: Dispatcher | None = None  # set by running_engine
 
     async def register(self, definition: dict[str, Any] | WorkflowDefinition) -> int:
         wire = definition.to_wire() if isinstance(definition, WorkflowDefinition) else definition
@@ -81,20 +82,23 @@ class Engine:
 async def running_engine(
     settings: Settings, registry: FunctionRegistry, *, local_handoff: bool = False
 ) -> AsyncIterator[Engine]:
-    """Orchestrator and dispatcher as tasks of this process; with `local_handoff`, results
-    go to the orchestrator in memory too, as in `workflows run orchestrator dispatcher`."""
+    """Orchestrator and dispatcher as tasks of this process; with `local_handoff`, commands
+    go to the dispatcher and results to the orchestrator in memory too, as in `workflows run
+    orchestrator dispatcher` with WORKFLOWS_LOCAL_HANDOFF=true."""
     redis = connect_redis(settings)
     await ensure_topics(settings, Topics.with_prefix(settings.topic_prefix).fixed().values())
     orchestrator = Orchestrator(settings, redis)
     dispatcher = Dispatcher(settings, redis, registry=registry)
     if local_handoff:
         orchestrator.take_results_from(dispatcher.bus)
+        dispatcher.take_commands_from(orchestrator.bus)
     bus = Bus(settings, "test")
     await bus.start()
     tasks = [asyncio.create_task(orchestrator.run()), asyncio.create_task(dispatcher.run())]
     try:
         engine = Engine(settings, redis, bus)
         engine.orchestrator = orchestrator
+        engine.dispatcher = dispatcher
         yield engine
     finally:
         orchestrator.stop()
@@ -105,3 +109,14 @@ async def running_engine(
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception():
                 raise task.exception()  # type: ignore[misc]
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `check` with a deadline (doubling from 5 ms up to 100 ms); AssertionError after."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout}s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.1)
