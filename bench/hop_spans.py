@@ -2,10 +2,11 @@
 
 Orchestrator and dispatcher run as tasks of this process (tests.support.runtime) on a fresh
 Apache Kafka and redis-server; 30 ten-step chains run one at a time, with the in-memory
-result handoff on and then off. Printed as p50/mean of wall time: the orchestrator's
-`process` (one batch), its `save_many` (one Redis pipeline), `Bus.flush` (awaiting acks=all,
-any service) and the dispatcher's `_handle` (one command). Per hop = (finished - created) of
-the execution's state / 10. Numbers in bench/NOTES.md ("Hop spans").
+handoff (commands and results, `workflows.services.infra.handoff`) on and then off. Printed
+as p50/mean of wall time: the orchestrator's `process` (one batch), its `save_many` (one
+Redis pipeline), `Bus.flush` (awaiting acks=all, any service) and the dispatcher's `_handle`
+(one command). Per hop = (finished - created) of the execution's state / 10. Numbers in
+bench/NOTES.md ("Hop spans", "Local handoff").
 """
 
 from __future__ import annotations
