@@ -8,7 +8,7 @@ The hash tag column is the part of the key Redis Cluster hashes (`none`: the who
 | `{p}:exec:{<id>}:outbox` | list | messages/timers not yet flushed | until flushed | `{<id>}` |
 | `{p}:exec:{<id>}:logs` | hash | `<step>#<attempt>` -> what its function logged | as the state | `{<id>}` |
 | `{p}:exec:{<id>}:blob:<sha256>` | string | a large step input/output (JSON) | `state_ttl_s` | `{<id>}` |
-| `{p}:executions` | zset | execution ids by start time (listing) | none (trimmed) | none |
+| `{p}:executions` | zset | execution ids by start time (listing) | purged with the index rows | none |
 | `{p}:timers` | zset | durable timers `id|kind|step|attempt` by due time (ms) | none | none |
 | `{p}:def:{<name>}` | hash | version -> definition JSON | none | `{<name>}` |
 | `{p}:def:{<name>}:meta` | hash | version -> registered-at/by JSON | none | `{<name>}` |

@@ -118,7 +118,7 @@ for _, eid in ipairs(due) do
   redis.call('HDEL', KEYS[1], eid)
   redis.call('ZREM', KEYS[2], eid)
 end
-return #due
+return due
 """
 )
 
@@ -287,10 +287,16 @@ class SearchIndex:
 
     async def purge(self, namespace: str, now_ms: int | None = None, limit: int = 1000) -> int:
         """Drop the rows whose state expired (at most `limit`); how many were dropped."""
+        return len(await self.purge_ids(namespace, now_ms, limit))
+
+    async def purge_ids(
+        self, namespace: str, now_ms: int | None = None, limit: int = 1000
+    ) -> list[str]:
+        """Drop the rows whose state expired (at most `limit`); the executions dropped."""
         base = self.base(namespace)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         dropped = await self._purge(keys=[base + "rows", base + "expires"], args=[base, now, limit])
-        return int(dropped)
+        return [_text(eid) for eid in dropped or ()]
 
     # -- reading ------------------------------------------------------------------------
     async def columns(self, namespace: str) -> dict[str, str]:

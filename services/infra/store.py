@@ -313,6 +313,17 @@ class StateStore:
         raw = await self.redis.zrevrange(self.keys.outcomes(workflow), 0, limit - 1)
         return [json.loads(_text(m)) for m in raw]
 
+    async def purge_expired(
+        self, namespace: str, limit: int = 1000, now_ms: int | None = None
+    ) -> int:
+        """Forget executions of `namespace` whose state expired: their search index rows and
+        their place in the listing (`executions`); how many (at most `limit`). Without it both
+        would keep ~1.7 KB per execution after its state is gone (measured, bench/NOTES.md)."""
+        ids = await self.search.purge_ids(namespace, now_ms, limit)
+        if ids:
+            await self.redis.zrem(self.keys.executions, *ids)
+        return len(ids)
+
     async def recent_executions(self, limit: int, offset: int = 0) -> list[str]:
         ids = await self.redis.zrevrange(self.keys.executions, offset, offset + limit - 1)
         return [_text(i) for i in ids]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -65,6 +66,9 @@ log = structlog.get_logger(__name__)
 GROUP = "wf-orchestrator"
 CAS_ATTEMPTS = 8
 TIMER_IDLE_S = 1.0  # the longest the timer loop sleeps without looking
+PURGE_INTERVAL_S = 30.0  # how often expired executions leave the search index and listing
+PURGE_BATCH = 1000  # executions per purge call; at most PURGE_ROUNDS calls per namespace
+PURGE_ROUNDS = 10
 # errors of what the orchestrator depends on: the batch is applied again once they pass;
 # any other exception while applying a record is that record's own (`_report_poison`)
 INFRASTRUCTURE_ERRORS = (RedisError, KafkaError, OSError, TimeoutError)
@@ -116,7 +120,9 @@ class Orchestrator:
         self.handed_over = 0  # results applied from memory (`hand_over`)
         self._local_handoff = False
         self.applied_from_memory: HandedOver[bool] = HandedOver()
-        self._fetching: asyncio.Future[Any] | None = None  # a fetch `_fetch` left running
+        self._fetching: asyncio.Future[Any] | None = None
+        self._namespaces: set[str] = set()  # of the index rows written: purged (`_purge`)
+        self._purged_at = time.monotonic()  # a fetch `_fetch` left running
 
     async def run(self) -> None:
         """Consume until `stop()`; also fires due timers."""
@@ -280,6 +286,7 @@ class Orchestrator:
             outcomes = await asyncio.gather(*(bounded(e, i) for e, i in pending.items()))
             applied = [a for a in outcomes if a is not None]
             rows = [row_for(a.state, self.definitions) for a in applied]
+            self._namespaces.update(row.namespace for row in rows if row is not None)
             bodies = [row.body() if row is not None else None for row in rows]
             saves = [
                 Save(
@@ -591,6 +598,7 @@ class Orchestrator:
             self._next_look_ms = 0  # while firing, any new timer wakes the next round
             wait_s = poll_s
             try:
+                await self._purge()
                 if not await self.fire_due_timers():
                     earliest = await self.store.next_timer_ms()
                     idle_s = max(TIMER_IDLE_S, poll_s)
@@ -604,6 +612,18 @@ class Orchestrator:
                 self._next_look_ms = now_ms() + int(wait_s * 1000)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._timers_set.wait(), wait_s)
+
+    async def _purge(self) -> None:
+        """Every PURGE_INTERVAL_S: forget the executions whose state expired (search index rows,
+        the listing) in the namespaces this orchestrator indexes, so Redis stays flat without
+        waiting for someone to search."""
+        if time.monotonic() - self._purged_at < PURGE_INTERVAL_S:
+            return
+        self._purged_at = time.monotonic()
+        for namespace in sorted(self._namespaces):
+            for _ in range(PURGE_ROUNDS):  # more than a batch: a backlog since the last look
+                if await self.store.purge_expired(namespace, PURGE_BATCH) < PURGE_BATCH:
+                    break
 
     async def fire_due_timers(self) -> int:
         due = await self.store.claim_due_timers(now_ms(), self.settings.timer_lease_ms)

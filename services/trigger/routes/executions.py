@@ -335,7 +335,7 @@ async def _search(
     """A page of the search index (workflows.services.infra.search_index); Next-Cursor: next."""
     store, _, _ = context(request).ready()
     index = store.search
-    await index.purge(namespace)  # rows of expired states go first
+    await store.purge_expired(namespace)  # rows of expired states go first
     try:
         parsed = parse_query(text, await index.columns(namespace))
     except QueryError as exc:
