@@ -62,9 +62,6 @@ class HandedOver(Generic[V]):
         self._items: dict[bytes, V] = {}
         self.recognized = 0  # Kafka copies found here (`take`)
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def put(self, value: bytes, item: V) -> None:
         items = self._items
         items[value] = item

@@ -120,9 +120,9 @@ class Orchestrator:
         self.handed_over = 0  # results applied from memory (`hand_over`)
         self._local_handoff = False
         self.applied_from_memory: HandedOver[bool] = HandedOver()
-        self._fetching: asyncio.Future[Any] | None = None
+        self._fetching: asyncio.Future[Any] | None = None  # a fetch `_fetch` left running
         self._namespaces: set[str] = set()  # of the index rows written: purged (`_purge`)
-        self._purged_at = time.monotonic()  # a fetch `_fetch` left running
+        self._purged_at = time.monotonic()
 
     async def run(self) -> None:
         """Consume until `stop()`; also fires due timers."""
@@ -598,7 +598,6 @@ class Orchestrator:
             self._next_look_ms = 0  # while firing, any new timer wakes the next round
             wait_s = poll_s
             try:
-                await self._purge()
                 if not await self.fire_due_timers():
                     earliest = await self.store.next_timer_ms()
                     idle_s = max(TIMER_IDLE_S, poll_s)
@@ -608,6 +607,7 @@ class Orchestrator:
                     wait_s = 0
             except Exception:  # keep firing timers whatever one round hit
                 log.exception("timer_round_failed")
+            await self._purge()  # after the timers, and a failed purge does not stop them
             if wait_s > 0:
                 self._next_look_ms = now_ms() + int(wait_s * 1000)
                 with contextlib.suppress(TimeoutError):
@@ -620,10 +620,13 @@ class Orchestrator:
         if time.monotonic() - self._purged_at < PURGE_INTERVAL_S:
             return
         self._purged_at = time.monotonic()
-        for namespace in sorted(self._namespaces):
-            for _ in range(PURGE_ROUNDS):  # more than a batch: a backlog since the last look
-                if await self.store.purge_expired(namespace, PURGE_BATCH) < PURGE_BATCH:
-                    break
+        try:
+            for namespace in sorted(self._namespaces):
+                for _ in range(PURGE_ROUNDS):  # more than a batch: a backlog since the last look
+                    if await self.store.purge_expired(namespace, PURGE_BATCH) < PURGE_BATCH:
+                        break
+        except Exception as exc:  # Redis away: the next round tries again
+            log.warning("purge_failed", error=f"{type(exc).__name__}: {exc}")
 
     async def fire_due_timers(self) -> int:
         due = await self.store.claim_due_timers(now_ms(), self.settings.timer_lease_ms)
