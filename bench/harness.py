@@ -284,12 +284,17 @@ class Harness:
         bucket_s: float,
         drain_timeout: float,
         rss_roles: list[str] | None = None,
+        warm_up_s: float | None = None,
     ) -> dict[str, Any]:
         """Open loop at `rate` for `seconds`: latency per time bucket and RSS over time.
 
         Latency is from the scheduled start and is attributed to the bucket of that start.
-        RSS (MiB) of each role is sampled every `bucket_s` from the start to the window's end.
+        RSS (MiB) of each role is sampled every `bucket_s` from the start to the window's end;
+        the "warm" sample is the first at or after `warm_up_s` (default: one window), by when
+        the target's bounded caches and retention windows are expected to be full.
         """
+        wanted = window_s if warm_up_s is None else warm_up_s
+        warm_from = wanted if wanted < seconds else window_s  # a short soak: one window
         roles = self.target.processes()
         watched = {r: p for r, p in roles.items() if rss_roles is None or r in rss_roles}
         sampler = CpuSampler(roles)
@@ -357,11 +362,12 @@ class Harness:
             "last_window_ms": last.summary(),
             "latency_series": series,
             "rss_mib_series": rss,
-            # "warm": the first sample once the first window is over (the services have filled
-            # their bounded caches and Redis its retention window by then, if it is short)
+            "warm_up_s": wanted,
+            # "warm": the first sample once the warm-up is over (the services have filled
+            # their bounded caches and Redis its retention window by then)
             "rss_mib": {
                 "start": rss[0],
-                "warm": next((r for r in rss if r["t_s"] >= window_s), rss[-1]),
+                "warm": next((r for r in rss if r["t_s"] >= warm_from), rss[-1]),
                 "end": rss[-1],
             },
             "cpu_percent": cpu,

@@ -22,6 +22,9 @@ from bench.floor import measure_floor
 from bench.harness import Harness, Profile
 from bench.ours import MAX_MESSAGE_BYTES, OurEngine
 from bench.scenarios import run_scenarios
+from bench.workloads import CHAIN_STEPS
+from workflows.services.infra.results_cache import SEEN_KEYS
+from workflows.services.orchestrator.service import PURGE_INTERVAL_S
 from workflows.testing.apache_kafka import KAFKA_VERSION, kafka_cluster
 from workflows.testing.embedded import redis_server
 
@@ -126,6 +129,15 @@ async def _scaling(
     return results
 
 
+def soak_warm_up_s(rate: float, retention_s: float, window_s: float) -> float:
+    """When the soak's memory is in its steady state, at `rate` executions/s: the dispatcher's
+    results cache remembers its last SEEN_KEYS keys (full after SEEN_KEYS / steps per second),
+    and Redis keeps an ended execution `retention_s` plus up to one purge interval (then
+    the orchestrator's purge removes its index rows). At least one latency window."""
+    steps_per_s = max(rate, 0.1) * CHAIN_STEPS
+    return max(window_s, SEEN_KEYS / steps_per_s, retention_s + PURGE_INTERVAL_S)
+
+
 async def _soak(
     fixture: FreshFixture, profile: Profile, saturation: dict[str, Any] | None, log: Any
 ) -> dict[str, Any]:
@@ -137,8 +149,12 @@ async def _soak(
     retention = {"state_ttl_s": max(60, int(profile.soak_window_s))}
     retention["results_ttl_s"] = retention["state_ttl_s"]
     env = {f"WORKFLOWS_{key.upper()}": str(value) for key, value in retention.items()}
+    warm_up = soak_warm_up_s(rate, retention["state_ttl_s"], profile.soak_window_s)
     async with fixture.session("soak", env) as (harness, _):
-        log(f"  soak: {profile.soak_seconds:.0f} s open loop at {rate}/s (half of {best}/s)")
+        log(
+            f"  soak: {profile.soak_seconds:.0f} s open loop at {rate}/s (half of {best}/s), "
+            f"memory compared from {warm_up:.0f} s"
+        )
         result = await harness.soak(
             "chain",
             rate,
@@ -147,6 +163,7 @@ async def _soak(
             profile.soak_bucket_s,
             profile.drain_timeout,
             rss_roles=SOAK_RSS_ROLES,
+            warm_up_s=warm_up,
         )
     result["saturation_per_s"] = best
     result["retention_s"] = retention

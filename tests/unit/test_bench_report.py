@@ -13,6 +13,7 @@ import pytest
 
 from bench.hist import SUB_BUCKETS, Histogram, _index, _upper
 from bench.report import ONE_PROCESS, best_peer, ratio, render, rows_by_system
+from bench.suite_ours import soak_warm_up_s
 
 
 def _exact(values: list[int], pct: float) -> int:
@@ -353,6 +354,25 @@ def test_render_soak_written_before_the_warm_sample() -> None:
     assert "| orchestrator | 60.0 | - | 63.0 | +5.0% | - | yes |" in text
     assert "| broker | 400.0 | - | 480.0 | +20.0% | - | no |" in text
     assert "the defaults (states 7 days, step results 24 h)" in text
+
+
+def test_render_soak_with_a_derived_warm_up() -> None:
+    doc = _doc(scaling=False)
+    soak = doc["systems"]["workflows"]["scenarios"]["soak"]
+    soak["warm_up_s"] = 20.0  # shorter than the 30 s soak: compared from it
+    soak["rss_mib"]["warm"] = soak["rss_mib_series"][2] = {"t_s": 20.0, "orchestrator": 62.5}
+    assert "once the warm-up is over (20 s, derived from the rate" in render(doc)
+    soak["warm_up_s"] = 114.0  # longer than the soak: from the first window, said so
+    text = render(doc)
+    assert "the warm-up this rate needs, 114 s, is longer than this soak" in text
+
+
+def test_soak_warm_up_follows_the_rate_and_the_retention() -> None:
+    # 44/s x 10 steps fills the 50,000 remembered result keys in ~114 s
+    assert soak_warm_up_s(44.0, 60, 60.0) == pytest.approx(50_000 / 440)
+    # fast enough that they fill first: ended executions leave Redis after 60 s + a purge
+    assert soak_warm_up_s(200.0, 60, 60.0) == 90.0
+    assert soak_warm_up_s(200.0, 60, 120.0) == 120.0  # never shorter than a window
 
 
 def test_rows_and_best_peer() -> None:
