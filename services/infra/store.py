@@ -161,7 +161,7 @@ class StateStore:
         `wait_replicas`, one WAIT per node follows the writes."""
         if not saves:
             if trims:
-                await self.trim_outboxes(trims, [], [])
+                await self.trim_outboxes(trims)
             return []
         results: list[Any] = [None] * len(saves)
         todo = list(range(len(saves)))
@@ -278,10 +278,30 @@ class StateStore:
             docs = await pipe.execute()
         return [_text(d) if d is not None else None for d in docs]
 
-    async def trim_outboxes(
-        self, counts: dict[str, int], timers: list[tuple[str, int]], index: list[tuple[str, int]]
+    async def trim_outboxes(self, counts: dict[str, int]) -> None:
+        """Drop the outbox entries a batch flushed: `counts` first entries per execution."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for execution_id, count in counts.items():
+                if count:
+                    pipe.ltrim(self.keys.outbox(execution_id), count, -1)
+            await pipe.execute()
+
+    async def write_flushed(
+        self,
+        timers: list[tuple[str, int]],
+        index: list[tuple[str, int]],
+        outcomes: list[tuple[str, str, int]],
     ) -> None:
-        """After a flush: set timers, index new executions, drop the flushed outbox entries."""
+        """What a batch's outbox entries write to Redis beside their messages, in one round
+        trip: timers to set, new executions for the listing, ended executions' KPI samples
+        (`(workflow, sample, ended_ms)`; idempotent, the newest KPI_SAMPLES_CAP kept per
+        workflow). All of it describes states already saved, so it may go while the batch's
+        messages are still being acknowledged; the outbox entries stay until the trim."""
+        if not (timers or index or outcomes):
+            return
+        by_workflow: dict[str, dict[str, int]] = {}
+        for workflow, sample, ended_ms in outcomes:
+            by_workflow.setdefault(workflow, {})[sample] = ended_ms
         async with self.redis.pipeline(transaction=False) as pipe:
             if timers:
                 pipe.zadd(self.keys.timers, dict(timers))
@@ -291,9 +311,11 @@ class StateStore:
             waits = await queue_wait(
                 self.redis, pipe, durable, self.wait_replicas, self.wait_timeout_ms
             )
-            for execution_id, count in counts.items():
-                if count:
-                    pipe.ltrim(self.keys.outbox(execution_id), count, -1)
+            for workflow, samples in by_workflow.items():
+                key = self.keys.outcomes(workflow)
+                pipe.zadd(key, samples)
+                pipe.zremrangebyrank(key, 0, -KPI_SAMPLES_CAP - 1)
+                pipe.expire(key, KPI_SAMPLES_TTL_S)
             replies = await pipe.execute()
         if waits:
             start = bool(timers) + bool(index)
@@ -301,12 +323,7 @@ class StateStore:
 
     async def record_outcome(self, workflow: str, sample: str, ended_ms: int) -> None:
         """Add an ended execution's sample (idempotent), keep the newest KPI_SAMPLES_CAP."""
-        key = self.keys.outcomes(workflow)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(key, {sample: ended_ms})
-            pipe.zremrangebyrank(key, 0, -KPI_SAMPLES_CAP - 1)
-            pipe.expire(key, KPI_SAMPLES_TTL_S)
-            await pipe.execute()
+        await self.write_flushed([], [], [(workflow, sample, ended_ms)])
 
     async def outcomes(self, workflow: str, limit: int = KPI_SAMPLES_CAP) -> list[dict[str, Any]]:
         """The newest `limit` samples of a workflow's ended executions, newest first."""

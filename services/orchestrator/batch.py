@@ -100,11 +100,13 @@ class Applied:
 @dataclass(slots=True)
 class Batch:
     """What a batch flushed, for the trim that follows: outbox entries flushed per execution,
-    timers to set, executions to index; and the records refused (not applied again)."""
+    timers to set, executions to index, KPI samples of ended executions; and the records
+    refused (not applied again)."""
 
     flushed: dict[str, int] = field(default_factory=dict)
     timers: list[tuple[str, int]] = field(default_factory=list)
     index: list[tuple[str, int]] = field(default_factory=list)
+    outcomes: list[tuple[str, str, int]] = field(default_factory=list)  # workflow, sample, ms
     refused: set[int] = field(default_factory=set)  # id() of records already dead-lettered
 
     def count(self, execution_id: str, entries: int) -> None:

@@ -157,7 +157,7 @@ class Orchestrator:
         if self._trims:
             trims, self._trims = self._trims, {}
             try:
-                await self.store.trim_outboxes(trims, [], [])
+                await self.store.trim_outboxes(trims)
             except Exception:  # left in place, they are published again on a cold load
                 log.warning("outbox_trim_failed", executions=len(trims))
 
@@ -254,7 +254,8 @@ class Orchestrator:
     # -- one batch ------------------------------------------------------------------------
     async def process(self, records: list[ConsumerRecord[Any, Any]]) -> None:
         """Apply a batch: every execution's records in order, in memory, from its cached (or
-        loaded) state; all saves in one pipeline; then publish, flush once and trim."""
+        loaded) state; all saves in one pipeline; then publish and flush once (the trim goes in
+        the next batch's save pipeline)."""
         groups: dict[str, list[tuple[ConsumerRecord[Any, Any], Any]]] = defaultdict(list)
         for record in records:
             if record.offset >= 0 and self.applied_from_memory.take(record.value):
@@ -328,15 +329,21 @@ class Orchestrator:
         else:
             log.error("cas_exhausted", executions=sorted(pending))
             raise RuntimeError(f"could not save executions {sorted(pending)}: too much contention")
-        await self.bus.flush()
-        if batch.timers or batch.index:  # set them now; the trim goes in the same round trip
-            trims, self._trims = self._trims, {}
-            for eid, count in batch.flushed.items():
-                trims[eid] = trims.get(eid, 0) + count
-            await self.store.trim_outboxes(trims, batch.timers, batch.index)
-        else:  # nothing else to write: trim in the next batch's first round trip
-            for eid, count in batch.flushed.items():
-                self._trims[eid] = self._trims.get(eid, 0) + count
+        # Timers, listing and KPI samples describe states already saved: written while the
+        # messages are acknowledged. The trim waits for the acks, and goes in the next
+        # batch's first round trip (or when idle).
+        written = asyncio.create_task(
+            self.store.write_flushed(batch.timers, batch.index, batch.outcomes)
+        )
+        try:
+            await self.bus.flush()
+        finally:
+            await asyncio.wait([written])
+            failed = written.exception()  # retrieved even when the flush raised first
+        if failed is not None:
+            raise failed  # the batch is applied again
+        for eid, count in batch.flushed.items():
+            self._trims[eid] = self._trims.get(eid, 0) + count
         if batch.timers and min(due for _, due in batch.timers) < self._next_look_ms:
             self._timers_set.set()  # due before the timer loop would look again
 
@@ -583,7 +590,7 @@ class Orchestrator:
         elif entry[0] == "index":
             batch.index.append((entry[1], int(entry[2])))
         elif entry[0] == "kpi":  # idempotent: a re-flushed sample changes nothing
-            await self.store.record_outcome(entry[1], entry[2], int(entry[3]))
+            batch.outcomes.append((entry[1], entry[2], int(entry[3])))
         elif entry[0] in ENTRY_KINDS:  # waits: correlation index, early-signal buffer
             await flush_entry(self.store.redis, self.bus, self.settings, entry)
 

@@ -13,6 +13,7 @@ import pytest
 
 from workflows.contracts import (
     Actor,
+    LifecycleEvent,
     StartExecution,
     StepCommand,
     StepResult,
@@ -138,3 +139,38 @@ async def test_a_result_becomes_the_next_step_and_a_failed_batch_commits_only_af
     results = bus.topics.step_results
     assert all(tp.topic != results for tp in commits_at_failure[0])  # not committed then
     assert [v for tp, v in consumer_commits["g"].items() if tp.topic == results] == [1]
+
+
+async def test_timers_listing_and_kpi_samples_go_beside_the_flush_and_a_failed_write_reapplies(
+    memory_settings: Settings, redis: RedisClient
+) -> None:
+    """The writes a batch's outbox entries make beside its messages (the listing, the KPI
+    sample of an ended execution) go in one round trip while the messages are acknowledged;
+    when that write fails the batch is not done: it is applied again and nothing is missing.
+    The flushed outbox entries are trimmed later (the next batch's save, or when idle)."""
+    orchestrator, bus = await _orchestrator(memory_settings, redis)
+    store = orchestrator.store
+    start = StartExecution(execution_id="e3", workflow="hop", input={}, actor=Actor(kind="api"))
+    await bus.publish(bus.topics.start, encode(start), "e3")
+    await _run_until(orchestrator, bus, lambda: bool(_commands(bus)))
+    assert await store.recent_executions(10) == ["e3"]  # the listing, written beside the flush
+    flushed = orchestrator._trims["e3"]  # the start's entries: flushed, trimmed later
+    assert flushed > 0 and await redis.llen(store.keys.outbox("e3")) == flushed
+    written = store.write_flushed
+    calls: list[int] = []
+
+    async def failing_once(timers: Any, index: Any, outcomes: Any) -> None:
+        calls.append(len(outcomes))
+        if len(calls) == 1 and outcomes:
+            raise ConnectionError("redis away")
+        await written(timers, index, outcomes)
+
+    store.write_flushed = failing_once  # type: ignore[method-assign]
+    await bus.publish(bus.topics.step_results, encode(_result("a")), "e3")
+    await bus.publish(bus.topics.step_results, encode(_result("b")), "e3")
+    loop = await _run_until(orchestrator, bus, lambda: sum(1 for n in calls if n) >= 2)
+    assert loop.batches_failed == 1  # the failed write failed its batch
+    (sample,) = await store.outcomes("hop")  # recorded once, by the batch applied again
+    assert (sample["id"], sample["status"]) == ("e3", "completed")
+    events = [decode(LifecycleEvent, r.value) for r in bus.broker.records(bus.topics.events)]
+    assert "execution.completed" in [e.type for e in events]
