@@ -282,9 +282,17 @@ class Orchestrator:
             async with slots:
                 return await self._apply_execution(eid, items, batch)
 
+        # Executions whose first record is a start: new, as a rule. They are not loaded; if one
+        # exists after all (a start delivered again), its save is fenced and the next round
+        # loads it like any fenced execution.
+        fresh = {e for e, items in groups.items() if isinstance(items[0][1], StartExecution)}
         for _ in range(CAS_ATTEMPTS):
-            await self._warm(list(pending), batch)
+            await self._warm(list(pending), batch, fresh)
             outcomes = await asyncio.gather(*(bounded(e, i) for e, i in pending.items()))
+            for eid, outcome in zip(pending, outcomes, strict=True):
+                if outcome is None and eid in fresh:  # taken as new, nothing to save: unknown
+                    self.cache.drop(eid)
+            fresh = set()
             applied = [a for a in outcomes if a is not None]
             rows = [row_for(a.state, self.definitions) for a in applied]
             self._namespaces.update(row.namespace for row in rows if row is not None)
@@ -347,10 +355,21 @@ class Orchestrator:
         if batch.timers and min(due for _, due in batch.timers) < self._next_look_ms:
             self._timers_set.set()  # due before the timer loop would look again
 
-    async def _warm(self, execution_ids: list[str], batch: Batch) -> None:
+    async def _warm(
+        self, execution_ids: list[str], batch: Batch, fresh: set[str] | frozenset[str] = frozenset()
+    ) -> None:
         """Load the executions the cache lacks (one pipeline) and flush their outbox leftovers:
-        entries saved by an earlier owner or run whose publish was not confirmed."""
-        cold = [eid for eid in execution_ids if eid not in self.cache]
+        entries saved by an earlier owner or run whose publish was not confirmed. Those in
+        `fresh` are taken as new (revision 0, no document) without a load: the save's
+        compare-and-set fences one that exists."""
+        cold = []
+        for eid in execution_ids:
+            if eid in self.cache:
+                continue
+            if eid in fresh and eid not in self._trims:
+                self.cache.put(eid, CachedState(0, None))
+            else:
+                cold.append(eid)
         trims = {eid: self._trims.pop(eid) for eid in cold if eid in self._trims}
         for eid, (rev, doc, outbox) in (await self.store.load_many(cold, trims)).items():
             self.cache.put(eid, CachedState(rev, doc))

@@ -174,3 +174,61 @@ async def test_timers_listing_and_kpi_samples_go_beside_the_flush_and_a_failed_w
     assert (sample["id"], sample["status"]) == ("e3", "completed")
     events = [decode(LifecycleEvent, r.value) for r in bus.broker.records(bus.topics.events)]
     assert "execution.completed" in [e.type for e in events]
+
+
+async def test_a_start_is_applied_without_a_load_and_one_delivered_again_changes_nothing(
+    memory_settings: Settings, redis: RedisClient
+) -> None:
+    """A start is taken as a new execution without loading it; a start delivered again for an
+    execution the orchestrator no longer has in memory is fenced by the save's revision
+    check, loaded, and recognized as the duplicate it is: one command, the state as saved."""
+    orchestrator, bus = await _orchestrator(memory_settings, redis)
+    store = orchestrator.store
+    loads: list[list[str]] = []
+    load_many = store.load_many
+
+    async def counted(ids: list[str], *args: Any) -> Any:
+        loads.append(list(ids))
+        return await load_many(ids, *args)
+
+    store.load_many = counted  # type: ignore[method-assign]
+    start = StartExecution(execution_id="e5", workflow="hop", input={}, actor=Actor(kind="api"))
+    await bus.publish(bus.topics.start, encode(start), "e5")
+    await _run_until(orchestrator, bus, lambda: bool(_commands(bus)))
+    assert all("e5" not in ids for ids in loads)  # new: not loaded
+    saved = await redis.hget(store.keys.state("e5"), "rev")
+
+    await orchestrator._trim_now()  # as a stopping orchestrator does
+    orchestrator.cache.clear()  # as after a restart or a rebalance
+    batches = 0
+    process = orchestrator.process
+
+    async def one_more(records: list[Any]) -> None:
+        nonlocal batches
+        await process(records)
+        batches += 1
+
+    orchestrator.process = one_more  # type: ignore[method-assign]
+    await bus.publish(bus.topics.start, encode(start), "e5")
+    await _run_until(orchestrator, bus, lambda: batches >= 1)
+    assert [c.step_id for c in _commands(bus)] == ["a"]  # no second command
+    assert await redis.hget(store.keys.state("e5"), "rev") == saved  # nothing saved
+    assert any("e5" in ids for ids in loads)  # the fenced save made it load the execution
+    assert "e5" in orchestrator.cache  # and it is now known as stored
+
+
+async def test_a_rejected_start_leaves_nothing_known_in_memory(
+    memory_settings: Settings, redis: RedisClient
+) -> None:
+    """A start taken as new without a load and refused is not remembered as absent: it was
+    never looked up, so the next record for that id loads it."""
+    orchestrator, bus = await _orchestrator(memory_settings, redis)
+    bad = StartExecution(execution_id="e6", workflow="nope", input={}, actor=Actor(kind="api"))
+    good = StartExecution(execution_id="e7", workflow="hop", input={}, actor=Actor(kind="api"))
+    await bus.publish(bus.topics.start, encode(bad), "e6")
+    await bus.publish(bus.topics.start, encode(good), "e7")
+    await _run_until(orchestrator, bus, lambda: bool(_commands(bus)))
+    (letter,) = bus.broker.records(bus.topics.dlq)
+    assert b"unknown workflow" in letter.value
+    assert "e6" not in orchestrator.cache  # taken as new, nothing saved: not cached as absent
+    assert "e7" in orchestrator.cache
