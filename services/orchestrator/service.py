@@ -340,16 +340,19 @@ class Orchestrator:
         # Timers, listing and KPI samples describe states already saved: written while the
         # messages are acknowledged. The trim waits for the acks, and goes in the next
         # batch's first round trip (or when idle).
-        written = asyncio.create_task(
-            self.store.write_flushed(batch.timers, batch.index, batch.outcomes)
-        )
-        try:
+        if batch.timers or batch.index or batch.outcomes:
+            written = asyncio.create_task(
+                self.store.write_flushed(batch.timers, batch.index, batch.outcomes)
+            )
+            try:
+                await self.bus.flush()
+            finally:
+                await asyncio.wait([written])
+                failed = written.exception()  # retrieved even when the flush raised first
+            if failed is not None:
+                raise failed  # the batch is applied again
+        else:  # most serial hops: nothing beside the sends, no task to start
             await self.bus.flush()
-        finally:
-            await asyncio.wait([written])
-            failed = written.exception()  # retrieved even when the flush raised first
-        if failed is not None:
-            raise failed  # the batch is applied again
         for eid, count in batch.flushed.items():
             self._trims[eid] = self._trims.get(eid, 0) + count
         if batch.timers and min(due for _, due in batch.timers) < self._next_look_ms:
